@@ -1,0 +1,132 @@
+//! Importers from other formats into a corpus.
+
+use std::path::{Path, PathBuf};
+
+use txshadow_corpus::{CorpusError, Provenance};
+
+mod common;
+mod geth;
+mod hive;
+mod keth;
+mod pevm;
+mod zeth;
+
+pub use common::rpc_block_to_record;
+
+/// A source format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// risechain/pevm `blocks/<N>/{block,pre_state,block_hashes}.json` + `bytecodes.json`.
+    Pevm,
+    /// risc0/zeth block caches with `eth_getProof` at N-1 and N.
+    Zeth,
+    /// kkrt-labs/keth block dumps with a state witness.
+    Keth,
+    /// go-ethereum tracer test fixtures (`eth/tracers/internal/tracetest/testdata`).
+    GethTracetest,
+    /// A hive chain: geth `genesis.json` + `chain.rlp`.
+    Hivechain,
+}
+
+impl Format {
+    /// Parses the CLI name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pevm" => Self::Pevm,
+            "zeth" => Self::Zeth,
+            "keth" => Self::Keth,
+            "geth-tracetest" | "geth" => Self::GethTracetest,
+            "hivechain" | "hive" => Self::Hivechain,
+            _ => return None,
+        })
+    }
+
+    /// The CLI name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Pevm => "pevm",
+            Self::Zeth => "zeth",
+            Self::Keth => "keth",
+            Self::GethTracetest => "geth-tracetest",
+            Self::Hivechain => "hivechain",
+        }
+    }
+}
+
+/// Options of an import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Discard an existing corpus at the destination.
+    pub overwrite: bool,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Blocks written.
+    pub blocks: usize,
+    /// Transactions written.
+    pub txs: usize,
+    /// Blocks already present (resumed import).
+    pub skipped_existing: usize,
+    /// Inputs that could not be imported, with the reason (also recorded in the corpus notes
+    /// or as unsupported blocks).
+    pub unsupported: Vec<(String, String)>,
+}
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Reading a source file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A source file is malformed.
+    #[error("{path}: {reason}")]
+    Source {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing the corpus failed.
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+}
+
+impl ImportError {
+    pub(crate) fn source(path: &Path, reason: impl ToString) -> Self {
+        Self::Source {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Imports `inputs` of `format` into the corpus at `out`.
+pub fn import(
+    format: Format,
+    inputs: &[PathBuf],
+    out: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportSummary, ImportError> {
+    let prov = Provenance {
+        source: format!("import:{}", format.name()),
+        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: common::now_rfc3339(),
+        ..Default::default()
+    };
+    match format {
+        Format::Pevm => pevm::import(inputs, out, opts, prov),
+        Format::Zeth => zeth::import(inputs, out, opts, prov),
+        Format::Keth => keth::import(inputs, out, opts, prov),
+        Format::GethTracetest => geth::import(inputs, out, opts, prov),
+        Format::Hivechain => hive::import(inputs, out, opts, prov),
+    }
+}

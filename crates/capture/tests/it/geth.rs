@@ -1,0 +1,1 @@
+//! Tests of the geth importer (to be written).

@@ -1,0 +1,1 @@
+//! Tests of the hive importer (to be written).

@@ -1,0 +1,1 @@
+//! Tests of the keth importer (to be written).

@@ -1,0 +1,1 @@
+//! Tests of the zeth importer (to be written).

@@ -1,0 +1,24 @@
+//! The txshadow corpus: captured blocks with the pre-state they read and what the chain recorded.
+//!
+//! This is the first file format of the flow `capture → corpus → replay → diff → report`. A corpus
+//! is a directory (see [`store`]) holding, per block, every header field, the transactions with
+//! their senders, the pre-state (accounts, code by hash, storage slots), the ancestors' hashes
+//! that `BLOCKHASH` reads, the recorded receipts and post-states, and provenance.
+//!
+//! ```no_run
+//! let corpus = txshadow_corpus::Corpus::open("corpora/mainnet")?;
+//! let blocks = corpus.load_blocks()?;
+//! let codes = corpus.load_codes(&blocks)?;
+//! println!("{} blocks, {} codes", blocks.len(), codes.len());
+//! # Ok::<_, txshadow_corpus::CorpusError>(())
+//! ```
+
+mod chain;
+mod error;
+mod model;
+pub mod store;
+
+pub use chain::{ChainConfig, MAINNET_DEPOSIT_CONTRACT, default_blob_schedule, parse_fork};
+pub use error::CorpusError;
+pub use model::*;
+pub use store::{BlockEntry, CodeStore, Corpus, CorpusWriter, Manifest, decode_tx, write_atomic};

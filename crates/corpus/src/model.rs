@@ -1,0 +1,253 @@
+//! The in-memory data model of a corpus block.
+
+use std::collections::BTreeMap;
+
+use alloy_consensus::Header;
+use alloy_eips::eip4895::Withdrawal;
+use alloy_primitives::{Address, B256, Bytes, Log, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::ChainConfig;
+
+/// keccak256 of empty code.
+pub use alloy_primitives::KECCAK256_EMPTY as KECCAK_EMPTY;
+
+/// One account of a pre- or post-state. `None` in a state map means "did not exist".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Balance in wei.
+    #[serde(default)]
+    pub balance: U256,
+    /// Nonce.
+    #[serde(default)]
+    pub nonce: u64,
+    /// Hash of the account's code; empty-code hash when absent.
+    #[serde(default = "empty_code", skip_serializing_if = "is_empty_code")]
+    pub code_hash: B256,
+    /// Storage slots known for this account (read or written by the block), slot → value.
+    /// A slot with value zero is recorded as zero; a slot not listed is unknown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<U256, U256>,
+}
+
+fn empty_code() -> B256 {
+    KECCAK_EMPTY
+}
+fn is_empty_code(h: &B256) -> bool {
+    *h == KECCAK_EMPTY
+}
+
+/// Accounts by address; `None` = the account did not exist.
+pub type StateMap = BTreeMap<Address, Option<AccountState>>;
+
+/// A transaction as included in the block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// Transaction hash (keccak of `raw`).
+    pub hash: B256,
+    /// Recovered sender.
+    pub from: Address,
+    /// EIP-2718 encoding of the transaction (legacy: its RLP).
+    pub raw: Bytes,
+}
+
+/// A receipt as the chain recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedReceipt {
+    /// Transaction type (0..=4).
+    #[serde(rename = "type", default)]
+    pub tx_type: u8,
+    /// EIP-658 status; `None` before Byzantium (those receipts carry a state root instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<bool>,
+    /// The intermediate state root of a pre-Byzantium receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_root: Option<B256>,
+    /// Gas used by this transaction.
+    pub gas_used: u64,
+    /// Gas used by the block up to and including this transaction.
+    pub cumulative_gas_used: u64,
+    /// Logs.
+    #[serde(default)]
+    pub logs: Vec<Log>,
+    /// Address of a created contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_address: Option<Address>,
+}
+
+/// What a source recorded about one transaction's execution (traces, fixtures).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedTx {
+    /// Success (true) or failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<bool>,
+    /// Gas used (receipt gas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_used: Option<u64>,
+    /// Return data (or revert data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Bytes>,
+    /// Error text the source gave (e.g. `execution reverted`, `out of gas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Logs, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<Log>>,
+    /// Post-state of the accounts/slots this tx changed (a prestate diff's `post`), merged over
+    /// its `pre`. `None` in the map = the account was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_state: Option<StateMap>,
+}
+
+/// Everything the source recorded that a replay can be checked against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The chain's receipts, one per tx, when the source has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<Vec<ExpectedReceipt>>,
+    /// Per-tx expectations from traces or fixtures, indexed like the txs (empty if none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub txs: Vec<Option<ExpectedTx>>,
+    /// Block post-state of touched accounts/slots, when the source has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_state: Option<StateMap>,
+    /// Whether the header's gas used, receipts root and logs bloom describe exactly these txs
+    /// (false for synthetic single-tx blocks such as tracer fixtures).
+    #[serde(default = "yes")]
+    pub header_checks: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a block must be executed, where a source departs from a real chain's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conventions {
+    /// Pay block and uncle rewards (pre-merge).
+    #[serde(default = "yes")]
+    pub rewards: bool,
+    /// Run the system calls of EIP-2935/4788/7002/7251.
+    #[serde(default = "yes")]
+    pub system_calls: bool,
+    /// A BLOCKHASH of a block not stored answers zero instead of failing the replay.
+    #[serde(default)]
+    pub unknown_blockhash_is_zero: bool,
+    /// Skip the block-level gas limit check (fixtures whose tx exceeds the block gas limit).
+    #[serde(default)]
+    pub no_block_gas_limit: bool,
+}
+
+impl Default for Conventions {
+    fn default() -> Self {
+        Self {
+            rewards: true,
+            system_calls: true,
+            unknown_blockhash_is_zero: false,
+            no_block_gas_limit: false,
+        }
+    }
+}
+
+/// A block of a corpus: header, transactions, the state they read, and what the chain recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    /// Block hash (pinned; the header hashes to it unless `synthetic`).
+    pub hash: B256,
+    /// Every header field.
+    pub header: Header,
+    /// Transactions in block order.
+    pub transactions: Vec<TxRecord>,
+    /// Uncle headers (for uncle rewards). See `ommers_missing`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ommers: Vec<Header>,
+    /// Number of uncles whose headers the source did not provide (their rewards cannot be paid).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ommers_missing: usize,
+    /// Withdrawals (Shanghai on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawals: Option<Vec<Withdrawal>>,
+    /// Pre-state of every account and slot the block reads (first-seen value).
+    pub pre_state: StateMap,
+    /// Whether `pre_state` is the complete state of the chain (then the state root is exact).
+    #[serde(default)]
+    pub pre_state_is_full: bool,
+    /// Ancestor hashes that BLOCKHASH may read, number → hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub block_hashes: BTreeMap<u64, B256>,
+    /// Recorded results.
+    #[serde(default)]
+    pub expected: Expected,
+    /// Rules that differ from the chain's (fixtures).
+    #[serde(default)]
+    pub conventions: Conventions,
+    /// A chain config for this block alone (fixtures from several chains in one corpus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainConfig>,
+    /// The header is synthetic (built from a fixture's context), so its hash is not the block's.
+    #[serde(default)]
+    pub synthetic: bool,
+    /// A human label (fixture name), when the block has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Why this block cannot be replayed faithfully, if the importer knows (listed as skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl BlockRecord {
+    /// Block number.
+    pub const fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// Gas the chain says the block used.
+    pub const fn gas_used(&self) -> u64 {
+        self.header.gas_used
+    }
+
+    /// Every code hash the pre-state refers to (not the empty one).
+    pub fn code_hashes(&self) -> impl Iterator<Item = B256> + '_ {
+        self.pre_state
+            .values()
+            .flatten()
+            .map(|a| a.code_hash)
+            .filter(|h| *h != KECCAK_EMPTY && *h != B256::ZERO)
+    }
+
+    /// A stable, file-system-safe identifier: number and a hash prefix.
+    pub fn file_stem(&self) -> String {
+        format!(
+            "{:010}-{}",
+            self.number(),
+            &format!("{:x}", self.hash)[..12]
+        )
+    }
+}
+
+/// Where a corpus came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// `capture`, or `import:<format>`.
+    pub source: String,
+    /// The node's `web3_clientVersion`, for captures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
+    /// RPC host, credentials removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<String>,
+    /// Input paths of an import (as given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// txshadow version that wrote the corpus.
+    pub tool_version: String,
+    /// RFC 3339 time of creation.
+    pub created: String,
+    /// Free-form notes (what an importer could not keep, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}

@@ -1,0 +1,565 @@
+//! The on-disk format: a directory with a manifest, one JSON file per block and one file per code.
+//!
+//! ```text
+//! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each)
+//! <corpus>/blocks/<stem>.json     one BlockRecord
+//! <corpus>/codes/<keccak>.bin     contract code, once per hash (its name is its checksum)
+//! ```
+//!
+//! Every file is written atomically (temp file, fsync, rename). Every block file's sha256 is in the
+//! manifest and the manifest carries a checksum of itself, so a changed or truncated file is an
+//! error naming that file on load.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use alloy_consensus::{TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{B256, Bytes, keccak256};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{BlockRecord, ChainConfig, CorpusError, Provenance};
+
+/// Name of the format in the manifest.
+pub const FORMAT_NAME: &str = "txshadow-corpus";
+/// Current on-disk format version.
+pub const FORMAT_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+
+/// One block in the manifest's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockEntry {
+    /// File name under `blocks/`.
+    pub file: String,
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Number of transactions.
+    pub txs: usize,
+    /// Gas used by the block.
+    pub gas_used: u64,
+    /// sha256 of the file's bytes.
+    pub sha256: String,
+    /// Label (fixture name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// The corpus index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// On-disk format version.
+    pub version: u32,
+    /// The chain's id and schedule (blocks may override it).
+    pub chain: ChainConfig,
+    /// Where the data came from.
+    pub provenance: Provenance,
+    /// Blocks, sorted by number then hash.
+    pub blocks: Vec<BlockEntry>,
+    /// sha256 of this manifest serialised with `checksum: null`.
+    #[serde(default)]
+    pub checksum: Option<String>,
+}
+
+impl Manifest {
+    fn digest(&self) -> String {
+        let mut m = self.clone();
+        m.checksum = None;
+        hex_sha256(&serde_json::to_vec(&m).expect("manifest serialises"))
+    }
+
+    /// Total transactions.
+    pub fn tx_count(&self) -> usize {
+        self.blocks.iter().map(|b| b.txs).sum()
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError + '_ {
+    move |source| CorpusError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let res = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    res.map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Code by hash, shared by every block of a run.
+#[derive(Debug, Default, Clone)]
+pub struct CodeStore {
+    codes: HashMap<B256, Bytes>,
+}
+
+impl CodeStore {
+    /// Looks a code up.
+    pub fn get(&self, hash: &B256) -> Option<&Bytes> {
+        self.codes.get(hash)
+    }
+    /// Adds a code (its hash is computed).
+    pub fn insert(&mut self, code: Bytes) -> B256 {
+        let h = keccak256(&code);
+        self.codes.insert(h, code);
+        h
+    }
+    /// Number of codes.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+    /// Total bytes of code.
+    pub fn bytes(&self) -> usize {
+        self.codes.values().map(|c| c.len()).sum()
+    }
+}
+
+/// An opened corpus directory.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl Corpus {
+    /// Opens a corpus: reads and checks the manifest (format, version, checksum).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, CorpusError> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(MANIFEST);
+        if !path.exists() {
+            return Err(CorpusError::NotACorpus { path: dir });
+        }
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|source| CorpusError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        if manifest.format != FORMAT_NAME {
+            return Err(CorpusError::Invalid {
+                path,
+                reason: format!("format is {:?}, expected {FORMAT_NAME:?}", manifest.format),
+            });
+        }
+        if manifest.version != FORMAT_VERSION {
+            return Err(CorpusError::Version {
+                path,
+                found: manifest.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let want = manifest.digest();
+        if manifest.checksum.as_deref() != Some(want.as_str()) {
+            return Err(CorpusError::Checksum {
+                path,
+                expected: manifest.checksum.clone().unwrap_or_default(),
+                got: want,
+            });
+        }
+        Ok(Self { dir, manifest })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub const fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Path of a block file.
+    pub fn block_path(&self, entry: &BlockEntry) -> PathBuf {
+        self.dir.join("blocks").join(&entry.file)
+    }
+
+    /// Loads one block, checking its sha256 and basic consistency.
+    pub fn load_block(&self, entry: &BlockEntry) -> Result<BlockRecord, CorpusError> {
+        let path = self.block_path(entry);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        let got = hex_sha256(&bytes);
+        if got != entry.sha256 {
+            return Err(CorpusError::Checksum {
+                path,
+                expected: entry.sha256.clone(),
+                got,
+            });
+        }
+        let block: BlockRecord =
+            serde_json::from_slice(&bytes).map_err(|source| CorpusError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        if block.hash != entry.hash
+            || block.number() != entry.number
+            || block.transactions.len() != entry.txs
+        {
+            return Err(CorpusError::Invalid {
+                path,
+                reason: "block does not match its manifest entry (number, hash or tx count)".into(),
+            });
+        }
+        Ok(block)
+    }
+
+    /// Loads every block (in parallel), in manifest order.
+    pub fn load_blocks(&self) -> Result<Vec<BlockRecord>, CorpusError> {
+        self.manifest
+            .blocks
+            .par_iter()
+            .map(|e| self.load_block(e))
+            .collect()
+    }
+
+    /// Loads the codes the given blocks refer to, checking each against its hash.
+    pub fn load_codes<'a>(
+        &self,
+        blocks: impl IntoIterator<Item = &'a BlockRecord>,
+    ) -> Result<CodeStore, CorpusError> {
+        let mut need: HashSet<B256> = HashSet::new();
+        for b in blocks {
+            need.extend(b.code_hashes());
+        }
+        let need: Vec<B256> = need.into_iter().collect();
+        let codes = need
+            .par_iter()
+            .map(|h| {
+                let path = self.code_path(h);
+                let bytes = fs::read(&path).map_err(|source| {
+                    if source.kind() == std::io::ErrorKind::NotFound {
+                        CorpusError::MissingCode {
+                            hash: *h,
+                            path: path.clone(),
+                        }
+                    } else {
+                        CorpusError::Io {
+                            path: path.clone(),
+                            source,
+                        }
+                    }
+                })?;
+                let got = keccak256(&bytes);
+                if got != *h {
+                    return Err(CorpusError::Checksum {
+                        path,
+                        expected: h.to_string(),
+                        got: got.to_string(),
+                    });
+                }
+                Ok((*h, Bytes::from(bytes)))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(CodeStore { codes })
+    }
+
+    fn code_path(&self, h: &B256) -> PathBuf {
+        code_path(&self.dir, h)
+    }
+
+    /// Full check of every file: checksums, header hashes, tx hashes and senders, code hashes,
+    /// and that every referenced code is present. Returns the number of blocks checked.
+    pub fn verify(&self) -> Result<VerifySummary, CorpusError> {
+        let blocks = self.load_blocks()?;
+        let codes = self.load_codes(&blocks)?;
+        let txs: usize = blocks
+            .par_iter()
+            .zip(self.manifest.blocks.par_iter())
+            .map(|(b, e)| verify_block(b, &self.block_path(e)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .sum();
+        // stray code files are fine; damaged ones are not
+        let code_dir = self.dir.join("codes");
+        let mut extra_codes = 0;
+        if let Ok(rd) = fs::read_dir(&code_dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let Some(hex) = name.strip_suffix(".bin") else {
+                    continue;
+                };
+                let Ok(h) = hex.parse::<B256>() else { continue };
+                if codes.get(&h).is_none() {
+                    let bytes = fs::read(e.path()).map_err(io_err(&e.path()))?;
+                    if keccak256(&bytes) != h {
+                        return Err(CorpusError::Checksum {
+                            path: e.path(),
+                            expected: h.to_string(),
+                            got: keccak256(&bytes).to_string(),
+                        });
+                    }
+                    extra_codes += 1;
+                }
+            }
+        }
+        Ok(VerifySummary {
+            blocks: blocks.len(),
+            txs,
+            codes: codes.len() + extra_codes,
+        })
+    }
+}
+
+/// What `verify` checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Blocks checked.
+    pub blocks: usize,
+    /// Transactions checked.
+    pub txs: usize,
+    /// Codes checked.
+    pub codes: usize,
+}
+
+fn verify_block(b: &BlockRecord, path: &Path) -> Result<usize, CorpusError> {
+    let invalid = |reason: String| CorpusError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !b.synthetic {
+        let h = b.header.hash_slow();
+        if h != b.hash {
+            return Err(invalid(format!(
+                "header hashes to {h}, block says {}",
+                b.hash
+            )));
+        }
+    }
+    for (i, tx) in b.transactions.iter().enumerate() {
+        let env = decode_tx(&tx.raw).map_err(|e| invalid(format!("tx {i} ({}): {e}", tx.hash)))?;
+        if *env.tx_hash() != tx.hash {
+            return Err(invalid(format!(
+                "tx {i}: raw bytes hash to {}, recorded {}",
+                env.tx_hash(),
+                tx.hash
+            )));
+        }
+        let from = env
+            .recover_signer()
+            .map_err(|e| invalid(format!("tx {i} ({}): cannot recover sender: {e}", tx.hash)))?;
+        if from != tx.from {
+            return Err(invalid(format!(
+                "tx {i} ({}): signer is {from}, recorded {}",
+                tx.hash, tx.from
+            )));
+        }
+    }
+    Ok(b.transactions.len())
+}
+
+/// Decodes an EIP-2718 transaction, naming an unknown type.
+pub fn decode_tx(raw: &[u8]) -> Result<TxEnvelope, String> {
+    let mut buf = raw;
+    let env = TxEnvelope::decode_2718(&mut buf).map_err(|e| match raw.first() {
+        Some(t) if *t < 0x7f && *t > 4 => format!("unsupported transaction type 0x{t:02x}: {e}"),
+        _ => format!("cannot decode transaction: {e}"),
+    })?;
+    if !buf.is_empty() {
+        return Err(format!(
+            "{} trailing bytes after the transaction",
+            buf.len()
+        ));
+    }
+    Ok(env)
+}
+
+fn code_path(dir: &Path, h: &B256) -> PathBuf {
+    dir.join("codes").join(format!("{h:x}.bin"))
+}
+
+/// Builds or resumes a corpus. Blocks are written one at a time; the manifest is rewritten after
+/// each, so an interrupted writer leaves a valid corpus of the blocks it finished.
+#[derive(Debug)]
+pub struct CorpusWriter {
+    dir: PathBuf,
+    manifest: Manifest,
+    known_codes: HashSet<B256>,
+}
+
+impl CorpusWriter {
+    /// Creates a corpus in `dir`, or resumes the one there. With `overwrite`, the existing index
+    /// is discarded. An existing corpus of another chain is an error.
+    pub fn create(
+        dir: impl AsRef<Path>,
+        chain: ChainConfig,
+        provenance: Provenance,
+        overwrite: bool,
+    ) -> Result<Self, CorpusError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(dir.join("blocks")).map_err(io_err(&dir))?;
+        fs::create_dir_all(dir.join("codes")).map_err(io_err(&dir))?;
+        let mut manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            chain: chain.clone(),
+            provenance,
+            blocks: vec![],
+            checksum: None,
+        };
+        if dir.join(MANIFEST).exists() && !overwrite {
+            let existing = Corpus::open(&dir)?;
+            if existing.manifest.chain.chain_id != chain.chain_id {
+                return Err(CorpusError::Invalid {
+                    path: dir.join(MANIFEST),
+                    reason: format!(
+                        "existing corpus is for chain {}, not {}; use another --out or --overwrite",
+                        existing.manifest.chain.chain_id, chain.chain_id
+                    ),
+                });
+            }
+            // keep only entries whose file is intact
+            for e in existing.manifest.blocks {
+                let p = dir.join("blocks").join(&e.file);
+                if fs::read(&p)
+                    .map(|b| hex_sha256(&b) == e.sha256)
+                    .unwrap_or(false)
+                {
+                    manifest.blocks.push(e);
+                }
+            }
+        }
+        let known_codes = fs::read_dir(dir.join("codes"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()?
+                            .strip_suffix(".bin")?
+                            .parse::<B256>()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut w = Self {
+            dir,
+            manifest,
+            known_codes,
+        };
+        w.write_manifest()?;
+        Ok(w)
+    }
+
+    /// Whether a block with this hash is already complete.
+    pub fn has_block(&self, hash: &B256) -> bool {
+        self.manifest.blocks.iter().any(|b| b.hash == *hash)
+    }
+
+    /// The manifest as written so far.
+    pub const fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Adds notes to the provenance.
+    pub fn add_note(&mut self, note: impl Into<String>) {
+        self.manifest.provenance.notes.push(note.into());
+    }
+
+    /// Updates provenance fields and rewrites the manifest.
+    pub fn set_provenance(&mut self, p: Provenance) -> Result<(), CorpusError> {
+        self.manifest.provenance = p;
+        self.write_manifest()
+    }
+
+    /// Writes a code (once per hash). Returns its hash.
+    pub fn put_code(&mut self, code: &[u8]) -> Result<B256, CorpusError> {
+        let h = keccak256(code);
+        if h != alloy_primitives::KECCAK256_EMPTY && self.known_codes.insert(h) {
+            let p = code_path(&self.dir, &h);
+            write_atomic(&p, code)?;
+        }
+        Ok(h)
+    }
+
+    /// Whether a code is stored.
+    pub fn has_code(&self, h: &B256) -> bool {
+        self.known_codes.contains(h)
+    }
+
+    /// Writes a block (its codes must have been put first) and updates the manifest.
+    pub fn put_block(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
+        for h in block.code_hashes() {
+            if !self.known_codes.contains(&h) {
+                return Err(CorpusError::MissingCode {
+                    hash: h,
+                    path: code_path(&self.dir, &h),
+                });
+            }
+        }
+        let file = format!("{}.json", block.file_stem());
+        let bytes = serde_json::to_vec(block).expect("block serialises");
+        write_atomic(&self.dir.join("blocks").join(&file), &bytes)?;
+        self.manifest.blocks.retain(|b| b.file != file);
+        self.manifest.blocks.push(BlockEntry {
+            file,
+            number: block.number(),
+            hash: block.hash,
+            txs: block.transactions.len(),
+            gas_used: block.gas_used(),
+            sha256: hex_sha256(&bytes),
+            label: block.label.clone(),
+        });
+        self.manifest
+            .blocks
+            .sort_by(|a, b| (a.number, &a.file).cmp(&(b.number, &b.file)));
+        self.write_manifest()
+    }
+
+    /// Rewrites the manifest atomically.
+    pub fn write_manifest(&mut self) -> Result<(), CorpusError> {
+        self.manifest.checksum = None;
+        self.manifest.checksum = Some(self.manifest.digest());
+        let bytes = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        write_atomic(&self.dir.join(MANIFEST), &bytes)
+    }
+
+    /// Finishes: rewrites the manifest and returns the opened corpus.
+    pub fn finish(mut self) -> Result<Corpus, CorpusError> {
+        self.write_manifest()?;
+        Corpus::open(&self.dir)
+    }
+}
+
+/// Shared, immutable code store handle.
+pub type SharedCodes = Arc<CodeStore>;

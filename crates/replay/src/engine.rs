@@ -1,0 +1,693 @@
+//! The revm engine: block mode and tx mode over one corpus block.
+
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap},
+    panic::{AssertUnwindSafe, catch_unwind},
+};
+
+use alloy_consensus::{Transaction, TxEnvelope, TxReceipt, transaction::Recovered};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_evm::{
+    Evm, EvmEnv, EvmFactory, FromRecoveredTx,
+    block::BlockExecutor,
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory,
+        receipt_builder::AlloyReceiptBuilder, spec::EthExecutorSpec,
+    },
+};
+use alloy_hardforks::{EthereumChainHardforks, EthereumHardfork, EthereumHardforks, ForkCondition};
+use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
+use rayon::prelude::*;
+use revm::{
+    bytecode::Bytecode,
+    context::{CfgEnv, TxEnv},
+    context_interface::result::{ExecutionResult, HaltReason, ResultAndState},
+    database::{State, states::bundle_state::BundleRetention},
+    database_interface::Database,
+    primitives::{StorageKey, hardfork::SpecId},
+    state::{AccountInfo, EvmState},
+};
+use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, KECCAK_EMPTY, StateMap, decode_tx};
+
+use crate::{
+    BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
+    config::spec_name,
+};
+
+/// The chain rules the block executor follows (fork schedule and deposit contract).
+#[derive(Debug, Clone)]
+pub struct ChainRules {
+    hardforks: EthereumChainHardforks,
+    deposit_contract: Option<Address>,
+    rewards: bool,
+}
+
+impl ChainRules {
+    /// Rules of `chain`; `rewards: false` removes block rewards (fixtures that pay none).
+    pub fn new(chain: &ChainConfig, rewards: bool) -> Self {
+        Self {
+            hardforks: chain.hardforks(),
+            deposit_contract: chain.deposit_contract,
+            rewards,
+        }
+    }
+}
+
+impl EthereumHardforks for ChainRules {
+    fn ethereum_fork_activation(&self, fork: EthereumHardfork) -> ForkCondition {
+        if !self.rewards && fork == EthereumHardfork::Paris {
+            // block rewards stop at Paris: a harness that pays none behaves as if merged
+            // for reward purposes only (the EVM spec is chosen separately).
+            return ForkCondition::Block(0);
+        }
+        self.hardforks.ethereum_fork_activation(fork)
+    }
+}
+
+impl EthExecutorSpec for ChainRules {
+    fn deposit_contract_address(&self) -> Option<Address> {
+        self.deposit_contract
+    }
+}
+
+/// Everything needed to run one block: decoded txs and the environment per side.
+struct Prepared<'a> {
+    block: &'a BlockRecord,
+    chain: &'a ChainConfig,
+    txs: Vec<Result<Recovered<TxEnvelope>, String>>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(block: &'a BlockRecord, default_chain: &'a ChainConfig) -> Self {
+        let chain = block.chain.as_ref().unwrap_or(default_chain);
+        let txs = block
+            .transactions
+            .iter()
+            .map(|t| decode_tx(&t.raw).map(|env| Recovered::new_unchecked(env, t.from)))
+            .collect();
+        Self { block, chain, txs }
+    }
+
+    fn env(&self, side: &SideConfig) -> EvmEnv {
+        let h = &self.block.header;
+        let hf = self.chain.hardforks();
+        let blob = self.chain.blob_params_at(h.timestamp);
+        let mut env = EvmEnv::for_eth_block(h, &hf, self.chain.chain_id, blob);
+        if let Some(spec) = side.spec {
+            let mut cfg = CfgEnv::new_with_spec(spec).with_chain_id(self.chain.chain_id);
+            if let Some(b) = blob {
+                cfg.set_max_blobs_per_tx(b.max_blobs_per_tx);
+            }
+            if spec.is_enabled_in(SpecId::OSAKA) {
+                cfg.tx_gas_limit_cap = Some(alloy_eips::eip7825::MAX_TX_GAS_LIMIT_OSAKA);
+            }
+            env.cfg_env = cfg;
+        }
+        env
+    }
+
+    fn ctx(&self) -> EthBlockExecutionCtx<'a> {
+        let b = self.block;
+        EthBlockExecutionCtx {
+            parent_hash: b.header.parent_hash,
+            parent_beacon_block_root: b.header.parent_beacon_block_root,
+            ommers: if b.conventions.rewards {
+                &b.ommers
+            } else {
+                &[]
+            },
+            withdrawals: b.withdrawals.as_deref().map(Cow::Borrowed),
+            extra_data: b.header.extra_data.clone(),
+            tx_count_hint: Some(b.transactions.len()),
+            slot_number: None,
+        }
+    }
+
+    fn skeleton(&self, spec: SpecId) -> BlockOutcome {
+        BlockOutcome {
+            number: self.block.number(),
+            hash: self.block.hash,
+            label: self.block.label.clone(),
+            spec: spec_name(spec),
+            txs: Vec::with_capacity(self.txs.len()),
+            gas_used: 0,
+            receipts_root: B256::ZERO,
+            logs_bloom: Bloom::ZERO,
+            state_root: None,
+            state_root_exact: false,
+            post_state: StateMap::new(),
+            unknown_accounts: vec![],
+            error: None,
+            gas_executed: 0,
+        }
+    }
+
+    fn tx_meta(&self, index: usize) -> TxOutcome {
+        let rec = &self.block.transactions[index];
+        let (to, selector, tx_type) = match &self.txs[index] {
+            Ok(tx) => (
+                tx.to(),
+                tx.input()
+                    .get(..4)
+                    .map(|s| <[u8; 4]>::try_from(s).expect("4 bytes")),
+                tx.tx_type() as u8,
+            ),
+            Err(_) => (
+                None,
+                None,
+                rec.raw.first().copied().filter(|t| *t < 0x7f).unwrap_or(0),
+            ),
+        };
+        TxOutcome {
+            index,
+            hash: rec.hash,
+            from: rec.from,
+            to,
+            selector,
+            tx_type,
+            result: Err(String::new()),
+        }
+    }
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn tx_exec(
+    result: &ExecutionResult<HaltReason>,
+    state: &EvmState,
+    spec: SpecId,
+    cumulative: u64,
+    new_codes: &mut HashMap<B256, Bytecode>,
+    known: &Codes,
+) -> TxExec {
+    let gas = result.gas();
+    let (output, reason) = match result {
+        ExecutionResult::Success { output, .. } => (output.data().clone(), None),
+        ExecutionResult::Revert { output, .. } => (output.clone(), Some("reverted".to_string())),
+        ExecutionResult::Halt { reason, .. } => (Bytes::new(), Some(format!("{reason:?}"))),
+    };
+    let mut changes = StateMap::new();
+    let mut storage_reset = Vec::new();
+    for (addr, acc) in state {
+        if !acc.is_touched() {
+            continue;
+        }
+        if acc.is_selfdestructed() || acc.state_clear_aware_is_empty(spec) {
+            changes.insert(*addr, None);
+            storage_reset.push(*addr);
+            continue;
+        }
+        if acc.is_created() {
+            storage_reset.push(*addr);
+        }
+        if acc.info.code_hash != KECCAK_EMPTY && known.get(&acc.info.code_hash).is_none() {
+            if let Some(code) = &acc.info.code {
+                new_codes
+                    .entry(acc.info.code_hash)
+                    .or_insert_with(|| code.clone());
+            }
+        }
+        let storage: BTreeMap<U256, U256> = acc
+            .changed_storage_slots()
+            .map(|(k, v)| (*k, v.present_value()))
+            .collect();
+        changes.insert(
+            *addr,
+            Some(AccountState {
+                balance: acc.info.balance,
+                nonce: acc.info.nonce,
+                code_hash: acc.info.code_hash,
+                storage,
+            }),
+        );
+    }
+    TxExec {
+        status: result.is_success(),
+        gas_used: result.tx_gas_used(),
+        gas_spent: gas.total_gas_spent(),
+        gas_refunded: gas.final_refunded(),
+        cumulative_gas_used: cumulative,
+        output,
+        reason,
+        logs: result.logs().to_vec(),
+        created: result.created_address(),
+        state: changes,
+        storage_reset,
+    }
+}
+
+/// Replays a block in block mode under one configuration: system calls, every tx in order,
+/// rewards/withdrawals/requests, then receipts root, logs bloom and post-state.
+pub fn run_block(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    side: &SideConfig,
+) -> BlockOutcome {
+    let p = Prepared::new(block, chain);
+    run_prepared(&p, codes, side).0
+}
+
+/// What the block run leaves for tx mode: per-tx changes and the codes created in the block.
+struct BlockTrace {
+    new_codes: HashMap<B256, Bytecode>,
+    /// State after the pre-execution system calls.
+    system_changes: StateMap,
+}
+
+fn run_prepared(p: &Prepared<'_>, codes: &Codes, side: &SideConfig) -> (BlockOutcome, BlockTrace) {
+    let env = p.env(side);
+    let spec = env.cfg_env.spec;
+    let mut out = p.skeleton(spec);
+    let mut trace = BlockTrace {
+        new_codes: HashMap::new(),
+        system_changes: StateMap::new(),
+    };
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        execute_block(p, codes, side, env, &mut out, &mut trace)
+    }));
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => out.error = Some(e),
+        Err(panic) => out.error = Some(format!("panic during replay: {}", panic_text(panic))),
+    }
+    (out, trace)
+}
+
+fn execute_block(
+    p: &Prepared<'_>,
+    codes: &Codes,
+    side: &SideConfig,
+    env: EvmEnv,
+    out: &mut BlockOutcome,
+    trace: &mut BlockTrace,
+) -> Result<(), String> {
+    let block = p.block;
+    let spec = env.cfg_env.spec;
+    let rules = ChainRules::new(p.chain, block.conventions.rewards);
+    let db = OverlayDb::new(CorpusDb::new(block, codes), &side.overrides);
+    let mut state = State::builder()
+        .with_database(db)
+        .with_bundle_update()
+        .build();
+    let factory = EthEvmFactory::default();
+    {
+        let evm = factory.create_evm(&mut state, env);
+        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, AlloyReceiptBuilder::default());
+        if block.conventions.system_calls {
+            ex.apply_pre_execution_changes()
+                .map_err(|e| format!("pre-block system calls: {e}"))?;
+        }
+        if block.conventions.system_calls {
+            let db = ex.evm_mut().db_mut();
+            for addr in [
+                alloy_eips::eip4788::BEACON_ROOTS_ADDRESS,
+                alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS,
+            ] {
+                if let Some(Some(acc)) = db.cache.accounts.get(&addr).map(|a| a.account.as_ref()) {
+                    trace.system_changes.insert(
+                        addr,
+                        Some(AccountState {
+                            balance: acc.info.balance,
+                            nonce: acc.info.nonce,
+                            code_hash: acc.info.code_hash,
+                            storage: acc.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+                        }),
+                    );
+                }
+            }
+        }
+        let mut cumulative = 0u64;
+        for (i, tx) in p.txs.iter().enumerate() {
+            let mut o = p.tx_meta(i);
+            let tx = match tx {
+                Ok(tx) => tx,
+                Err(e) => {
+                    o.result = Err(e.clone());
+                    out.txs.push(o);
+                    continue;
+                }
+            };
+            let mut exec = None;
+            let new_codes = &mut trace.new_codes;
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                ex.execute_transaction_with_result_closure(tx, |r| {
+                    let ResultAndState { result, state } = &r.result;
+                    let g = result.tx_gas_used();
+                    exec = Some(tx_exec(
+                        result,
+                        state,
+                        spec,
+                        cumulative + g,
+                        new_codes,
+                        codes,
+                    ));
+                })
+            }));
+            o.result = match r {
+                Ok(Ok(_)) => {
+                    let e = exec.expect("closure ran");
+                    cumulative = e.cumulative_gas_used;
+                    Ok(e)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(panic) => Err(format!("panic: {}", panic_text(panic))),
+            };
+            out.txs.push(o);
+        }
+        let receipts = if block.conventions.rewards || block.conventions.system_calls {
+            let (_evm, result) = ex
+                .finish()
+                .map_err(|e| format!("post-block changes: {e}"))?;
+            out.gas_used = result.gas_used;
+            result.receipts
+        } else {
+            let r = ex.receipts().to_vec();
+            out.gas_used = cumulative;
+            r
+        };
+        out.receipts_root =
+            alloy_trie::root::ordered_trie_root_with_encoder(&receipts, |r, buf| {
+                r.encode_2718(buf)
+            });
+        let mut bloom = Bloom::ZERO;
+        for r in &receipts {
+            bloom.accrue_bloom(&r.bloom());
+        }
+        out.logs_bloom = bloom;
+    }
+    out.gas_executed = out
+        .txs
+        .iter()
+        .filter_map(|t| t.exec())
+        .map(|e| e.gas_used)
+        .sum();
+    state.merge_transitions(BundleRetention::PlainState);
+    let bundle = state.take_bundle();
+    let mut reset = Vec::new();
+    for (addr, acc) in bundle.state {
+        if acc.was_destroyed() {
+            reset.push(addr);
+        }
+        let post = acc.info.map(|info| AccountState {
+            balance: info.balance,
+            nonce: info.nonce,
+            code_hash: info.code_hash,
+            storage: acc
+                .storage
+                .iter()
+                .map(|(k, s)| (*k, s.present_value))
+                .collect(),
+        });
+        out.post_state.insert(addr, post);
+    }
+    out.unknown_accounts = std::mem::take(&mut state.database.inner.unknown_accounts);
+    out.unknown_accounts.sort();
+    out.unknown_accounts.dedup();
+    let (root, exact) = post_state_root(block, &out.post_state, &reset);
+    out.state_root = Some(root);
+    out.state_root_exact = exact;
+    Ok(())
+}
+
+/// The state root after the block: the real one when the pre-state is the full state, otherwise
+/// a root over the accounts the pre-state lists plus those the block changed (comparable between
+/// two replays of the same corpus, not with the header).
+pub fn post_state_root(
+    block: &BlockRecord,
+    post: &StateMap,
+    storage_reset: &[Address],
+) -> (B256, bool) {
+    let mut accounts: BTreeMap<Address, AccountState> = BTreeMap::new();
+    for (a, s) in &block.pre_state {
+        if let Some(s) = s {
+            accounts.insert(*a, s.clone());
+        }
+    }
+    for (a, s) in post {
+        match s {
+            None => {
+                accounts.remove(a);
+            }
+            Some(s) => {
+                let e = accounts.entry(*a).or_default();
+                if storage_reset.contains(a) {
+                    e.storage.clear();
+                }
+                e.balance = s.balance;
+                e.nonce = s.nonce;
+                e.code_hash = s.code_hash;
+                for (k, v) in &s.storage {
+                    e.storage.insert(*k, *v);
+                }
+            }
+        }
+    }
+    let root = alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
+        let storage_root = if s.storage.values().all(|v| v.is_zero()) {
+            EMPTY_ROOT_HASH
+        } else {
+            alloy_trie::root::storage_root_unhashed(
+                s.storage
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_zero())
+                    .map(|(k, v)| (B256::from(k), v)),
+            )
+        };
+        (
+            a,
+            TrieAccount {
+                nonce: s.nonce,
+                balance: s.balance,
+                storage_root,
+                code_hash: s.code_hash,
+            },
+        )
+    }));
+    (root, block.pre_state_is_full)
+}
+
+#[derive(Debug)]
+/// A tx's own pre-state: the block pre-state with the changes of the earlier txs (and the
+/// pre-block system calls) layered on top, looked up by binary search per account and slot.
+struct TxLayers {
+    accounts: HashMap<Address, Vec<(usize, Option<AccountState>)>>,
+    slots: HashMap<(Address, U256), Vec<(usize, U256)>>,
+    resets: HashMap<Address, Vec<usize>>,
+    codes: HashMap<B256, Bytecode>,
+}
+
+impl TxLayers {
+    /// Layer 0 holds the system calls' writes; tx `i`'s changes are layer `i + 1`.
+    fn build(system: &StateMap, txs: &[TxOutcome], codes: HashMap<B256, Bytecode>) -> Self {
+        let mut l = Self {
+            accounts: HashMap::new(),
+            slots: HashMap::new(),
+            resets: HashMap::new(),
+            codes,
+        };
+        let layers = std::iter::once((0, system, &[][..])).chain(
+            txs.iter().enumerate().filter_map(|(i, t)| {
+                t.exec()
+                    .map(|e| (i + 1, &e.state, e.storage_reset.as_slice()))
+            }),
+        );
+        for (i, state, resets) in layers {
+            for a in resets {
+                l.resets.entry(*a).or_default().push(i);
+            }
+            for (a, s) in state {
+                l.accounts.entry(*a).or_default().push((i, s.clone()));
+                if let Some(s) = s {
+                    for (k, v) in &s.storage {
+                        l.slots.entry((*a, *k)).or_default().push((i, *v));
+                    }
+                }
+            }
+        }
+        l
+    }
+}
+
+/// Database of tx layer `index` (tx `index - 1`): the layers below it over the block's pre-state.
+#[derive(Debug)]
+struct TxDb<'a> {
+    base: CorpusDb<'a>,
+    layers: &'a TxLayers,
+    index: usize,
+}
+
+fn last_before<T>(v: &[(usize, T)], index: usize) -> Option<&(usize, T)> {
+    let n = v.partition_point(|(i, _)| *i < index);
+    n.checked_sub(1).map(|k| &v[k])
+}
+
+impl Database for TxDb<'_> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        match self
+            .layers
+            .accounts
+            .get(&address)
+            .and_then(|v| last_before(v, self.index))
+        {
+            Some((_, None)) => Ok(None),
+            Some((_, Some(s))) => {
+                let code = if s.code_hash == KECCAK_EMPTY {
+                    Bytecode::default()
+                } else {
+                    self.code_by_hash(s.code_hash)?
+                };
+                Ok(Some(AccountInfo {
+                    balance: s.balance,
+                    nonce: s.nonce,
+                    code_hash: s.code_hash,
+                    code: Some(code),
+                    ..Default::default()
+                }))
+            }
+            None => self.base.basic(address),
+        }
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        if let Some(c) = self.layers.codes.get(&code_hash) {
+            return Ok(c.clone());
+        }
+        self.base.code_by_hash(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: StorageKey) -> Result<U256, DbError> {
+        let reset = self.layers.resets.get(&address).and_then(|v| {
+            let n = v.partition_point(|i| *i < self.index);
+            n.checked_sub(1).map(|k| v[k])
+        });
+        if let Some((i, v)) = self
+            .layers
+            .slots
+            .get(&(address, index))
+            .and_then(|v| last_before(v, self.index))
+        {
+            if reset.is_none_or(|r| *i >= r) {
+                return Ok(*v);
+            }
+        }
+        if reset.is_some() {
+            return Ok(U256::ZERO);
+        }
+        self.base.storage(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.base.block_hash(number)
+    }
+}
+
+/// Runs one tx on its own pre-state in a fresh EVM.
+fn run_one_tx<DB: alloy_evm::Database>(
+    db: DB,
+    env: EvmEnv,
+    tx: &Recovered<TxEnvelope>,
+    o: &mut TxOutcome,
+    codes: &Codes,
+) {
+    let spec = env.cfg_env.spec;
+    let factory = EthEvmFactory::default();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut evm = factory.create_evm(db, env);
+        let tx_env = TxEnv::from_recovered_tx(tx.inner(), tx.signer());
+        evm.transact(tx_env)
+    }));
+    o.result = match r {
+        Ok(Ok(ResultAndState { result, state })) => {
+            let mut scratch = HashMap::new();
+            Ok(tx_exec(
+                &result,
+                &state,
+                spec,
+                result.tx_gas_used(),
+                &mut scratch,
+                codes,
+            ))
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(p) => Err(format!("panic: {}", panic_text(p))),
+    };
+}
+
+/// Tx mode: every tx of the block on its own pre-state (the block pre-state plus the changes of
+/// the earlier txs as the baseline made them), each in a fresh EVM, in parallel across txs.
+/// Returns the baseline's block outcome (whose tx results are the per-tx runs) and the
+/// candidate's tx outcomes when a candidate is given.
+pub fn run_block_tx_mode(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    baseline: &SideConfig,
+    candidate: Option<&SideConfig>,
+) -> (BlockOutcome, Option<BlockOutcome>) {
+    let p = Prepared::new(block, chain);
+    // the reference run gives every tx's pre-state (and the block-level results)
+    let (reference, trace) = run_prepared(&p, codes, baseline);
+    let layers = TxLayers::build(&trace.system_changes, &reference.txs, trace.new_codes);
+    let run_side = |side: &SideConfig| -> BlockOutcome {
+        let env = p.env(side);
+        let mut out = p.skeleton(env.cfg_env.spec);
+        out.txs = (0..p.txs.len())
+            .into_par_iter()
+            .map(|i| {
+                let mut o = p.tx_meta(i);
+                match &p.txs[i] {
+                    Err(e) => o.result = Err(e.clone()),
+                    Ok(tx) => {
+                        let db = TxDb {
+                            base: CorpusDb::new(block, codes),
+                            layers: &layers,
+                            index: i + 1,
+                        };
+                        let db = State::builder()
+                            .with_database(OverlayDb::new(db, &side.overrides))
+                            .build();
+                        run_one_tx(db, env.clone(), tx, &mut o, codes);
+                    }
+                }
+                o
+            })
+            .collect();
+        out.gas_executed = out
+            .txs
+            .iter()
+            .filter_map(|t| t.exec())
+            .map(|e| e.gas_used)
+            .sum();
+        out.error = reference.error.clone();
+        out
+    };
+    let mut base = run_side(baseline);
+    // block-level results come from the reference (block) run
+    base.gas_used = reference.gas_used;
+    base.receipts_root = reference.receipts_root;
+    base.logs_bloom = reference.logs_bloom;
+    base.state_root = reference.state_root;
+    base.state_root_exact = reference.state_root_exact;
+    base.post_state = reference.post_state.clone();
+    base.unknown_accounts = reference.unknown_accounts.clone();
+    // cumulative gas as the block would have it
+    let mut cum = 0;
+    for t in base.txs.iter_mut() {
+        if let Ok(e) = &mut t.result {
+            cum += e.gas_used;
+            e.cumulative_gas_used = cum;
+        }
+    }
+    let cand = candidate.map(run_side);
+    (base, cand)
+}
