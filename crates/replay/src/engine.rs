@@ -625,15 +625,15 @@ fn run_one_tx<DB: alloy_evm::Database>(
 
 /// Tx mode: every tx of the block on its own pre-state (the block pre-state plus the changes of
 /// the earlier txs as the baseline made them), each in a fresh EVM, in parallel across txs.
-/// Returns the baseline's block outcome (whose tx results are the per-tx runs) and the
-/// candidate's tx outcomes when a candidate is given.
+/// Returns the baseline's block outcome (whose tx results are the per-tx runs), the candidate's
+/// tx outcomes when a candidate is given, and the reference block run the pre-states came from.
 pub fn run_block_tx_mode(
     block: &BlockRecord,
     chain: &ChainConfig,
     codes: &Codes,
     baseline: &SideConfig,
     candidate: Option<&SideConfig>,
-) -> (BlockOutcome, Option<BlockOutcome>) {
+) -> TxModeOutcome {
     let p = Prepared::new(block, chain);
     // the reference run gives every tx's pre-state (and the block-level results)
     let (reference, trace) = run_prepared(&p, codes, baseline);
@@ -688,6 +688,17 @@ pub fn run_block_tx_mode(
             e.cumulative_gas_used = cum;
         }
     }
-    let cand = candidate.map(run_side);
-    (base, cand)
+    let candidate = candidate.map(run_side);
+    TxModeOutcome { baseline: base, candidate, reference }
+}
+
+/// The result of [`run_block_tx_mode`].
+#[derive(Debug, Clone)]
+pub struct TxModeOutcome {
+    /// The baseline: each tx on its own pre-state; block-level fields from the reference run.
+    pub baseline: BlockOutcome,
+    /// The candidate, each tx on the same pre-states as the baseline.
+    pub candidate: Option<BlockOutcome>,
+    /// The block-mode run of the baseline that produced the pre-states.
+    pub reference: BlockOutcome,
 }

@@ -22,6 +22,6 @@ mod outcome;
 
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{Codes, CorpusDb, DbError, decode_code};
-pub use engine::{ChainRules, post_state_root, run_block, run_block_tx_mode};
+pub use engine::{ChainRules, TxModeOutcome, post_state_root, run_block, run_block_tx_mode};
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};
 pub use revm::primitives::hardfork::SpecId;

@@ -117,7 +117,17 @@ pub fn import(
 ) -> Result<ImportSummary, ImportError> {
     let prov = Provenance {
         source: format!("import:{}", format.name()),
-        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+        // only the last component: a corpus must not carry the importing machine's paths
+        inputs: inputs
+            .iter()
+            .map(|p| {
+                p.components()
+                    .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                    .next_back()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .unwrap_or_else(|| p.display().to_string())
+            })
+            .collect(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         created: common::now_rfc3339(),
         ..Default::default()

@@ -45,7 +45,7 @@ pub(crate) fn replay_and_diff(
     for b in &blocks {
         let out = match mode {
             Mode::Block => run_block(b, chain, &codes, &side),
-            Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).0,
+            Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).baseline,
         };
         let ch = b.chain.as_ref().unwrap_or(chain);
         findings.extend(diff_against_chain(b, ch, &out, mode, Side::BaselineVsChain));

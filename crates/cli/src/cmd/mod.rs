@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod corpus;
+pub mod import;
+pub mod replay;

@@ -1,0 +1,96 @@
+//! txshadow: shadow-traffic transaction replay for EVM chains.
+//!
+//! The command-line front of `capture → corpus → replay → diff → report`. Every subcommand is a
+//! module of [`cmd`] with an args struct and a `run` method; the work lives in the library crates
+//! (`txshadow-corpus`, `-capture`, `-replay`, `-diff`, `-report`) and in [`runner`], which tests
+//! and benches call directly.
+//!
+//! Exit codes: 0 no unaccepted difference, 1 differences found, 2 the harness failed (bad input,
+//! I/O). Results go to stdout and report files; logs and progress to stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod cmd;
+pub mod progress;
+pub mod runner;
+pub mod sides;
+
+/// Exit code: nothing differs.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: differences found.
+pub const EXIT_DIFF: u8 = 1;
+/// Exit code: the harness failed.
+pub const EXIT_HARNESS: u8 = 2;
+
+/// Shadow-traffic transaction replay harness for Ethereum and EVM chains.
+///
+/// Capture real transactions into a corpus, replay them under a baseline and a candidate
+/// configuration, diff receipts, logs, gas and state, and report what changed.
+#[derive(Debug, Parser)]
+#[command(name = "txshadow", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr, no progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a corpus and diff against the chain or between two configurations.
+    Replay(cmd::replay::ReplayArgs),
+    /// Convert other formats (pevm, zeth, keth, geth-tracetest, hivechain) into a corpus.
+    Import(cmd::import::ImportArgs),
+    /// Inspect or check a corpus.
+    #[command(subcommand)]
+    Corpus(cmd::corpus::CorpusCmd),
+}
+
+/// Sets up `tracing` on stderr. `RUST_LOG` overrides the level.
+pub fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let quiet = cli.quiet;
+    let res = match cli.command {
+        Command::Replay(a) => a.run(quiet),
+        Command::Import(a) => a.run(quiet),
+        Command::Corpus(c) => c.run(),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_HARNESS)
+        }
+    }
+}
+
+/// Now, RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,376 @@
+//! The replay run: a work queue over blocks (largest first), a config struct, a progress channel.
+
+use std::{
+    path::PathBuf,
+    sync::mpsc,
+    time::Instant,
+};
+
+use eyre::{Result, WrapErr};
+use rayon::prelude::*;
+use txshadow_corpus::{BlockRecord, ChainConfig, Corpus};
+use txshadow_diff::{AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes};
+use txshadow_replay::{BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_tx_mode};
+use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Corpus directory.
+    pub corpus: PathBuf,
+    /// Mode.
+    pub mode: Mode,
+    /// Worker threads (0 = all cores).
+    pub jobs: usize,
+    /// Baseline configuration.
+    pub baseline: SideConfig,
+    /// Candidate configuration; `None` compares the baseline with the chain.
+    pub candidate: Option<SideConfig>,
+    /// Where run directories go.
+    pub out_dir: PathBuf,
+    /// Run id (default: time-based).
+    pub run_id: Option<String>,
+    /// Accepted differences.
+    pub accepted: Option<AcceptedFile>,
+    /// Launch criteria.
+    pub fail_on: Vec<crate::cmd::replay::Criterion>,
+    /// Only blocks of shard `i` of `n` (by position in the corpus).
+    pub shard: Option<(usize, usize)>,
+}
+
+/// A progress event.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Blocks and txs to do.
+    Start {
+        /// Blocks.
+        blocks: usize,
+        /// Txs.
+        txs: usize,
+    },
+    /// One block done.
+    Block {
+        /// Its txs.
+        txs: usize,
+        /// Gas executed.
+        gas: u64,
+    },
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The final report.
+    pub report: Report,
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Exit code.
+    pub exit: u8,
+}
+
+/// The corpus loaded for replay.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Blocks.
+    pub blocks: Vec<BlockRecord>,
+    /// Codes, decoded.
+    pub codes: Codes,
+    /// The chain.
+    pub chain: ChainConfig,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Loads and checks a corpus.
+pub fn load(dir: &std::path::Path, shard: Option<(usize, usize)>) -> Result<Loaded> {
+    let t = Instant::now();
+    let corpus = Corpus::open(dir)?;
+    let mut blocks = corpus.load_blocks()?;
+    if let Some((i, n)) = shard {
+        blocks = blocks.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, b)| b).collect();
+    }
+    let store = corpus.load_codes(&blocks)?;
+    let hashes: Vec<_> = blocks.iter().flat_map(|b| b.code_hashes()).collect();
+    let codes = Codes::from_store(&store, hashes);
+    Ok(Loaded { blocks, codes, chain: corpus.manifest().chain.clone(), seconds: t.elapsed().as_secs_f64() })
+}
+
+fn sel(t: &TxOutcome) -> String {
+    t.selector.map(alloy_primitives::hex::encode_prefixed).unwrap_or_default()
+}
+
+fn row_base(block: &BlockRecord, t: &TxOutcome) -> TxRow {
+    TxRow {
+        block: block.number(),
+        index: t.index,
+        hash: t.hash.to_string(),
+        from: t.from.to_string(),
+        to: t.to.map(|a| a.to_string()).unwrap_or_default(),
+        selector: sel(t),
+        tx_type: t.tx_type,
+        ..Default::default()
+    }
+}
+
+fn status(s: bool) -> String {
+    if s { "1".into() } else { "0".into() }
+}
+
+/// Sets a row's verdict from its findings. `logs_equal`/`state_equal` hold a marker when the
+/// field was compared and become `true`/`false`.
+fn fill_verdict(row: &mut TxRow, findings: &[Finding]) {
+    if row.verdict == "skipped" {
+        return;
+    }
+    let compared_logs = !row.logs_equal.is_empty();
+    let compared_state = !row.state_equal.is_empty();
+    let mine: Vec<&Finding> = findings.iter().filter(|f| f.tx_index == Some(row.index)).collect();
+    let open = mine.iter().any(|f| f.accepted.is_none());
+    let has = |k: Kind| mine.iter().any(|f| f.kind == k);
+    if compared_logs {
+        row.logs_equal = (!has(Kind::Logs)).to_string();
+    }
+    if compared_state {
+        row.state_equal = (!has(Kind::State)).to_string();
+    }
+    let mut kinds: Vec<&str> = mine.iter().map(|f| f.kind.as_str()).collect();
+    kinds.dedup();
+    row.kinds = kinds.join(";");
+    row.verdict = if has(Kind::Error) {
+        "error"
+    } else if open {
+        "differ"
+    } else if !mine.is_empty() {
+        "accepted"
+    } else {
+        "match"
+    }
+    .into();
+    if let (Ok(g), Ok(e)) = (row.got_gas.parse::<i128>(), row.expected_gas.parse::<i128>()) {
+        row.gas_delta = (g - e).to_string();
+    }
+}
+
+/// Replays one block under the run's configuration and diffs it.
+pub fn process_block(block: &BlockRecord, chain: &ChainConfig, codes: &Codes, cfg: &RunConfig) -> BlockResult {
+    let mut r = BlockResult { block: block.number(), label: block.label.clone(), ..Default::default() };
+    if let Some(reason) = &block.unsupported {
+        r.skipped = Some(reason.clone());
+        r.rows = block
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TxRow {
+                block: block.number(),
+                index: i,
+                hash: t.hash.to_string(),
+                from: t.from.to_string(),
+                verdict: "skipped".into(),
+                ..Default::default()
+            })
+            .collect();
+        return r;
+    }
+    let ch = block.chain.as_ref().unwrap_or(chain);
+    let mut block_mode_run = None;
+    let (reference, got): (Option<BlockOutcome>, BlockOutcome) = match (cfg.mode, &cfg.candidate) {
+        (Mode::Block, None) => (None, run_block(block, ch, codes, &cfg.baseline)),
+        (Mode::Tx, None) => {
+            let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, None);
+            block_mode_run = Some(o.reference);
+            (None, o.baseline)
+        }
+        (Mode::Block, Some(c)) => {
+            let (b, k) = rayon::join(
+                || run_block(block, ch, codes, &cfg.baseline),
+                || run_block(block, ch, codes, c),
+            );
+            (Some(b), k)
+        }
+        (Mode::Tx, Some(c)) => {
+            let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, Some(c));
+            (Some(o.baseline), o.candidate.expect("candidate requested"))
+        }
+    };
+    r.findings = match &reference {
+        None => diff_against_chain(block, ch, &got, cfg.mode, Side::BaselineVsChain),
+        Some(b) => diff_outcomes(block, b, &got, cfg.mode),
+    };
+    if let Some(block_run) = &block_mode_run {
+        // tx mode against the chain: each tx alone must also agree with the block run, whose
+        // receipts the header's receipts root vouches for
+        let mut agree = diff_outcomes(block, block_run, &got, Mode::Tx);
+        for f in &mut agree {
+            f.side = Side::BaselineVsChain;
+            f.field = format!("{} (tx mode vs block mode)", f.field);
+        }
+        r.findings.extend(agree);
+    }
+    r.error = got.error.clone().or_else(|| reference.as_ref().and_then(|b| b.error.clone()));
+    r.gas = got.gas_executed + reference.as_ref().map_or(0, |b| b.gas_executed);
+    for t in &got.txs {
+        if let Err(e) = &t.result {
+            r.tx_errors.push((t.index, e.clone()));
+        }
+        if let Some(Err(e)) = reference.as_ref().and_then(|b| b.txs.get(t.index)).map(|x| &x.result) {
+            if t.result.is_ok() {
+                r.tx_errors.push((t.index, format!("baseline: {e}")));
+            }
+        }
+    }
+    let receipts = block.expected.receipts.as_ref();
+    for t in &got.txs {
+        let mut row = row_base(block, t);
+        if let Some(e) = t.exec() {
+            row.got_status = status(e.status);
+            row.got_gas = e.gas_used.to_string();
+        }
+        let (compared_logs, compared_state) = match &reference {
+            Some(b) => {
+                if let Some(e) = b.txs.get(t.index).and_then(|x| x.exec()) {
+                    row.expected_status = status(e.status);
+                    row.expected_gas = e.gas_used.to_string();
+                }
+                (true, true)
+            }
+            None => {
+                let rc = receipts.and_then(|r| r.get(t.index));
+                let x = block.expected.txs.get(t.index).and_then(|x| x.as_ref());
+                if let Some(rc) = rc {
+                    row.expected_status = rc.status.map(status).unwrap_or_default();
+                    row.expected_gas = rc.gas_used.to_string();
+                } else if let Some(x) = x {
+                    row.expected_status = x.status.map(status).unwrap_or_default();
+                    row.expected_gas = x.gas_used.map(|g| g.to_string()).unwrap_or_default();
+                }
+                (
+                    rc.is_some() || x.is_some_and(|x| x.logs.is_some()),
+                    x.is_some_and(|x| x.post_state.is_some()),
+                )
+            }
+        };
+        if compared_logs {
+            row.logs_equal = "compared".into();
+        }
+        if compared_state {
+            row.state_equal = "compared".into();
+        }
+        r.rows.push(row);
+    }
+    r
+}
+
+/// Runs a replay: load, replay in parallel, diff, stream reports. Errors are harness failures.
+pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunOutcome> {
+    let loaded = load(&cfg.corpus, cfg.shard)?;
+    let started = crate::now_rfc3339();
+    let run_id = cfg.run_id.clone().unwrap_or_else(|| {
+        let t = time::OffsetDateTime::now_utc();
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}-{}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            match cfg.mode {
+                Mode::Block => "block",
+                Mode::Tx => "tx",
+            },
+            std::process::id()
+        )
+    });
+    let dir = cfg.out_dir.join(&run_id);
+    let configurations = serde_json::json!({
+        "baseline": cfg.baseline.describe(),
+        "candidate": cfg.candidate.as_ref().map(|c| c.describe()),
+        "compared_with": if cfg.candidate.is_some() { "baseline" } else { "recorded chain results" },
+    });
+    let report = Report {
+        schema_version: txshadow_report::SCHEMA_VERSION,
+        run: RunInfo {
+            id: run_id.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started,
+            mode: match cfg.mode {
+                Mode::Block => "block".into(),
+                Mode::Tx => "tx".into(),
+            },
+            corpus: cfg.corpus.display().to_string(),
+            shard: cfg.shard.map(|(i, n)| format!("{i}/{n}")),
+            ..Default::default()
+        },
+        configurations,
+        ..Default::default()
+    };
+    let mut writer = ReportWriter::create(&dir, report, cfg.mode == Mode::Tx)
+        .wrap_err_with(|| format!("create the report directory {}", dir.display()))?;
+    writer.report.throughput.load_seconds = loaded.seconds;
+    let txs: usize = loaded.blocks.iter().map(|b| b.transactions.len()).sum();
+    progress(Progress::Start { blocks: loaded.blocks.len(), txs });
+
+    // largest blocks first so the last worker is not left with a giant block
+    let mut order: Vec<usize> = (0..loaded.blocks.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(loaded.blocks[*i].gas_used()));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.jobs).build()?;
+    writer.report.throughput.jobs = pool.current_num_threads();
+    let t = Instant::now();
+    let (tx, rx) = mpsc::channel::<BlockResult>();
+    let mut accepted_counts = vec![];
+    let write_result = std::thread::scope(|s| {
+        let loaded = &loaded;
+        s.spawn(move || {
+            pool.install(|| {
+                order.par_iter().for_each_with(tx, |tx, i| {
+                    let b = &loaded.blocks[*i];
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        process_block(b, &loaded.chain, &loaded.codes, cfg)
+                    }))
+                    .unwrap_or_else(|_| BlockResult {
+                        block: b.number(),
+                        label: b.label.clone(),
+                        error: Some("panic while replaying or diffing this block".into()),
+                        ..Default::default()
+                    });
+                    let _ = tx.send(r);
+                })
+            })
+        });
+        let mut res = Ok(());
+        for mut r in rx {
+            if let Some(a) = &cfg.accepted {
+                apply_accepted(a, &mut r.findings, &mut accepted_counts);
+            }
+            for row in &mut r.rows {
+                fill_verdict(row, &r.findings);
+            }
+            progress(Progress::Block { txs: r.rows.len(), gas: r.gas });
+            if res.is_ok() {
+                res = writer.add(r);
+            }
+        }
+        res
+    });
+    write_result.wrap_err("write the report")?;
+    let secs = t.elapsed().as_secs_f64();
+    let tp = &mut writer.report.throughput;
+    tp.replay_seconds = secs;
+    tp.mgas_per_s = tp.gas as f64 / 1e6 / secs.max(1e-9);
+    tp.tx_per_s = writer.report.counts.txs as f64 / secs.max(1e-9);
+    if let Some(a) = &cfg.accepted {
+        accepted_counts.resize(a.accept.len(), 0);
+        writer.report.accepted_rules = a
+            .accept
+            .iter()
+            .zip(&accepted_counts)
+            .map(|(rule, n)| txshadow_diff::Accepted { rule: rule.clone(), matched: *n })
+            .collect();
+    }
+    let failed = crate::cmd::replay::evaluate(&cfg.fail_on, &writer.report);
+    writer.report.failed_criteria = failed.clone();
+    let exit = if failed.is_empty() { crate::EXIT_OK } else { crate::EXIT_DIFF };
+    let verdict = if exit == crate::EXIT_OK { "pass" } else { "fail" };
+    let report = writer.finish(verdict, crate::now_rfc3339())?;
+    Ok(RunOutcome { report, dir, exit })
+}

@@ -1,0 +1,3 @@
+//! CLI tests: the real `txshadow` binary on the corpus shipped in `corpora/`.
+
+mod replay;

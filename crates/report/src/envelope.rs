@@ -1,0 +1,121 @@
+use serde::{Deserialize, Serialize};
+use txshadow_diff::{Accepted, Finding};
+
+/// Version of the `report.json` schema. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Counts of a run.
+///
+/// - `txs`: transactions in the blocks replayed (skipped ones excluded);
+/// - `matched`: txs without any unaccepted finding or error;
+/// - `differing`: txs with an unaccepted finding, plus blocks whose block-level checks fail
+///   while none of their txs shows a difference (a block counts once);
+/// - `errors`: txs or blocks that could not be replayed;
+/// - `skipped`: txs the corpus marks as not replayable (with a reason in `skipped`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Blocks replayed.
+    pub blocks: usize,
+    /// Txs replayed.
+    pub txs: usize,
+    /// Txs that match.
+    pub matched: usize,
+    /// Txs (and blocks) that differ.
+    pub differing: usize,
+    /// Txs or blocks in error.
+    pub errors: usize,
+    /// Txs skipped.
+    pub skipped: usize,
+    /// Findings, accepted ones included.
+    pub findings: usize,
+    /// Findings an accepted-differences rule covers.
+    pub accepted: usize,
+    /// Blocks with at least one unaccepted finding.
+    pub differing_blocks: usize,
+    /// Gas of the txs on the reference side (chain or baseline), where known.
+    pub gas_expected: u64,
+    /// Gas of the same txs on the replayed side.
+    pub gas_got: u64,
+}
+
+/// A block or tx left out, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Block number.
+    pub block: u64,
+    /// Label (fixture name), if any.
+    pub label: Option<String>,
+    /// Txs in it.
+    pub txs: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Measured speed of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Seconds loading the corpus.
+    pub load_seconds: f64,
+    /// Seconds replaying and diffing.
+    pub replay_seconds: f64,
+    /// Gas executed per side (sum of tx gas).
+    pub gas: u64,
+    /// Mgas/s of the replay phase (all sides).
+    pub mgas_per_s: f64,
+    /// Txs per second of the replay phase.
+    pub tx_per_s: f64,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+/// Run identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Run id (directory name).
+    pub id: String,
+    /// txshadow version.
+    pub tool_version: String,
+    /// Start time, RFC 3339.
+    pub started: String,
+    /// End time, RFC 3339 (empty while running).
+    pub finished: String,
+    /// `running`, `complete` or `failed`.
+    pub status: String,
+    /// Replay mode (`block` or `tx`).
+    pub mode: String,
+    /// Corpus directory.
+    pub corpus: String,
+    /// Shard, if the run is one (`i/n`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+}
+
+/// The whole `report.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Run identity.
+    pub run: RunInfo,
+    /// Configurations: `baseline`, optional `candidate`, and what `expected` is.
+    pub configurations: serde_json::Value,
+    /// Counts.
+    pub counts: Counts,
+    /// `pass` (exit 0) or `fail` (exit 1); `error` when the harness failed.
+    pub verdict: String,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+    /// Accepted-differences rules with their match counts (0 = stale).
+    #[serde(default)]
+    pub accepted_rules: Vec<Accepted>,
+    /// Skipped blocks with reasons.
+    pub skipped: Vec<Skipped>,
+    /// Throughput.
+    pub throughput: Throughput,
+    /// Launch criteria that failed the run.
+    #[serde(default)]
+    pub failed_criteria: Vec<String>,
+    /// Warnings (e.g. accounts read outside the pre-state).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}

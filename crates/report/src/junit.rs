@@ -1,0 +1,109 @@
+//! JUnit XML: a test suite per run, a test case per block and per tx with findings.
+
+use std::fmt::Write;
+
+use txshadow_diff::Finding;
+
+use crate::Report;
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A readable diff of a finding's two values, made with `similar`.
+pub(crate) fn finding_diff(f: &Finding) -> String {
+    let split = |s: &str| -> String {
+        // long hex values are split into 64-char lines so the diff points at the changed words
+        let body = s.strip_prefix("0x").unwrap_or(s);
+        if body.len() > 64 && body.chars().all(|c| c.is_ascii_hexdigit()) {
+            body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).to_string() + "\n").collect()
+        } else {
+            format!("{s}\n")
+        }
+    };
+    let (a, b) = (split(&f.expected), split(&f.got));
+    let diff = similar::TextDiff::from_lines(&a, &b);
+    format!(
+        "{}\n{}",
+        f.field,
+        diff.unified_diff().context_radius(2).header("expected", "got")
+    )
+}
+
+/// Renders the JUnit XML. `cases` lists (block, tx index, name, findings, error).
+pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
+    let failures = cases.iter().filter(|c| !c.findings.is_empty() && c.error.is_none()).count();
+    let errors = cases.iter().filter(|c| c.error.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"txshadow\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        cases.len(),
+        report.throughput.replay_seconds
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"txshadow.{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\" timestamp=\"{}\">",
+        esc(&report.run.mode),
+        cases.len(),
+        report.throughput.replay_seconds,
+        esc(report.run.started.trim_end_matches('Z'))
+    );
+    for c in cases {
+        let _ = write!(
+            x,
+            "    <testcase classname=\"block.{}\" name=\"{}\" time=\"0\"",
+            c.block,
+            esc(&c.name)
+        );
+        if let Some(r) = &c.skipped {
+            let _ = writeln!(x, ">\n      <skipped message=\"{}\"/>\n    </testcase>", esc(r));
+        } else if let Some(e) = &c.error {
+            let _ = writeln!(x, ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>", esc(&first_line(e)), esc(e));
+        } else if !c.findings.is_empty() {
+            let msg = format!(
+                "{} difference(s): {}",
+                c.findings.len(),
+                c.findings.iter().map(|f| f.field.as_str()).take(3).collect::<Vec<_>>().join(", ")
+            );
+            let body: Vec<String> = c.findings.iter().map(finding_diff).collect();
+            let _ = writeln!(
+                x,
+                ">\n      <failure message=\"{}\" type=\"difference\">{}</failure>\n    </testcase>",
+                esc(&msg),
+                esc(&body.join("\n"))
+            );
+        } else {
+            x.push_str("/>\n");
+        }
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+/// One JUnit test case.
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    pub(crate) block: u64,
+    pub(crate) name: String,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) error: Option<String>,
+    pub(crate) skipped: Option<String>,
+}

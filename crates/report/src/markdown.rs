@@ -1,0 +1,172 @@
+//! `summary.md`: fit for a CI step summary.
+
+use std::{collections::BTreeMap, fmt::Write};
+
+use crate::Report;
+
+fn cell(s: &str) -> String {
+    let s = s.replace('|', "\\|").replace('\n', " ");
+    if s.chars().count() > 70 {
+        format!("{}…", s.chars().take(69).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Renders the summary. `gas_deltas` are per-tx relative gas changes in percent.
+pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
+    let mut m = String::new();
+    let c = &r.counts;
+    let icon = match r.verdict.as_str() {
+        "pass" => "PASS",
+        "fail" => "FAIL",
+        _ => "ERROR",
+    };
+    let _ = writeln!(m, "# txshadow: {icon}\n");
+    let _ = writeln!(
+        m,
+        "Run `{}` ({} mode) over `{}`: {} blocks, {} txs.\n",
+        r.run.id, r.run.mode, r.run.corpus, c.blocks, c.txs
+    );
+    let _ = writeln!(m, "| | |\n|---|---|");
+    if let Some(obj) = r.configurations.as_object() {
+        for (k, v) in obj {
+            let _ = writeln!(m, "| {} | `{}` |", cell(k), cell(v.as_str().unwrap_or(&v.to_string())));
+        }
+    }
+    let _ = writeln!(m, "\n## Counts\n");
+    let _ = writeln!(m, "| blocks | txs | matched | differing | errors | skipped | findings | accepted |");
+    let _ = writeln!(m, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        m,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        c.blocks, c.txs, c.matched, c.differing, c.errors, c.skipped, c.findings, c.accepted
+    );
+    if !r.failed_criteria.is_empty() {
+        let _ = writeln!(m, "\n## Launch criteria failed\n");
+        for f in &r.failed_criteria {
+            let _ = writeln!(m, "- {f}");
+        }
+    }
+    let open: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_none()).collect();
+    if !r.findings.is_empty() {
+        let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        let mut by_contract: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &r.findings {
+            let e = by_kind.entry(f.kind.as_str()).or_default();
+            if f.accepted.is_some() {
+                e.1 += 1;
+            } else {
+                e.0 += 1;
+                let k = f.to.map_or_else(|| "(block / creation)".to_string(), |a| a.to_string());
+                *by_contract.entry(k).or_default() += 1;
+            }
+        }
+        let _ = writeln!(m, "\n## Findings by kind\n\n| kind | open | accepted |\n|---|---:|---:|");
+        for (k, (o, a)) in &by_kind {
+            let _ = writeln!(m, "| {k} | {o} | {a} |");
+        }
+        if !by_contract.is_empty() {
+            let mut v: Vec<_> = by_contract.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1));
+            let _ = writeln!(m, "\n## Open findings by contract\n\n| contract | findings |\n|---|---:|");
+            for (k, n) in v.iter().take(15) {
+                let _ = writeln!(m, "| `{k}` | {n} |");
+            }
+        }
+        if !open.is_empty() {
+            let _ = writeln!(m, "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|");
+            for f in open.iter().take(25) {
+                let tx = match (f.tx_index, f.tx_hash) {
+                    (Some(i), Some(h)) => format!("{i} `{}`", &h.to_string()[..12]),
+                    _ => "(block)".into(),
+                };
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | `{}` | `{}` | `{}` |",
+                    f.block,
+                    tx,
+                    f.kind.as_str(),
+                    cell(&f.field),
+                    cell(&f.got),
+                    cell(&f.expected)
+                );
+            }
+            if open.len() > 25 {
+                let _ = writeln!(m, "\n…and {} more in `report.json`.", open.len() - 25);
+            }
+        }
+    }
+    if !gas_deltas.is_empty() {
+        let buckets: [(f64, f64, &str); 9] = [
+            (f64::NEG_INFINITY, -10.0, "< -10%"),
+            (-10.0, -1.0, "-10% .. -1%"),
+            (-1.0, -0.0001, "-1% .. 0"),
+            (-0.0001, 0.0001, "0"),
+            (0.0001, 1.0, "0 .. 1%"),
+            (1.0, 10.0, "1% .. 10%"),
+            (10.0, 50.0, "10% .. 50%"),
+            (50.0, 100.0, "50% .. 100%"),
+            (100.0, f64::INFINITY, "> 100%"),
+        ];
+        let _ = writeln!(m, "\n## Gas delta per tx (got vs expected)\n\n| delta | txs | |\n|---|---:|---|");
+        let max = buckets
+            .iter()
+            .map(|(lo, hi, _)| gas_deltas.iter().filter(|d| **d >= *lo && **d < *hi).count())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        for (lo, hi, label) in buckets {
+            let n = gas_deltas.iter().filter(|d| **d >= lo && **d < hi).count();
+            let bar = "█".repeat((n * 30).div_ceil(max));
+            let _ = writeln!(m, "| {label} | {n} | {bar} |");
+        }
+    }
+    let accepted: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_some()).collect();
+    if !accepted.is_empty() {
+        let _ = writeln!(m, "\n## Accepted differences\n\n| block | tx | field | reason |\n|---:|---:|---|---|");
+        for f in accepted.iter().take(50) {
+            let _ = writeln!(
+                m,
+                "| {} | {} | `{}` | {} |",
+                f.block,
+                f.tx_index.map_or_else(|| "-".into(), |i| i.to_string()),
+                cell(&f.field),
+                cell(f.accepted.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    let stale: Vec<_> = r.accepted_rules.iter().filter(|a| a.matched == 0).collect();
+    if !stale.is_empty() {
+        let _ = writeln!(m, "\n## Stale accepted differences (matched nothing)\n");
+        for a in stale {
+            let _ = writeln!(m, "- {}", cell(&a.rule.reason));
+        }
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(m, "\n## Skipped\n\n| block | label | txs | reason |\n|---:|---|---:|---|");
+        for s in &r.skipped {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} |",
+                s.block,
+                cell(s.label.as_deref().unwrap_or("")),
+                s.txs,
+                cell(&s.reason)
+            );
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(m, "\n## Warnings\n");
+        for w in r.warnings.iter().take(20) {
+            let _ = writeln!(m, "- {}", cell(w));
+        }
+    }
+    let t = &r.throughput;
+    let _ = writeln!(
+        m,
+        "\n## Throughput\n\n{:.1} Mgas/s, {:.0} tx/s with {} worker(s); load {:.2} s, replay {:.2} s.",
+        t.mgas_per_s, t.tx_per_s, t.jobs, t.load_seconds, t.replay_seconds
+    );
+    m
+}
