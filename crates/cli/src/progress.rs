@@ -6,7 +6,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub fn bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(
         Some(len),
-        if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
+        if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
     );
     pb.set_style(
         ProgressStyle::with_template(&format!(

@@ -1,15 +1,13 @@
 //! The replay run: a work queue over blocks (largest first), a config struct, a progress channel.
 
-use std::{
-    path::PathBuf,
-    sync::mpsc,
-    time::Instant,
-};
+use std::{path::PathBuf, sync::mpsc, time::Instant};
 
 use eyre::{Result, WrapErr};
 use rayon::prelude::*;
 use txshadow_corpus::{BlockRecord, ChainConfig, Corpus};
-use txshadow_diff::{AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes};
+use txshadow_diff::{
+    AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes,
+};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_tx_mode};
 use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
 
@@ -87,16 +85,28 @@ pub fn load(dir: &std::path::Path, shard: Option<(usize, usize)>) -> Result<Load
     let corpus = Corpus::open(dir)?;
     let mut blocks = corpus.load_blocks()?;
     if let Some((i, n)) = shard {
-        blocks = blocks.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, b)| b).collect();
+        blocks = blocks
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, b)| b)
+            .collect();
     }
     let store = corpus.load_codes(&blocks)?;
     let hashes: Vec<_> = blocks.iter().flat_map(|b| b.code_hashes()).collect();
     let codes = Codes::from_store(&store, hashes);
-    Ok(Loaded { blocks, codes, chain: corpus.manifest().chain.clone(), seconds: t.elapsed().as_secs_f64() })
+    Ok(Loaded {
+        blocks,
+        codes,
+        chain: corpus.manifest().chain.clone(),
+        seconds: t.elapsed().as_secs_f64(),
+    })
 }
 
 fn sel(t: &TxOutcome) -> String {
-    t.selector.map(alloy_primitives::hex::encode_prefixed).unwrap_or_default()
+    t.selector
+        .map(alloy_primitives::hex::encode_prefixed)
+        .unwrap_or_default()
 }
 
 fn row_base(block: &BlockRecord, t: &TxOutcome) -> TxRow {
@@ -124,7 +134,10 @@ fn fill_verdict(row: &mut TxRow, findings: &[Finding]) {
     }
     let compared_logs = !row.logs_equal.is_empty();
     let compared_state = !row.state_equal.is_empty();
-    let mine: Vec<&Finding> = findings.iter().filter(|f| f.tx_index == Some(row.index)).collect();
+    let mine: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.tx_index == Some(row.index))
+        .collect();
     let open = mine.iter().any(|f| f.accepted.is_none());
     let has = |k: Kind| mine.iter().any(|f| f.kind == k);
     if compared_logs {
@@ -146,14 +159,26 @@ fn fill_verdict(row: &mut TxRow, findings: &[Finding]) {
         "match"
     }
     .into();
-    if let (Ok(g), Ok(e)) = (row.got_gas.parse::<i128>(), row.expected_gas.parse::<i128>()) {
+    if let (Ok(g), Ok(e)) = (
+        row.got_gas.parse::<i128>(),
+        row.expected_gas.parse::<i128>(),
+    ) {
         row.gas_delta = (g - e).to_string();
     }
 }
 
 /// Replays one block under the run's configuration and diffs it.
-pub fn process_block(block: &BlockRecord, chain: &ChainConfig, codes: &Codes, cfg: &RunConfig) -> BlockResult {
-    let mut r = BlockResult { block: block.number(), label: block.label.clone(), ..Default::default() };
+pub fn process_block(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    cfg: &RunConfig,
+) -> BlockResult {
+    let mut r = BlockResult {
+        block: block.number(),
+        label: block.label.clone(),
+        ..Default::default()
+    };
     if let Some(reason) = &block.unsupported {
         r.skipped = Some(reason.clone());
         r.rows = block
@@ -206,16 +231,22 @@ pub fn process_block(block: &BlockRecord, chain: &ChainConfig, codes: &Codes, cf
         }
         r.findings.extend(agree);
     }
-    r.error = got.error.clone().or_else(|| reference.as_ref().and_then(|b| b.error.clone()));
+    r.error = got
+        .error
+        .clone()
+        .or_else(|| reference.as_ref().and_then(|b| b.error.clone()));
     r.gas = got.gas_executed + reference.as_ref().map_or(0, |b| b.gas_executed);
     for t in &got.txs {
         if let Err(e) = &t.result {
             r.tx_errors.push((t.index, e.clone()));
         }
-        if let Some(Err(e)) = reference.as_ref().and_then(|b| b.txs.get(t.index)).map(|x| &x.result) {
-            if t.result.is_ok() {
-                r.tx_errors.push((t.index, format!("baseline: {e}")));
-            }
+        if let Some(Err(e)) = reference
+            .as_ref()
+            .and_then(|b| b.txs.get(t.index))
+            .map(|x| &x.result)
+            && t.result.is_ok()
+        {
+            r.tx_errors.push((t.index, format!("baseline: {e}")));
         }
     }
     let receipts = block.expected.receipts.as_ref();
@@ -290,7 +321,7 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
     let report = Report {
         schema_version: txshadow_report::SCHEMA_VERSION,
         run: RunInfo {
-            id: run_id.clone(),
+            id: run_id,
             tool_version: env!("CARGO_PKG_VERSION").into(),
             started,
             mode: match cfg.mode {
@@ -308,12 +339,17 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
         .wrap_err_with(|| format!("create the report directory {}", dir.display()))?;
     writer.report.throughput.load_seconds = loaded.seconds;
     let txs: usize = loaded.blocks.iter().map(|b| b.transactions.len()).sum();
-    progress(Progress::Start { blocks: loaded.blocks.len(), txs });
+    progress(Progress::Start {
+        blocks: loaded.blocks.len(),
+        txs,
+    });
 
     // largest blocks first so the last worker is not left with a giant block
     let mut order: Vec<usize> = (0..loaded.blocks.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(loaded.blocks[*i].gas_used()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.jobs).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.jobs)
+        .build()?;
     writer.report.throughput.jobs = pool.current_num_threads();
     let t = Instant::now();
     let (tx, rx) = mpsc::channel::<BlockResult>();
@@ -345,7 +381,10 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
             for row in &mut r.rows {
                 fill_verdict(row, &r.findings);
             }
-            progress(Progress::Block { txs: r.rows.len(), gas: r.gas });
+            progress(Progress::Block {
+                txs: r.rows.len(),
+                gas: r.gas,
+            });
             if res.is_ok() {
                 res = writer.add(r);
             }
@@ -364,13 +403,24 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
             .accept
             .iter()
             .zip(&accepted_counts)
-            .map(|(rule, n)| txshadow_diff::Accepted { rule: rule.clone(), matched: *n })
+            .map(|(rule, n)| txshadow_diff::Accepted {
+                rule: rule.clone(),
+                matched: *n,
+            })
             .collect();
     }
     let failed = crate::cmd::replay::evaluate(&cfg.fail_on, &writer.report);
     writer.report.failed_criteria = failed.clone();
-    let exit = if failed.is_empty() { crate::EXIT_OK } else { crate::EXIT_DIFF };
-    let verdict = if exit == crate::EXIT_OK { "pass" } else { "fail" };
+    let exit = if failed.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_DIFF
+    };
+    let verdict = if exit == crate::EXIT_OK {
+        "pass"
+    } else {
+        "fail"
+    };
     let report = writer.finish(verdict, crate::now_rfc3339())?;
     Ok(RunOutcome { report, dir, exit })
 }

@@ -70,19 +70,22 @@ pub struct Suite {
 impl Suite {
     /// Reads a suite file; relative paths in it are relative to the file.
     pub fn load(path: &Path) -> Result<(Self, PathBuf)> {
-        let text = std::fs::read_to_string(path).wrap_err_with(|| format!("read {}", path.display()))?;
-        let s: Self = toml::from_str(&text).wrap_err_with(|| format!("parse {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).wrap_err_with(|| format!("read {}", path.display()))?;
+        let s: Self =
+            toml::from_str(&text).wrap_err_with(|| format!("parse {}", path.display()))?;
         Ok((s, path.parent().unwrap_or(Path::new(".")).to_path_buf()))
     }
 }
 
 /// Reads runtime bytecode from a hex file or a compiler artifact.
 pub fn read_code(path: &Path) -> Result<Bytes> {
-    let text = std::fs::read_to_string(path).wrap_err_with(|| format!("read code file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("read code file {}", path.display()))?;
     let t = text.trim();
     let hex = if t.starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(t).wrap_err_with(|| format!("parse artifact {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(t)
+            .wrap_err_with(|| format!("parse artifact {}", path.display()))?;
         let d = &v["deployedBytecode"];
         d.as_str()
             .or_else(|| d["object"].as_str())
@@ -94,10 +97,19 @@ pub fn read_code(path: &Path) -> Result<Bytes> {
         t.to_string()
     };
     let hex = hex.trim();
-    let hex = if hex.starts_with("0x") { hex.to_string() } else { format!("0x{hex}") };
-    let code: Bytes = hex.parse().map_err(|e| eyre!("{}: not hex bytecode: {e}", path.display()))?;
+    let hex = if hex.starts_with("0x") {
+        hex.to_string()
+    } else {
+        format!("0x{hex}")
+    };
+    let code: Bytes = hex
+        .parse()
+        .map_err(|e| eyre!("{}: not hex bytecode: {e}", path.display()))?;
     if code.is_empty() {
-        bail!("{}: empty bytecode (an abstract contract or an interface?)", path.display());
+        bail!(
+            "{}: empty bytecode (an abstract contract or an interface?)",
+            path.display()
+        );
     }
     Ok(code)
 }
@@ -105,10 +117,15 @@ pub fn read_code(path: &Path) -> Result<Bytes> {
 fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<SideConfig> {
     let mut side = SideConfig::chain(name);
     if let Some(s) = &e.spec {
-        side.spec = Some(parse_spec(s).ok_or_else(|| eyre!("configuration {name}: unknown spec {s:?}"))?);
+        side.spec =
+            Some(parse_spec(s).ok_or_else(|| eyre!("configuration {name}: unknown spec {s:?}"))?);
     }
     for (a, p) in &e.code {
-        let p = if p.is_absolute() { p.clone() } else { base.join(p) };
+        let p = if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        };
         side.overrides.set_code(*a, decode_code(read_code(&p)?));
     }
     side.overrides.storage = e.storage.clone();
@@ -118,12 +135,12 @@ fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<SideConfig> {
 
 /// Parses `--baseline`/`--candidate`: a suite name, or inline `key=value` items.
 pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> Result<SideConfig> {
-    if let Some((s, base)) = suite {
-        if let Some(e) = s.config.get(value) {
-            let mut side = build(value, e, base)?;
-            side.name = format!("{name}:{value}");
-            return Ok(side);
-        }
+    if let Some((s, base)) = suite
+        && let Some(e) = s.config.get(value)
+    {
+        let mut side = build(value, e, base)?;
+        side.name = format!("{name}:{value}");
+        return Ok(side);
     }
     if !value.contains('=') {
         bail!(
@@ -132,12 +149,17 @@ pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> 
     }
     let mut e = ConfigEntry::default();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, v) = item.split_once('=').ok_or_else(|| eyre!("{name}: {item:?} is not key=value"))?;
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| eyre!("{name}: {item:?} is not key=value"))?;
         let mut parts = k.split('.');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("spec"), None, None) => e.spec = Some(v.to_string()),
             (Some("code"), Some(a), None) => {
-                e.code.insert(a.parse().map_err(|_| eyre!("{name}: bad address {a}"))?, PathBuf::from(v));
+                e.code.insert(
+                    a.parse().map_err(|_| eyre!("{name}: bad address {a}"))?,
+                    PathBuf::from(v),
+                );
             }
             (Some("storage"), Some(a), Some(slot)) => {
                 let a: Address = a.parse().map_err(|_| eyre!("{name}: bad address {a}"))?;
@@ -147,12 +169,15 @@ pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> 
             }
             (Some("balance"), Some(a), None) => {
                 let a: Address = a.parse().map_err(|_| eyre!("{name}: bad address {a}"))?;
-                e.balance.insert(a, v.parse().map_err(|_| eyre!("{name}: bad balance {v}"))?);
+                e.balance
+                    .insert(a, v.parse().map_err(|_| eyre!("{name}: bad balance {v}"))?);
             }
             (Some("node"), None, None) => {
                 bail!("{name}: the node engine is not available in this build")
             }
-            _ => bail!("{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR)"),
+            _ => bail!(
+                "{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR)"
+            ),
         }
     }
     build(name, &e, Path::new("."))

@@ -193,7 +193,7 @@ impl Corpus {
         if manifest.checksum.as_deref() != Some(want.as_str()) {
             return Err(CorpusError::Checksum {
                 path,
-                expected: manifest.checksum.clone().unwrap_or_default(),
+                expected: manifest.checksum.unwrap_or_default(),
                 got: want,
             });
         }

@@ -41,20 +41,20 @@ pub struct AcceptRule {
 
 impl AcceptRule {
     fn matches(&self, f: &Finding) -> bool {
-        if let Some(k) = &self.kind {
-            if Kind::parse(k) != Some(f.kind) {
-                return false;
-            }
+        if let Some(k) = &self.kind
+            && Kind::parse(k) != Some(f.kind)
+        {
+            return false;
         }
-        if let Some(c) = &self.contract {
-            if f.to != Some(*c) {
-                return false;
-            }
+        if let Some(c) = &self.contract
+            && f.to != Some(*c)
+        {
+            return false;
         }
-        if let Some(s) = &self.selector {
-            if f.selector.as_deref().map(str::to_ascii_lowercase) != Some(s.to_ascii_lowercase()) {
-                return false;
-            }
+        if let Some(s) = &self.selector
+            && f.selector.as_deref().map(str::to_ascii_lowercase) != Some(s.to_ascii_lowercase())
+        {
+            return false;
         }
         if let Some(field) = &self.field {
             let ok = match field.strip_suffix('*') {
@@ -95,10 +95,10 @@ impl AcceptedFile {
             if r.reason.trim().is_empty() {
                 return Err(format!("{}: rule {i} has no reason", path.display()));
             }
-            if let Some(k) = &r.kind {
-                if Kind::parse(k).is_none() {
-                    return Err(format!("{}: rule {i}: unknown kind {k:?}", path.display()));
-                }
+            if let Some(k) = &r.kind
+                && Kind::parse(k).is_none()
+            {
+                return Err(format!("{}: rule {i}: unknown kind {k:?}", path.display()));
             }
         }
         Ok(f)

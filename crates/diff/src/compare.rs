@@ -211,10 +211,10 @@ fn value_before(
     a: &Address,
 ) -> Option<AccountState> {
     for t in txs[..index].iter().rev() {
-        if let Some(e) = t.exec() {
-            if let Some(s) = e.state.get(a) {
-                return s.clone();
-            }
+        if let Some(e) = t.exec()
+            && let Some(s) = e.state.get(a)
+        {
+            return s.clone();
         }
     }
     block.pre_state.get(a).cloned().flatten()
@@ -302,20 +302,20 @@ fn compare_exec_with_expected_tx(
     e: &TxExec,
     x: &txshadow_corpus::ExpectedTx,
 ) {
-    if let Some(s) = x.status {
-        if s != e.status {
-            c.tx(t, Kind::Status, "status", e.status, s);
-        }
+    if let Some(s) = x.status
+        && s != e.status
+    {
+        c.tx(t, Kind::Status, "status", e.status, s);
     }
-    if let Some(g) = x.gas_used {
-        if g != e.gas_used {
-            c.tx(t, Kind::Gas, "gas_used", e.gas_used, g);
-        }
+    if let Some(g) = x.gas_used
+        && g != e.gas_used
+    {
+        c.tx(t, Kind::Gas, "gas_used", e.gas_used, g);
     }
-    if let Some(o) = &x.output {
-        if *o != e.output {
-            c.tx(t, Kind::Output, "output", &e.output, o);
-        }
+    if let Some(o) = &x.output
+        && *o != e.output
+    {
+        c.tx(t, Kind::Output, "output", &e.output, o);
     }
     if let Some(err) = &x.error {
         let got = e.reason.as_deref().unwrap_or("(none)");
@@ -367,10 +367,10 @@ pub fn diff_against_chain(
             }
         };
         if let Some(r) = receipts.and_then(|r| r.get(t.index)) {
-            if let Some(s) = r.status {
-                if s != e.status {
-                    c.tx(t, Kind::Status, "status", e.status, s);
-                }
+            if let Some(s) = r.status
+                && s != e.status
+            {
+                c.tx(t, Kind::Status, "status", e.status, s);
             }
             if r.gas_used != e.gas_used {
                 c.tx(t, Kind::Gas, "gas_used", e.gas_used, r.gas_used);
@@ -435,37 +435,36 @@ pub fn diff_against_chain(
                 h.receipts_root,
             );
         }
-        if out.state_root_exact {
-            if let Some(r) = out.state_root {
-                if r != h.state_root {
-                    c.blk(Kind::StateRoot, "state_root", r, h.state_root);
-                }
-            }
+        if out.state_root_exact
+            && let Some(r) = out.state_root
+            && r != h.state_root
+        {
+            c.blk(Kind::StateRoot, "state_root", r, h.state_root);
         }
     }
-    if out.error.is_none() {
-        if let Some(post) = &block.expected.post_state {
-            let pre = |a: &Address| block.pre_state.get(a).cloned().flatten();
-            let slot = |a: &Address, k: &U256| {
-                block
-                    .pre_state
-                    .get(a)
-                    .and_then(|s| s.as_ref())
-                    .and_then(|s| s.storage.get(k).copied())
-                    .unwrap_or_default()
-            };
-            let mut found = vec![];
-            state_diff(
-                |f, g, x| found.push((f, g, x)),
-                &out.post_state,
-                post,
-                true,
-                &pre,
-                &slot,
-            );
-            for (f, g, x) in found {
-                c.blk(Kind::State, f, g, x);
-            }
+    if out.error.is_none()
+        && let Some(post) = &block.expected.post_state
+    {
+        let pre = |a: &Address| block.pre_state.get(a).cloned().flatten();
+        let slot = |a: &Address, k: &U256| {
+            block
+                .pre_state
+                .get(a)
+                .and_then(|s| s.as_ref())
+                .and_then(|s| s.storage.get(k).copied())
+                .unwrap_or_default()
+        };
+        let mut found = vec![];
+        state_diff(
+            |f, g, x| found.push((f, g, x)),
+            &out.post_state,
+            post,
+            true,
+            &pre,
+            &slot,
+        );
+        for (f, g, x) in found {
+            c.blk(Kind::State, f, g, x);
         }
     }
     findings

@@ -207,12 +207,13 @@ fn tx_exec(
         if acc.is_created() {
             storage_reset.push(*addr);
         }
-        if acc.info.code_hash != KECCAK_EMPTY && known.get(&acc.info.code_hash).is_none() {
-            if let Some(code) = &acc.info.code {
-                new_codes
-                    .entry(acc.info.code_hash)
-                    .or_insert_with(|| code.clone());
-            }
+        if acc.info.code_hash != KECCAK_EMPTY
+            && known.get(&acc.info.code_hash).is_none()
+            && let Some(code) = &acc.info.code
+        {
+            new_codes
+                .entry(acc.info.code_hash)
+                .or_insert_with(|| code.clone());
         }
         let storage: BTreeMap<U256, U256> = acc
             .changed_storage_slots()
@@ -518,7 +519,7 @@ impl TxLayers {
 
 /// Database of tx layer `index` (tx `index - 1`): the layers below it over the block's pre-state.
 #[derive(Debug)]
-struct TxDb<'a> {
+pub struct TxDb<'a> {
     base: CorpusDb<'a>,
     layers: &'a TxLayers,
     index: usize,
@@ -575,10 +576,9 @@ impl Database for TxDb<'_> {
             .slots
             .get(&(address, index))
             .and_then(|v| last_before(v, self.index))
+            && reset.is_none_or(|r| *i >= r)
         {
-            if reset.is_none_or(|r| *i >= r) {
-                return Ok(*v);
-            }
+            return Ok(*v);
         }
         if reset.is_some() {
             return Ok(U256::ZERO);
@@ -689,7 +689,11 @@ pub fn run_block_tx_mode(
         }
     }
     let candidate = candidate.map(run_side);
-    TxModeOutcome { baseline: base, candidate, reference }
+    TxModeOutcome {
+        baseline: base,
+        candidate,
+        reference,
+    }
 }
 
 /// The result of [`run_block_tx_mode`].
@@ -701,4 +705,106 @@ pub struct TxModeOutcome {
     pub candidate: Option<BlockOutcome>,
     /// The block-mode run of the baseline that produced the pre-states.
     pub reference: BlockOutcome,
+}
+
+/// The database one tx runs on in tx mode (its pre-state, behind a configuration's overrides).
+pub type TxState<'a> = State<OverlayDb<'a, TxDb<'a>>>;
+
+/// A block prepared for running its txs one at a time, with an inspector (traces, triage): the
+/// reference block run of the baseline and every tx's own pre-state.
+pub struct TxRunner<'a> {
+    p: Prepared<'a>,
+    codes: &'a Codes,
+    layers: TxLayers,
+    /// The baseline's block run the pre-states come from.
+    pub reference: BlockOutcome,
+}
+
+impl std::fmt::Debug for TxRunner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxRunner")
+            .field("block", &self.p.block.number())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TxRunner<'a> {
+    /// Runs the block once under `baseline` to derive each tx's pre-state.
+    pub fn new(
+        block: &'a BlockRecord,
+        chain: &'a ChainConfig,
+        codes: &'a Codes,
+        baseline: &SideConfig,
+    ) -> Self {
+        let p = Prepared::new(block, chain);
+        let (reference, trace) = run_prepared(&p, codes, baseline);
+        let layers = TxLayers::build(&trace.system_changes, &reference.txs, trace.new_codes);
+        Self {
+            p,
+            codes,
+            layers,
+            reference,
+        }
+    }
+
+    /// Number of txs.
+    pub fn len(&self) -> usize {
+        self.p.txs.len()
+    }
+
+    /// Whether the block has no tx.
+    pub fn is_empty(&self) -> bool {
+        self.p.txs.is_empty()
+    }
+
+    /// The EVM environment a side runs with (spec, block env).
+    pub fn env(&self, side: &SideConfig) -> EvmEnv {
+        self.p.env(side)
+    }
+
+    /// Runs tx `index` alone on its pre-state under `side`, with `inspector` attached.
+    pub fn run<I>(&self, side: &SideConfig, index: usize, inspector: I) -> TxOutcome
+    where
+        I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
+    {
+        let mut o = self.p.tx_meta(index);
+        let tx = match &self.p.txs[index] {
+            Ok(tx) => tx,
+            Err(e) => {
+                o.result = Err(e.clone());
+                return o;
+            }
+        };
+        let env = self.p.env(side);
+        let spec = env.cfg_env.spec;
+        let db = TxDb {
+            base: CorpusDb::new(self.p.block, self.codes),
+            layers: &self.layers,
+            index: index + 1,
+        };
+        let db = State::builder()
+            .with_database(OverlayDb::new(db, &side.overrides))
+            .build();
+        let factory = EthEvmFactory::default();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let mut evm = factory.create_evm_with_inspector(db, env, inspector);
+            evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer()))
+        }));
+        o.result = match r {
+            Ok(Ok(ResultAndState { result, state })) => {
+                let mut scratch = HashMap::new();
+                Ok(tx_exec(
+                    &result,
+                    &state,
+                    spec,
+                    result.tx_gas_used(),
+                    &mut scratch,
+                    self.codes,
+                ))
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(p) => Err(format!("panic: {}", panic_text(p))),
+        };
+        o
+    }
 }

@@ -18,10 +18,15 @@
 mod config;
 mod db;
 mod engine;
+mod inspect;
 mod outcome;
 
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{Codes, CorpusDb, DbError, decode_code};
-pub use engine::{ChainRules, TxModeOutcome, post_state_root, run_block, run_block_tx_mode};
+pub use engine::{
+    ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, post_state_root, run_block,
+    run_block_tx_mode,
+};
+pub use inspect::Touches;
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};
 pub use revm::primitives::hardfork::SpecId;

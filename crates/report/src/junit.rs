@@ -28,7 +28,10 @@ pub(crate) fn finding_diff(f: &Finding) -> String {
         // long hex values are split into 64-char lines so the diff points at the changed words
         let body = s.strip_prefix("0x").unwrap_or(s);
         if body.len() > 64 && body.chars().all(|c| c.is_ascii_hexdigit()) {
-            body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).to_string() + "\n").collect()
+            body.as_bytes()
+                .chunks(64)
+                .map(|c| String::from_utf8_lossy(c).to_string() + "\n")
+                .collect()
         } else {
             format!("{s}\n")
         }
@@ -38,13 +41,18 @@ pub(crate) fn finding_diff(f: &Finding) -> String {
     format!(
         "{}\n{}",
         f.field,
-        diff.unified_diff().context_radius(2).header("expected", "got")
+        diff.unified_diff()
+            .context_radius(2)
+            .header("expected", "got")
     )
 }
 
 /// Renders the JUnit XML. `cases` lists (block, tx index, name, findings, error).
 pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
-    let failures = cases.iter().filter(|c| !c.findings.is_empty() && c.error.is_none()).count();
+    let failures = cases
+        .iter()
+        .filter(|c| !c.findings.is_empty() && c.error.is_none())
+        .count();
     let errors = cases.iter().filter(|c| c.error.is_some()).count();
     let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -70,14 +78,28 @@ pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
             esc(&c.name)
         );
         if let Some(r) = &c.skipped {
-            let _ = writeln!(x, ">\n      <skipped message=\"{}\"/>\n    </testcase>", esc(r));
+            let _ = writeln!(
+                x,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                esc(r)
+            );
         } else if let Some(e) = &c.error {
-            let _ = writeln!(x, ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>", esc(&first_line(e)), esc(e));
+            let _ = writeln!(
+                x,
+                ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>",
+                esc(&first_line(e)),
+                esc(e)
+            );
         } else if !c.findings.is_empty() {
             let msg = format!(
                 "{} difference(s): {}",
                 c.findings.len(),
-                c.findings.iter().map(|f| f.field.as_str()).take(3).collect::<Vec<_>>().join(", ")
+                c.findings
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let body: Vec<String> = c.findings.iter().map(finding_diff).collect();
             let _ = writeln!(

@@ -31,11 +31,19 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
     let _ = writeln!(m, "| | |\n|---|---|");
     if let Some(obj) = r.configurations.as_object() {
         for (k, v) in obj {
-            let _ = writeln!(m, "| {} | `{}` |", cell(k), cell(v.as_str().unwrap_or(&v.to_string())));
+            let _ = writeln!(
+                m,
+                "| {} | `{}` |",
+                cell(k),
+                cell(v.as_str().unwrap_or(&v.to_string()))
+            );
         }
     }
     let _ = writeln!(m, "\n## Counts\n");
-    let _ = writeln!(m, "| blocks | txs | matched | differing | errors | skipped | findings | accepted |");
+    let _ = writeln!(
+        m,
+        "| blocks | txs | matched | differing | errors | skipped | findings | accepted |"
+    );
     let _ = writeln!(m, "|---:|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         m,
@@ -58,24 +66,34 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
                 e.1 += 1;
             } else {
                 e.0 += 1;
-                let k = f.to.map_or_else(|| "(block / creation)".to_string(), |a| a.to_string());
+                let k =
+                    f.to.map_or_else(|| "(block / creation)".to_string(), |a| a.to_string());
                 *by_contract.entry(k).or_default() += 1;
             }
         }
-        let _ = writeln!(m, "\n## Findings by kind\n\n| kind | open | accepted |\n|---|---:|---:|");
+        let _ = writeln!(
+            m,
+            "\n## Findings by kind\n\n| kind | open | accepted |\n|---|---:|---:|"
+        );
         for (k, (o, a)) in &by_kind {
             let _ = writeln!(m, "| {k} | {o} | {a} |");
         }
         if !by_contract.is_empty() {
             let mut v: Vec<_> = by_contract.into_iter().collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1));
-            let _ = writeln!(m, "\n## Open findings by contract\n\n| contract | findings |\n|---|---:|");
+            v.sort_by_key(|x| std::cmp::Reverse(x.1));
+            let _ = writeln!(
+                m,
+                "\n## Open findings by contract\n\n| contract | findings |\n|---|---:|"
+            );
             for (k, n) in v.iter().take(15) {
                 let _ = writeln!(m, "| `{k}` | {n} |");
             }
         }
         if !open.is_empty() {
-            let _ = writeln!(m, "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|");
+            let _ = writeln!(
+                m,
+                "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|"
+            );
             for f in open.iter().take(25) {
                 let tx = match (f.tx_index, f.tx_hash) {
                     (Some(i), Some(h)) => format!("{i} `{}`", &h.to_string()[..12]),
@@ -109,10 +127,18 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             (50.0, 100.0, "50% .. 100%"),
             (100.0, f64::INFINITY, "> 100%"),
         ];
-        let _ = writeln!(m, "\n## Gas delta per tx (got vs expected)\n\n| delta | txs | |\n|---|---:|---|");
+        let _ = writeln!(
+            m,
+            "\n## Gas delta per tx (got vs expected)\n\n| delta | txs | |\n|---|---:|---|"
+        );
         let max = buckets
             .iter()
-            .map(|(lo, hi, _)| gas_deltas.iter().filter(|d| **d >= *lo && **d < *hi).count())
+            .map(|(lo, hi, _)| {
+                gas_deltas
+                    .iter()
+                    .filter(|d| **d >= *lo && **d < *hi)
+                    .count()
+            })
             .max()
             .unwrap_or(1)
             .max(1);
@@ -124,7 +150,10 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
     }
     let accepted: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_some()).collect();
     if !accepted.is_empty() {
-        let _ = writeln!(m, "\n## Accepted differences\n\n| block | tx | field | reason |\n|---:|---:|---|---|");
+        let _ = writeln!(
+            m,
+            "\n## Accepted differences\n\n| block | tx | field | reason |\n|---:|---:|---|---|"
+        );
         for f in accepted.iter().take(50) {
             let _ = writeln!(
                 m,
@@ -144,7 +173,10 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
         }
     }
     if !r.skipped.is_empty() {
-        let _ = writeln!(m, "\n## Skipped\n\n| block | label | txs | reason |\n|---:|---|---:|---|");
+        let _ = writeln!(
+            m,
+            "\n## Skipped\n\n| block | label | txs | reason |\n|---:|---|---:|---|"
+        );
         for s in &r.skipped {
             let _ = writeln!(
                 m,

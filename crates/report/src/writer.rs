@@ -96,7 +96,10 @@ impl ReportWriter {
             per_tx_cases,
         };
         w.write_json()?;
-        w.write_text("summary.md", "# txshadow: running\n\nThe run has not finished; see report.json.\n")?;
+        w.write_text(
+            "summary.md",
+            "# txshadow: running\n\nThe run has not finished; see report.json.\n",
+        )?;
         w.write_text("junit.xml", &junit::render(&w.report, &[]))?;
         Ok(w)
     }
@@ -123,16 +126,23 @@ impl ReportWriter {
     pub fn add(&mut self, r: BlockResult) -> Result<(), ReportError> {
         let csv_path = self.dir.join("results.csv");
         for row in &r.rows {
-            self.csv.serialize(row).map_err(|source| ReportError::Csv { path: csv_path.clone(), source })?;
+            self.csv.serialize(row).map_err(|source| ReportError::Csv {
+                path: csv_path.clone(),
+                source,
+            })?;
             if let (Ok(g), Ok(e)) = (row.got_gas.parse::<u64>(), row.expected_gas.parse::<u64>()) {
                 self.report.counts.gas_got += g;
                 self.report.counts.gas_expected += e;
                 if e > 0 {
-                    self.gas_deltas.push((g as f64 - e as f64) / e as f64 * 100.0);
+                    self.gas_deltas
+                        .push((g as f64 - e as f64) / e as f64 * 100.0);
                 }
             }
         }
-        self.csv.flush().map_err(|source| ReportError::Io { path: csv_path, source })?;
+        self.csv.flush().map_err(|source| ReportError::Io {
+            path: csv_path,
+            source,
+        })?;
         let c = &mut self.report.counts;
         if let Some(reason) = &r.skipped {
             c.skipped += r.rows.len();
@@ -168,7 +178,8 @@ impl ReportWriter {
                 None => {}
             }
         }
-        let err_txs: std::collections::BTreeSet<usize> = r.tx_errors.iter().map(|(i, _)| *i).collect();
+        let err_txs: std::collections::BTreeSet<usize> =
+            r.tx_errors.iter().map(|(i, _)| *i).collect();
         c.errors += err_txs.len() + usize::from(r.error.is_some());
         let differing_txs = tx_diff.difference(&err_txs).count();
         c.differing += differing_txs + usize::from(block_level && differing_txs == 0);
@@ -179,9 +190,17 @@ impl ReportWriter {
         self.report.warnings.extend(r.warnings.iter().cloned());
         if self.per_tx_cases {
             for row in &r.rows {
-                let f: Vec<Finding> =
-                    r.findings.iter().filter(|f| f.tx_index == Some(row.index)).cloned().collect();
-                let e = r.tx_errors.iter().find(|(i, _)| *i == row.index).map(|(_, e)| e.clone());
+                let f: Vec<Finding> = r
+                    .findings
+                    .iter()
+                    .filter(|f| f.tx_index == Some(row.index))
+                    .cloned()
+                    .collect();
+                let e = r
+                    .tx_errors
+                    .iter()
+                    .find(|(i, _)| *i == row.index)
+                    .map(|(_, e)| e.clone());
                 self.cases.push(Case {
                     block: r.block,
                     name: case_name(r.block, r.label.as_deref(), Some((row.index, &row.hash))),
@@ -190,7 +209,12 @@ impl ReportWriter {
                     skipped: None,
                 });
             }
-            let bf: Vec<Finding> = r.findings.iter().filter(|f| f.tx_index.is_none()).cloned().collect();
+            let bf: Vec<Finding> = r
+                .findings
+                .iter()
+                .filter(|f| f.tx_index.is_none())
+                .cloned()
+                .collect();
             if !bf.is_empty() || r.error.is_some() {
                 self.cases.push(Case {
                     block: r.block,
@@ -232,11 +256,19 @@ impl ReportWriter {
     pub fn finish(mut self, verdict: &str, finished: String) -> Result<Report, ReportError> {
         self.report.verdict = verdict.into();
         self.report.run.finished = finished;
-        self.report.run.status = if verdict == "error" { "failed".into() } else { "complete".into() };
-        self.report.findings.sort_by(|a, b| (a.block, a.tx_index).cmp(&(b.block, b.tx_index)));
-        self.cases.sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
+        self.report.run.status = if verdict == "error" {
+            "failed".into()
+        } else {
+            "complete".into()
+        };
+        self.report.findings.sort_by_key(|a| (a.block, a.tx_index));
+        self.cases
+            .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
         self.write_json()?;
-        self.write_text("summary.md", &markdown::render(&self.report, &self.gas_deltas))?;
+        self.write_text(
+            "summary.md",
+            &markdown::render(&self.report, &self.gas_deltas),
+        )?;
         self.write_text("junit.xml", &junit::render(&self.report, &self.cases))?;
         Ok(self.report)
     }

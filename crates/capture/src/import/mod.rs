@@ -122,8 +122,7 @@ pub fn import(
             .iter()
             .map(|p| {
                 p.components()
-                    .filter(|c| matches!(c, std::path::Component::Normal(_)))
-                    .next_back()
+                    .rfind(|c| matches!(c, std::path::Component::Normal(_)))
                     .map(|c| c.as_os_str().to_string_lossy().to_string())
                     .unwrap_or_else(|| p.display().to_string())
             })

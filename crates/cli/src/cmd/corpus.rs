@@ -36,8 +36,11 @@ impl CorpusCmd {
                 let txs: usize = blocks.iter().map(|b| b.transactions.len()).sum();
                 let gas: u64 = blocks.iter().map(|b| b.gas_used()).sum();
                 let accounts: usize = blocks.iter().map(|b| b.pre_state.len()).sum();
-                let slots: usize =
-                    blocks.iter().flat_map(|b| b.pre_state.values().flatten()).map(|a| a.storage.len()).sum();
+                let slots: usize = blocks
+                    .iter()
+                    .flat_map(|b| b.pre_state.values().flatten())
+                    .map(|a| a.storage.len())
+                    .sum();
                 let mut types = std::collections::BTreeMap::<u8, usize>::new();
                 for b in &blocks {
                     for t in &b.transactions {
@@ -88,14 +91,23 @@ impl CorpusCmd {
                     if let Some(r) = &m.provenance.rpc {
                         println!("rpc         {r}");
                     }
-                    println!("created     {} by txshadow {}", m.provenance.created, m.provenance.tool_version);
+                    println!(
+                        "created     {} by txshadow {}",
+                        m.provenance.created, m.provenance.tool_version
+                    );
                 }
                 Ok(crate::EXIT_OK)
             }
             Self::Verify { dir } => {
                 let c = Corpus::open(&dir)?;
                 let s = c.verify()?;
-                println!("ok: {} blocks, {} txs, {} codes verified in {}", s.blocks, s.txs, s.codes, dir.display());
+                println!(
+                    "ok: {} blocks, {} txs, {} codes verified in {}",
+                    s.blocks,
+                    s.txs,
+                    s.codes,
+                    dir.display()
+                );
                 Ok(crate::EXIT_OK)
             }
         }

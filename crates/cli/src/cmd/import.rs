@@ -26,10 +26,20 @@ impl ImportArgs {
     /// Runs the import.
     pub fn run(self, _quiet: bool) -> Result<u8> {
         let format = Format::parse(&self.format).ok_or_else(|| {
-            eyre!("unknown format {:?}: use pevm, zeth, keth, geth-tracetest or hivechain", self.format)
+            eyre!(
+                "unknown format {:?}: use pevm, zeth, keth, geth-tracetest or hivechain",
+                self.format
+            )
         })?;
-        let s = import(format, &self.inputs, &self.out, &ImportOptions { overwrite: self.overwrite })
-            .wrap_err_with(|| format!("import {} into {}", format.name(), self.out.display()))?;
+        let s = import(
+            format,
+            &self.inputs,
+            &self.out,
+            &ImportOptions {
+                overwrite: self.overwrite,
+            },
+        )
+        .wrap_err_with(|| format!("import {} into {}", format.name(), self.out.display()))?;
         println!(
             "imported {} blocks, {} txs into {} ({} already present, {} unsupported)",
             s.blocks,

@@ -86,7 +86,9 @@ impl Criterion {
     /// Parses `--fail-on`.
     pub fn parse(s: &str) -> Result<Self> {
         let pct = |v: &str| -> Result<f64> {
-            v.trim_end_matches('%').parse::<f64>().map_err(|_| eyre!("--fail-on {s}: {v} is not a percentage"))
+            v.trim_end_matches('%')
+                .parse::<f64>()
+                .map_err(|_| eyre!("--fail-on {s}: {v} is not a percentage"))
         };
         Ok(match s {
             "any" => Self::Any,
@@ -104,7 +106,9 @@ impl Criterion {
                 } else if let Some(k) = Kind::parse(s) {
                     Self::Kind(k)
                 } else {
-                    bail!("unknown --fail-on {s:?} (any, status, logs, state, output, error, gas, gas-tx>N%, gas-total>M%)")
+                    bail!(
+                        "unknown --fail-on {s:?} (any, status, logs, state, output, error, gas, gas-tx>N%, gas-total>M%)"
+                    )
                 }
             }
         })
@@ -146,7 +150,10 @@ pub fn evaluate(criteria: &[Criterion], r: &Report) -> Vec<String> {
             Criterion::GasTotal(p) => {
                 let (g, e) = (r.counts.gas_got as f64, r.counts.gas_expected as f64);
                 if e > 0.0 && (g - e) / e * 100.0 > *p {
-                    failed.push(format!("gas-total>{p}%: total gas up {:.3}%", (g - e) / e * 100.0));
+                    failed.push(format!(
+                        "gas-total>{p}%: total gas up {:.3}%",
+                        (g - e) / e * 100.0
+                    ));
                 }
             }
         }
@@ -155,7 +162,9 @@ pub fn evaluate(criteria: &[Criterion], r: &Report) -> Vec<String> {
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (i, n) = s.split_once('/').ok_or_else(|| eyre!("--shard {s}: expected I/N"))?;
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| eyre!("--shard {s}: expected I/N"))?;
     let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
     if n == 0 || i >= n {
         bail!("--shard {s}: need 0 <= I < N");
@@ -172,25 +181,47 @@ impl ReplayArgs {
                     "no corpus at {DEFAULT_CORPUS}: run txshadow from the repository root, or pass a corpus directory"
                 );
             }
-            bail!("{}: not a txshadow corpus (no manifest.json)", self.corpus.display());
+            bail!(
+                "{}: not a txshadow corpus (no manifest.json)",
+                self.corpus.display()
+            );
         }
         let suite = self.config.as_ref().map(|p| Suite::load(p)).transpose()?;
-        let baseline_name = self.baseline.clone().or_else(|| suite.as_ref().and_then(|s| s.0.baseline.clone()));
-        let candidate_name = self.candidate.clone().or_else(|| suite.as_ref().and_then(|s| s.0.candidate.clone()));
+        let baseline_name = self
+            .baseline
+            .clone()
+            .or_else(|| suite.as_ref().and_then(|s| s.0.baseline.clone()));
+        let candidate_name = self
+            .candidate
+            .clone()
+            .or_else(|| suite.as_ref().and_then(|s| s.0.candidate.clone()));
         let baseline = match &baseline_name {
             Some(v) => parse_side("baseline", v, suite.as_ref())?,
             None => txshadow_replay::SideConfig::chain("baseline"),
         };
-        let candidate = candidate_name.as_deref().map(|v| parse_side("candidate", v, suite.as_ref())).transpose()?;
+        let candidate = candidate_name
+            .as_deref()
+            .map(|v| parse_side("candidate", v, suite.as_ref()))
+            .transpose()?;
         let accepted_path = self.accepted.clone().or_else(|| {
-            suite.as_ref().and_then(|(s, base)| s.accepted.as_ref().map(|p| base.join(p)))
+            suite
+                .as_ref()
+                .and_then(|(s, base)| s.accepted.as_ref().map(|p| base.join(p)))
         });
-        let accepted = accepted_path.map(|p| AcceptedFile::load(&p).map_err(|e| eyre!(e))).transpose()?;
+        let accepted = accepted_path
+            .map(|p| AcceptedFile::load(&p).map_err(|e| eyre!(e)))
+            .transpose()?;
         let mut crit: Vec<String> = self.fail_on.clone();
         if crit.is_empty() {
-            crit = suite.as_ref().map(|s| s.0.fail_on.clone()).unwrap_or_default();
+            crit = suite
+                .as_ref()
+                .map(|s| s.0.fail_on.clone())
+                .unwrap_or_default();
         }
-        let mut fail_on = crit.iter().map(|c| Criterion::parse(c)).collect::<Result<Vec<_>>>()?;
+        let mut fail_on = crit
+            .iter()
+            .map(|c| Criterion::parse(c))
+            .collect::<Result<Vec<_>>>()?;
         if fail_on.is_empty() {
             fail_on.push(Criterion::Any);
         }

@@ -1,3 +1,4 @@
 //! CLI tests: the real `txshadow` binary on the corpus shipped in `corpora/`.
 
+mod candidate;
 mod replay;

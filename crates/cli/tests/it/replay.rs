@@ -43,7 +43,12 @@ fn default_replay_from_repo_root_passes_and_writes_reports() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.starts_with("PASS"), "{stdout}");
     let dir = out.path().join("t");
     let r = report(&dir);
@@ -57,19 +62,36 @@ fn default_replay_from_repo_root_passes_and_writes_reports() {
     assert_eq!(c["errors"], 0);
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 1870);
-    assert!(std::fs::read_to_string(dir.join("summary.md")).unwrap().contains("| 13 | 1870 | 1870 | 0 |"));
+    assert!(
+        std::fs::read_to_string(dir.join("summary.md"))
+            .unwrap()
+            .contains("| 13 | 1870 | 1870 | 0 |")
+    );
 }
 
 #[test]
 fn tx_mode_on_shipped_corpus_passes() {
     let out = tempfile::tempdir().unwrap();
     let o = bin()
-        .args(["replay", "--quiet", "--mode", "tx", "--run-id", "t", "--out-dir"])
+        .args([
+            "replay",
+            "--quiet",
+            "--mode",
+            "tx",
+            "--run-id",
+            "t",
+            "--out-dir",
+        ])
         .arg(out.path())
         .arg(shipped())
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert_eq!(report(&out.path().join("t"))["counts"]["matched"], 1870);
 }
 
@@ -78,14 +100,27 @@ fn corrupted_block_file_exits_2_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let c = tmp.path().join("c");
     copy_dir(&shipped(), &c);
-    let block = std::fs::read_dir(c.join("blocks")).unwrap().flatten().next().unwrap().path();
+    let block = std::fs::read_dir(c.join("blocks"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
     let mut bytes = std::fs::read(&block).unwrap();
     bytes[100] ^= 0x01;
     std::fs::write(&block, &bytes).unwrap();
-    let o = bin().args(["replay", "--quiet", "--out-dir"]).arg(tmp.path().join("r")).arg(&c).output().unwrap();
+    let o = bin()
+        .args(["replay", "--quiet", "--out-dir"])
+        .arg(tmp.path().join("r"))
+        .arg(&c)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(block.file_name().unwrap().to_str().unwrap()), "{err}");
+    assert!(
+        err.contains(block.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
     assert!(err.contains("checksum mismatch"), "{err}");
     let v = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
     assert_eq!(v.status.code(), Some(2));
@@ -96,12 +131,19 @@ fn truncated_code_and_manifest_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let c = tmp.path().join("c");
     copy_dir(&shipped(), &c);
-    let code = std::fs::read_dir(c.join("codes")).unwrap().flatten().next().unwrap().path();
+    let code = std::fs::read_dir(c.join("codes"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
     let bytes = std::fs::read(&code).unwrap();
     std::fs::write(&code, &bytes[..bytes.len() / 2]).unwrap();
     let o = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains(code.file_name().unwrap().to_str().unwrap()));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(code.file_name().unwrap().to_str().unwrap())
+    );
     std::fs::write(&code, &bytes).unwrap();
     let m = c.join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
@@ -113,17 +155,33 @@ fn truncated_code_and_manifest_exit_2() {
 
 #[test]
 fn missing_corpus_is_a_clear_error() {
-    let o = bin().args(["replay", "/nonexistent/corpus"]).output().unwrap();
+    let o = bin()
+        .args(["replay", "/nonexistent/corpus"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a txshadow corpus"));
 }
 
 #[test]
 fn verify_and_stats_on_shipped_corpus() {
-    let o = bin().args(["corpus", "verify"]).arg(shipped()).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(["corpus", "verify"])
+        .arg(shipped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stdout).contains("13 blocks, 1870 txs"));
-    let o = bin().args(["corpus", "stats", "--json"]).arg(shipped()).output().unwrap();
+    let o = bin()
+        .args(["corpus", "stats", "--json"])
+        .arg(shipped())
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["chain_id"], 1);
     assert_eq!(v["txs"], 1870);
@@ -134,13 +192,34 @@ fn spec_change_is_found_and_exits_1() {
     // 9068998 is the last Petersburg-era block before Istanbul (9069000)
     let out = tempfile::tempdir().unwrap();
     let o = bin()
-        .args(["replay", "--quiet", "--mode", "tx", "--candidate", "spec=istanbul", "--run-id", "t", "--out-dir"])
+        .args([
+            "replay",
+            "--quiet",
+            "--mode",
+            "tx",
+            "--candidate",
+            "spec=istanbul",
+            "--run-id",
+            "t",
+            "--out-dir",
+        ])
         .arg(out.path())
         .arg(shipped())
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let r = report(&out.path().join("t"));
     assert!(r["counts"]["differing"].as_u64().unwrap() > 0);
-    assert!(r["findings"].as_array().unwrap().iter().any(|f| f["block"] == 9068998 && f["kind"] == "gas"));
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["block"] == 9068998 && f["kind"] == "gas")
+    );
 }
