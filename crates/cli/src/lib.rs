@@ -13,9 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod cmd;
+pub mod fixture;
 pub mod progress;
 pub mod runner;
 pub mod sides;
+pub mod triage;
 
 /// Exit code: nothing differs.
 pub const EXIT_OK: u8 = 0;
@@ -52,6 +54,8 @@ pub enum Command {
     /// Inspect or check a corpus.
     #[command(subcommand)]
     Corpus(cmd::corpus::CorpusCmd),
+    /// Triage one tx: first diverging step, call trees, trace diff, fixture export.
+    Tx(cmd::tx::TxArgs),
 }
 
 /// Sets up `tracing` on stderr. `RUST_LOG` overrides the level.
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(a) => a.run(quiet),
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),
+        Command::Tx(a) => a.run(),
     };
     match res {
         Ok(code) => ExitCode::from(code),

@@ -426,8 +426,17 @@ pub fn post_state_root(
     post: &StateMap,
     storage_reset: &[Address],
 ) -> (B256, bool) {
+    (
+        state_root_after(&block.pre_state, post, storage_reset),
+        block.pre_state_is_full,
+    )
+}
+
+/// The state root of `pre` (taken as the whole state) after `post`'s changes; `storage_reset`
+/// lists accounts whose storage was wiped before the changes.
+pub fn state_root_after(pre: &StateMap, post: &StateMap, storage_reset: &[Address]) -> B256 {
     let mut accounts: BTreeMap<Address, AccountState> = BTreeMap::new();
-    for (a, s) in &block.pre_state {
+    for (a, s) in pre {
         if let Some(s) = s {
             accounts.insert(*a, s.clone());
         }
@@ -451,7 +460,8 @@ pub fn post_state_root(
             }
         }
     }
-    let root = alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
+
+    alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
         let storage_root = if s.storage.values().all(|v| v.is_zero()) {
             EMPTY_ROOT_HASH
         } else {
@@ -471,8 +481,7 @@ pub fn post_state_root(
                 code_hash: s.code_hash,
             },
         )
-    }));
-    (root, block.pre_state_is_full)
+    }))
 }
 
 #[derive(Debug)]
@@ -767,12 +776,25 @@ impl<'a> TxRunner<'a> {
     where
         I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
     {
+        self.run_with_state(side, index, inspector).0
+    }
+
+    /// Like [`Self::run`], also returning revm's state of every account and slot the tx loaded.
+    pub fn run_with_state<I>(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        inspector: I,
+    ) -> (TxOutcome, Option<EvmState>)
+    where
+        I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
+    {
         let mut o = self.p.tx_meta(index);
         let tx = match &self.p.txs[index] {
             Ok(tx) => tx,
             Err(e) => {
                 o.result = Err(e.clone());
-                return o;
+                return (o, None);
             }
         };
         let env = self.p.env(side);
@@ -790,21 +812,68 @@ impl<'a> TxRunner<'a> {
             let mut evm = factory.create_evm_with_inspector(db, env, inspector);
             evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer()))
         }));
+        let mut full = None;
         o.result = match r {
             Ok(Ok(ResultAndState { result, state })) => {
                 let mut scratch = HashMap::new();
-                Ok(tx_exec(
+                let e = tx_exec(
                     &result,
                     &state,
                     spec,
                     result.tx_gas_used(),
                     &mut scratch,
                     self.codes,
-                ))
+                );
+                full = Some(state);
+                Ok(e)
             }
             Ok(Err(e)) => Err(e.to_string()),
             Err(p) => Err(format!("panic: {}", panic_text(p))),
         };
-        o
+        (o, full)
+    }
+
+    /// The pre-state values of tx `index` (under `side`'s overrides) of every account and slot in
+    /// `loaded`, with the codes they hold. Accounts that did not exist are left out.
+    pub fn pre_values(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        loaded: &EvmState,
+    ) -> Result<(StateMap, BTreeMap<B256, Bytes>), DbError> {
+        let db = TxDb {
+            base: CorpusDb::new(self.p.block, self.codes),
+            layers: &self.layers,
+            index: index + 1,
+        };
+        let mut db = OverlayDb::new(db, &side.overrides);
+        let mut pre = StateMap::new();
+        let mut codes = BTreeMap::new();
+        for (addr, acc) in loaded {
+            let Some(info) = db.basic(*addr)? else {
+                continue;
+            };
+            if info.code_hash != KECCAK_EMPTY {
+                let code = match info.code {
+                    Some(c) => c,
+                    None => db.code_by_hash(info.code_hash)?,
+                };
+                codes.insert(info.code_hash, code.original_bytes());
+            }
+            let mut storage = BTreeMap::new();
+            for k in acc.storage.keys() {
+                storage.insert(*k, db.storage(*addr, *k)?);
+            }
+            pre.insert(
+                *addr,
+                Some(AccountState {
+                    balance: info.balance,
+                    nonce: info.nonce,
+                    code_hash: info.code_hash,
+                    storage,
+                }),
+            );
+        }
+        Ok((pre, codes))
     }
 }

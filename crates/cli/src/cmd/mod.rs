@@ -3,3 +3,4 @@
 pub mod corpus;
 pub mod import;
 pub mod replay;
+pub mod tx;
