@@ -6,7 +6,7 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
 };
 
-use alloy_consensus::{Transaction, TxEnvelope, TxReceipt, transaction::Recovered};
+use alloy_consensus::{Eip658Value, Transaction, TxEnvelope, TxReceipt, transaction::Recovered};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory, FromRecoveredTx,
@@ -138,6 +138,7 @@ impl<'a> Prepared<'a> {
             state_root: None,
             state_root_exact: false,
             post_state: StateMap::new(),
+            storage_reset: vec![],
             unknown_accounts: vec![],
             error: None,
             gas_executed: 0,
@@ -256,6 +257,19 @@ pub fn run_block(
     run_prepared(&p, codes, side).0
 }
 
+/// [`run_block`], also returning the codes the block deployed that `codes` does not hold (by
+/// hash), so a caller can carry the post-state forward as the next block's pre-state.
+pub fn run_block_with_new_codes(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    side: &SideConfig,
+) -> (BlockOutcome, HashMap<B256, Bytecode>) {
+    let p = Prepared::new(block, chain);
+    let (out, trace) = run_prepared(&p, codes, side);
+    (out, trace.new_codes)
+}
+
 /// What the block run leaves for tx mode: per-tx changes and the codes created in the block.
 struct BlockTrace {
     new_codes: HashMap<B256, Bytecode>,
@@ -363,7 +377,7 @@ fn execute_block(
             };
             out.txs.push(o);
         }
-        let receipts = if block.conventions.rewards || block.conventions.system_calls {
+        let mut receipts = if block.conventions.rewards || block.conventions.system_calls {
             let (_evm, result) = ex
                 .finish()
                 .map_err(|e| format!("post-block changes: {e}"))?;
@@ -374,6 +388,18 @@ fn execute_block(
             out.gas_used = cumulative;
             r
         };
+        if !spec.is_enabled_in(SpecId::BYZANTIUM)
+            && !rules
+                .ethereum_fork_activation(EthereumHardfork::Dao)
+                .transitions_at_block(block.number())
+            && let Some(roots) = intermediate_state_roots(block, &out.txs)
+        {
+            for (r, root) in receipts.iter_mut().zip(roots) {
+                if let Some(r) = r.as_receipt_with_bloom_mut() {
+                    r.receipt.status = Eip658Value::PostState(root);
+                }
+            }
+        }
         out.receipts_root =
             alloy_trie::root::ordered_trie_root_with_encoder(&receipts, |r, buf| {
                 r.encode_2718(buf)
@@ -412,9 +438,11 @@ fn execute_block(
     out.unknown_accounts = std::mem::take(&mut state.database.inner.unknown_accounts);
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
+    reset.sort();
     let (root, exact) = post_state_root(block, &out.post_state, &reset);
     out.state_root = Some(root);
     out.state_root_exact = exact;
+    out.storage_reset = reset;
     Ok(())
 }
 
@@ -426,21 +454,50 @@ pub fn post_state_root(
     post: &StateMap,
     storage_reset: &[Address],
 ) -> (B256, bool) {
-    (
-        state_root_after(&block.pre_state, post, storage_reset),
-        block.pre_state_is_full,
-    )
+    let mut accounts = existing_accounts(&block.pre_state);
+    apply_changes(&mut accounts, post, storage_reset);
+    (state_root(accounts), block.pre_state_is_full)
+}
+
+/// Pre-Byzantium receipts carry the state root after their tx instead of a status (EIP-658
+/// replaced it). With the full state as pre-state those roots are computable: the pre-state with
+/// the changes of the txs up to and including each one (block rewards come after the last tx, as
+/// in go-ethereum). `None` when the pre-state is partial or a tx did not execute.
+fn intermediate_state_roots(block: &BlockRecord, txs: &[TxOutcome]) -> Option<Vec<B256>> {
+    if !block.pre_state_is_full {
+        return None;
+    }
+    let mut accounts = existing_accounts(&block.pre_state);
+    txs.iter()
+        .map(|t| {
+            let e = t.exec()?;
+            apply_changes(&mut accounts, &e.state, &e.storage_reset);
+            Some(state_root(accounts.clone()))
+        })
+        .collect()
 }
 
 /// The state root of `pre` (taken as the whole state) after `post`'s changes; `storage_reset`
 /// lists accounts whose storage was wiped before the changes.
 pub fn state_root_after(pre: &StateMap, post: &StateMap, storage_reset: &[Address]) -> B256 {
-    let mut accounts: BTreeMap<Address, AccountState> = BTreeMap::new();
-    for (a, s) in pre {
-        if let Some(s) = s {
-            accounts.insert(*a, s.clone());
-        }
-    }
+    let mut accounts = existing_accounts(pre);
+    apply_changes(&mut accounts, post, storage_reset);
+    state_root(accounts)
+}
+
+fn existing_accounts(pre: &StateMap) -> BTreeMap<Address, AccountState> {
+    pre.iter()
+        .filter_map(|(a, s)| s.as_ref().map(|s| (*a, s.clone())))
+        .collect()
+}
+
+/// Lays changed accounts over `accounts`: `None` removes; an account in `storage_reset` loses
+/// its storage before its changed slots are written.
+fn apply_changes(
+    accounts: &mut BTreeMap<Address, AccountState>,
+    post: &StateMap,
+    storage_reset: &[Address],
+) {
     for (a, s) in post {
         match s {
             None => {
@@ -460,7 +517,10 @@ pub fn state_root_after(pre: &StateMap, post: &StateMap, storage_reset: &[Addres
             }
         }
     }
+}
 
+/// The state root over `accounts` (zero slots are absent from the trie).
+fn state_root(accounts: BTreeMap<Address, AccountState>) -> B256 {
     alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
         let storage_root = if s.storage.values().all(|v| v.is_zero()) {
             EMPTY_ROOT_HASH
@@ -688,6 +748,7 @@ pub fn run_block_tx_mode(
     base.state_root = reference.state_root;
     base.state_root_exact = reference.state_root_exact;
     base.post_state = reference.post_state.clone();
+    base.storage_reset = reference.storage_reset.clone();
     base.unknown_accounts = reference.unknown_accounts.clone();
     // cumulative gas as the block would have it
     let mut cum = 0;
