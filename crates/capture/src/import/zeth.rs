@@ -13,8 +13,8 @@
 //! code hash and every proved slot). Every proof is checked against the state root of its block
 //! (`N-1`: the parent's, `N`: the block's own), so the pre-state is the chain's and the
 //! post-state is the one the block's header commits to. The flat lists must agree with the
-//! proofs. An account the node reports with a zero code hash did not exist (its exclusion proof
-//! is checked too); it is recorded as `None`.
+//! proofs. An account whose proof shows it absent from the trie did not exist; it is recorded as
+//! `None` (an empty account that is in the trie, possible before EIP-161, stays an account).
 
 use std::{
     collections::BTreeMap,
@@ -23,6 +23,7 @@ use std::{
 
 use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
 use alloy_rpc_types_eth::{Block, Header as RpcHeader, Transaction};
+use alloy_trie::EMPTY_ROOT_HASH;
 use serde::Deserialize;
 use txshadow_corpus::{
     AccountState, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
@@ -105,18 +106,32 @@ fn proved_state(cache: &ZethCache, number: u64, root: B256) -> Result<ProvedStat
             ));
         }
         let addr = p.address;
-        // A node answers eth_getProof for a missing account with zero code and storage hashes.
-        let exists = p.code_hash != B256::ZERO;
-        let leaf = exists.then(|| {
-            common::trie_account_rlp(p.nonce.to::<u64>(), p.balance, p.storage_hash, p.code_hash)
-        });
-        if !exists && (!p.balance.is_zero() || p.nonce != U64::ZERO) {
-            return Err(format!(
-                "{addr} at block {number}: zero code hash but a balance or nonce"
-            ));
+        // Nodes answer eth_getProof for a missing account with zero values and either zero or
+        // empty code and storage hashes; an account that exists can be empty too (before
+        // EIP-161). The proof decides: an empty answer is absent when the trie proves it so.
+        let empty = p.balance.is_zero()
+            && p.nonce == U64::ZERO
+            && (p.code_hash == B256::ZERO || p.code_hash == KECCAK_EMPTY)
+            && (p.storage_hash == B256::ZERO || p.storage_hash == EMPTY_ROOT_HASH);
+        let absent = empty
+            && common::verify_trie_proof(root, addr.as_slice(), None, &p.account_proof).is_ok();
+        let exists = !absent;
+        if exists {
+            if p.code_hash == B256::ZERO || p.storage_hash == B256::ZERO {
+                return Err(format!(
+                    "{addr} at block {number}: zero code or storage hash, but the proof does not \
+                     show the account absent"
+                ));
+            }
+            let leaf = common::trie_account_rlp(
+                p.nonce.to::<u64>(),
+                p.balance,
+                p.storage_hash,
+                p.code_hash,
+            );
+            common::verify_trie_proof(root, addr.as_slice(), Some(leaf), &p.account_proof)
+                .map_err(|e| format!("{addr} at block {number}: account proof: {e}"))?;
         }
-        common::verify_trie_proof(root, addr.as_slice(), leaf, &p.account_proof)
-            .map_err(|e| format!("{addr} at block {number}: account proof: {e}"))?;
         let mut storage = BTreeMap::new();
         for s in &p.storage_proof {
             if exists {

@@ -48,6 +48,9 @@ fn keth_mainnet_block_mode_matches_chain() {
     // (accounts, slots, accounts changed): every entry of `extra.stateDiffs` is a change
     assert_eq!(changes, vec![(46, 98, 38), (62, 129, 49)]);
 
+    // tx mode (each tx on its own pre-state) agrees too
+    let (_, _, tx_findings) = replay_and_diff(&c, Mode::Tx);
+    assert!(tx_findings.is_empty(), "{tx_findings:#?}");
     // the system contracts' writes are part of the expected post-state: beacon roots (both),
     // block hashes (EIP-2935, Prague)
     let beacon = address!("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02");
@@ -177,4 +180,66 @@ fn keth_malformed_input_names_the_file() {
             "want {want:?}: {err}"
         );
     }
+}
+
+/// A replay that needs a code the source lacks fails, naming the code hash: it never runs the
+/// account as if it had no code.
+#[test]
+fn keth_unavailable_code_fails_when_run() {
+    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Signature, TxKind, keccak256};
+    use txshadow_corpus::TxRecord;
+    use txshadow_replay::{Codes, SideConfig, run_block};
+
+    let Some(root) = shared("keth-mainnet") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    import(
+        Format::Keth,
+        &[root.join("22615247.json")],
+        dir.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let c = Corpus::open(dir.path()).unwrap();
+    let mut b = c.load_blocks().unwrap().remove(0);
+    let store = c.load_codes([&b]).unwrap();
+    let codes = Codes::from_store(&store, b.code_hashes());
+    // one call from a funded sender of the block to the withdrawal recipient whose code the
+    // source lacks (the engine takes the recorded sender; the signature is not checked)
+    let from = b.transactions[0].from;
+    let nonce = b.pre_state[&from].as_ref().unwrap().nonce;
+    let recipient = address!("0xf897e5cbab216805ded275c3d8caf0a3477e3400");
+    let tx = TxLegacy {
+        chain_id: Some(1),
+        nonce,
+        gas_price: u128::from(b.header.base_fee_per_gas.unwrap()) * 2,
+        gas_limit: 100_000,
+        to: TxKind::Call(recipient),
+        value: U256::from(1),
+        input: Default::default(),
+    };
+    let env = TxEnvelope::from(tx.into_signed(Signature::new(U256::from(1), U256::from(1), false)));
+    let raw = env.encoded_2718();
+    b.transactions = vec![TxRecord {
+        hash: keccak256(&raw),
+        from,
+        raw: raw.into(),
+    }];
+    let out = run_block(
+        &b,
+        &c.manifest().chain,
+        &codes,
+        &SideConfig::chain("baseline"),
+    );
+    let err = match &out.txs[0].result {
+        Ok(e) => panic!("the call ran: {e:?}"),
+        Err(e) => e.clone(),
+    };
+    assert!(
+        err.contains("abfd2dfbb9f1b63da008db9f3d405ec3c11d9cf641d23724b472062fd1753584"),
+        "{err}"
+    );
 }

@@ -119,6 +119,9 @@ fn zeth_mainnet_block_mode_matches_chain() {
         .position(|b| b.number() == 19_426_587)
         .unwrap();
     post_state_check_bites(&c, &blocks[i], &outs[i]);
+    // tx mode (each tx on its own pre-state) agrees too
+    let (_, _, tx_findings) = replay_and_diff(&c, Mode::Tx);
+    assert!(tx_findings.is_empty(), "{tx_findings:#?}");
 
     // Cancun's first block: the beacon-roots call writes the contract's two ring-buffer slots
     let beacon = address!("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02");
