@@ -145,7 +145,8 @@ fn keth_malformed_input_names_the_file() {
         return;
     };
     let src = root.join("21688509.json");
-    let cases: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>); 4] = [
+    type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let cases: [(&str, Edit); 4] = [
         (
             "differs from the witness",
             Box::new(|v| {
