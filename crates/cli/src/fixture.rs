@@ -141,7 +141,7 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
     }
     let tx = f.tx;
     let mut t = json!({
-        "type": hex_u(tx.tx_type() as u8),
+        "type": tx.tx_type() as u8,
         "data": [tx.input()],
         "gasLimit": [hex_u(tx.gas_limit())],
         "nonce": hex_u(tx.nonce()),
