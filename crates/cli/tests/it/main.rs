@@ -1,4 +1,5 @@
 //! CLI tests: the real `txshadow` binary on the corpus shipped in `corpora/`.
 
 mod candidate;
+mod capture;
 mod replay;
