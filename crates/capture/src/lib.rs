@@ -1,8 +1,10 @@
 //! txshadow capture: real traffic into a corpus.
 //!
-//! The first stage of `capture → corpus → replay → diff → report`. Importers convert other
-//! formats (pevm, zeth, keth block dumps, go-ethereum tracer fixtures, a hive chain) into the
-//! corpus format, keeping every expected result the source gives.
+//! The first stage of `capture → corpus → replay → diff → report`. [`rpc`] captures blocks from
+//! a JSON-RPC archive node (receipts, prestate traces, ancestors' hashes, fork schedule);
+//! importers convert other formats (pevm, zeth, keth block dumps, go-ethereum tracer fixtures, a
+//! hive chain) into the corpus format, keeping every expected result the source gives. Capture
+//! never runs the EVM.
 //!
 //! ```no_run
 //! use txshadow_capture::import::{Format, ImportOptions, import};
@@ -12,3 +14,4 @@
 //! ```
 
 pub mod import;
+pub mod rpc;

@@ -47,6 +47,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Capture blocks from a JSON-RPC archive node into a corpus.
+    Capture(cmd::capture::CaptureArgs),
     /// Replay a corpus and diff against the chain or between two configurations.
     Replay(cmd::replay::ReplayArgs),
     /// Convert other formats (pevm, zeth, keth, geth-tracetest, hivechain) into a corpus.
@@ -79,6 +81,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
 pub fn run(cli: Cli) -> ExitCode {
     let quiet = cli.quiet;
     let res = match cli.command {
+        Command::Capture(a) => a.run(quiet),
         Command::Replay(a) => a.run(quiet),
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),

@@ -1,6 +1,7 @@
 //! Integration tests of the importers and capture, on the real corpora in `../shared/corpora`
 //! (skipped with a message when that directory is absent).
 
+mod capture;
 mod common;
 mod geth;
 mod hive;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod capture;
 pub mod corpus;
 pub mod import;
 pub mod replay;

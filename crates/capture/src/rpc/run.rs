@@ -1,0 +1,416 @@
+//! The capture loop: plan from the headers, skip complete blocks, fetch the rest with bounded
+//! concurrency, write each block atomically as soon as it is complete.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs,
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::AtomicBool},
+    time::Instant,
+};
+
+use alloy_hardforks::EthereumHardfork;
+use alloy_primitives::{B256, U64, keccak256};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::task::JoinSet;
+use txshadow_corpus::{ChainConfig, CorpusWriter, Provenance};
+
+use super::{
+    BlockRange, CaptureError, ClientConfig, Rpc, RpcUrl,
+    block::{BlockCtx, Fetched, HeaderInfo, fetch_block},
+    chain::detect_chain,
+};
+
+/// How many ancestors BLOCKHASH can read.
+const ANCESTORS: u64 = 256;
+/// Headers asked for in one batch.
+const HEADER_BATCH: usize = 64;
+
+/// What to capture and how.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// The node.
+    pub url: RpcUrl,
+    /// The blocks.
+    pub range: BlockRange,
+    /// The corpus directory (created or resumed).
+    pub out: PathBuf,
+    /// Concurrency, timeouts and retries.
+    pub client: ClientConfig,
+    /// Capture again the blocks already in the corpus (and discard its index).
+    pub overwrite: bool,
+    /// Force a fork schedule: every fork up to this one active from genesis.
+    pub fork: Option<EthereumHardfork>,
+    /// Blocks within this distance of the head may be reorganised while captured: their hash
+    /// is checked again after their traces.
+    pub reorg_depth: u64,
+}
+
+impl CaptureOptions {
+    /// Options with the defaults for everything but the node, the blocks and the directory.
+    pub fn new(url: &str, range: BlockRange, out: PathBuf) -> Result<Self, CaptureError> {
+        Ok(Self::for_url(
+            RpcUrl::parse(url).map_err(CaptureError::Input)?,
+            range,
+            out,
+        ))
+    }
+
+    /// The same, with a parsed URL.
+    pub fn for_url(url: RpcUrl, range: BlockRange, out: PathBuf) -> Self {
+        Self {
+            url,
+            range,
+            out,
+            client: ClientConfig::default(),
+            overwrite: false,
+            fork: None,
+            reorg_depth: 64,
+        }
+    }
+}
+
+/// Progress of a capture, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum CaptureEvent {
+    /// Connected: the node's chain and client.
+    Connected {
+        /// Chain id.
+        chain_id: u64,
+        /// `web3_clientVersion`.
+        client_version: Option<String>,
+    },
+    /// Headers read so far (the plan needs every header of the range and its ancestors).
+    Headers {
+        /// Read.
+        done: u64,
+        /// To read.
+        total: u64,
+    },
+    /// The plan: blocks to fetch and blocks already complete in the corpus.
+    Planned {
+        /// First block.
+        first: u64,
+        /// Last block.
+        last: u64,
+        /// Blocks to fetch.
+        todo: u64,
+        /// Blocks already complete (skipped).
+        present: u64,
+    },
+    /// A block was written.
+    Block {
+        /// Its number.
+        number: u64,
+        /// Its transactions.
+        txs: usize,
+    },
+}
+
+/// What a capture did.
+#[derive(Debug, Clone)]
+pub struct CaptureSummary {
+    /// First block of the range.
+    pub first: u64,
+    /// Last block of the range.
+    pub last: u64,
+    /// Blocks fetched and written.
+    pub captured: usize,
+    /// Transactions in them.
+    pub txs: usize,
+    /// Blocks skipped because the corpus already had them.
+    pub present: usize,
+    /// Requests sent (batches count once; retries included).
+    pub requests: u64,
+    /// Retries after transient faults.
+    pub retries: u64,
+    /// Seconds spent, from connecting to the last write.
+    pub seconds: f64,
+    /// Seconds spent fetching and writing the blocks (after the plan).
+    pub fetch_seconds: f64,
+    /// The chain.
+    pub chain: ChainConfig,
+    /// The node's client version.
+    pub client_version: Option<String>,
+    /// The node, credentials removed.
+    pub rpc: String,
+}
+
+/// Removes temp files a killed writer left (`.<name>.tmp-<pid>` of a process that is gone) and
+/// code files whose content does not hash to their name: a resumed capture trusts no partial
+/// file. Returns whether a code file was removed.
+fn clean_leftovers(dir: &Path) -> Result<bool, CaptureError> {
+    let mut removed_code = false;
+    let me = std::process::id();
+    let io = |p: &Path, source| {
+        CaptureError::Corpus(txshadow_corpus::CorpusError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    for d in [dir.to_path_buf(), dir.join("blocks"), dir.join("codes")] {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some((_, pid)) = name.rsplit_once(".tmp-") {
+                if name.starts_with('.') {
+                    let pid: u32 = pid.parse().unwrap_or(0);
+                    let alive = pid == me
+                        || (Path::new("/proc/self").exists()
+                            && Path::new(&format!("/proc/{pid}")).exists());
+                    if !alive {
+                        fs::remove_file(e.path()).map_err(|s| io(&e.path(), s))?;
+                    }
+                }
+                continue;
+            }
+            if d.ends_with("codes")
+                && let Some(h) = name
+                    .strip_suffix(".bin")
+                    .and_then(|h| h.parse::<B256>().ok())
+            {
+                let bytes = fs::read(e.path()).map_err(|s| io(&e.path(), s))?;
+                if keccak256(&bytes) != h {
+                    tracing::warn!(
+                        "{}: content does not match its hash; capturing it again",
+                        e.path().display()
+                    );
+                    fs::remove_file(e.path()).map_err(|s| io(&e.path(), s))?;
+                    removed_code = true;
+                }
+            }
+        }
+    }
+    Ok(removed_code)
+}
+
+/// Whether the corpus's block `hash` is complete: its file is intact (the writer checked) and
+/// every code it refers to is present (checked only when a damaged code file was removed).
+fn complete(writer: &CorpusWriter, dir: &Path, hash: &B256, check_codes: bool) -> bool {
+    if !writer.has_block(hash) {
+        return false;
+    }
+    if !check_codes {
+        return true;
+    }
+    let Ok(corpus) = txshadow_corpus::Corpus::open(dir) else {
+        return false;
+    };
+    corpus
+        .manifest()
+        .blocks
+        .iter()
+        .find(|e| e.hash == *hash)
+        .and_then(|e| corpus.load_block(e).ok())
+        .is_some_and(|b| b.code_hashes().all(|h| writer.has_code(&h)))
+}
+
+async fn read_headers(
+    rpc: &Rpc,
+    lo: u64,
+    hi: u64,
+    progress: &(dyn Fn(CaptureEvent) + Sync),
+) -> Result<BTreeMap<u64, HeaderInfo>, CaptureError> {
+    let total = hi - lo + 1;
+    let chunks: Vec<(u64, u64)> = (lo..=hi)
+        .step_by(HEADER_BATCH)
+        .map(|a| (a, (a + HEADER_BATCH as u64 - 1).min(hi)))
+        .collect();
+    let concurrency = rpc.config().concurrency.max(1);
+    let mut stream = futures_util::stream::iter(chunks)
+        .map(|(a, b)| async move {
+            let calls: Vec<_> = (a..=b)
+                .map(|n| ("eth_getBlockByNumber", json!([U64::from(n), false])))
+                .collect();
+            let values = rpc.call_many(&calls, None).await?;
+            (a..=b)
+                .zip(values)
+                .map(|(n, v)| {
+                    if v.is_null() {
+                        return Err(CaptureError::Node {
+                            block: n,
+                            reason: "the node has no such block".into(),
+                        });
+                    }
+                    let h: HeaderInfo =
+                        serde_json::from_value(v).map_err(|e| CaptureError::Node {
+                            block: n,
+                            reason: format!("eth_getBlockByNumber: unexpected header: {e}"),
+                        })?;
+                    if h.number() != n {
+                        return Err(CaptureError::Node {
+                            block: n,
+                            reason: format!("eth_getBlockByNumber returned block {}", h.number()),
+                        });
+                    }
+                    Ok((n, h))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .buffer_unordered(concurrency);
+    let mut out = BTreeMap::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend(chunk?);
+        progress(CaptureEvent::Headers {
+            done: out.len() as u64,
+            total,
+        });
+    }
+    Ok(out)
+}
+
+/// The hashes of the ancestors of `info` that BLOCKHASH may read, following parent hashes (so
+/// they belong to this block's chain even if the node reorganised since the headers were read).
+async fn ancestors(
+    rpc: &Rpc,
+    headers: &BTreeMap<u64, HeaderInfo>,
+    info: &HeaderInfo,
+) -> Result<BTreeMap<u64, B256>, CaptureError> {
+    let n = info.number();
+    let mut out = BTreeMap::new();
+    let mut h = info.parent_hash;
+    let stop = n.saturating_sub(ANCESTORS);
+    let mut k = n;
+    while k > stop {
+        k -= 1;
+        out.insert(k, h);
+        if k == stop {
+            break;
+        }
+        h = match headers.get(&k) {
+            Some(x) if x.hash == h => x.parent_hash,
+            _ => {
+                let x: Option<HeaderInfo> =
+                    rpc.call("eth_getBlockByHash", (h, false), Some(n)).await?;
+                x.ok_or_else(|| CaptureError::Node {
+                    block: n,
+                    reason: format!("ancestor {k} ({h}) not found"),
+                })?
+                .parent_hash
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Captures `opts.range` into `opts.out`. `progress` sees every step (called from this task).
+///
+/// On error, the corpus holds every block written before it and is valid; running the same
+/// capture again resumes.
+pub async fn capture(
+    opts: &CaptureOptions,
+    progress: &(dyn Fn(CaptureEvent) + Sync),
+) -> Result<CaptureSummary, CaptureError> {
+    let started = Instant::now();
+    let rpc = Rpc::new(opts.url.clone(), opts.client.clone())?;
+    let detected = detect_chain(&rpc, opts.fork).await?;
+    progress(CaptureEvent::Connected {
+        chain_id: detected.config.chain_id,
+        client_version: detected.client_version.clone(),
+    });
+    let head: U64 = rpc.call("eth_blockNumber", (), None).await?;
+    let head = head.to::<u64>();
+    let (first, last) = opts.range.resolve(head)?;
+
+    let check_codes = clean_leftovers(&opts.out)?;
+    let provenance = Provenance {
+        source: "capture".into(),
+        client_version: detected.client_version.clone(),
+        rpc: Some(opts.url.display().to_string()),
+        inputs: vec![],
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        notes: vec![
+            detected.schedule_source.clone(),
+            "pre-state: prestate tracer, first-seen value per account and slot; per-tx \
+             post-states: its diff mode; accounts touched outside txs read at the parent block"
+                .into(),
+        ],
+    };
+    let mut writer = CorpusWriter::create(
+        &opts.out,
+        detected.config.clone(),
+        provenance,
+        opts.overwrite,
+    )?;
+
+    let lo = first.saturating_sub(ANCESTORS);
+    let headers = read_headers(&rpc, lo, last, progress).await?;
+    let todo: Vec<u64> = (first..=last)
+        .filter(|n| !complete(&writer, &opts.out, &headers[n].hash, check_codes))
+        .collect();
+    let present = (last - first + 1) as usize - todo.len();
+    progress(CaptureEvent::Planned {
+        first,
+        last,
+        todo: todo.len() as u64,
+        present: present as u64,
+    });
+
+    let fetch_started = Instant::now();
+    let ctx = Arc::new(BlockCtx {
+        rpc: rpc.clone(),
+        chain: detected.config.clone(),
+        block_receipts: AtomicBool::new(true),
+        final_below: head.saturating_sub(opts.reorg_depth),
+    });
+    let headers = Arc::new(headers);
+    let concurrency = opts.client.concurrency.max(1);
+    let mut queue = todo.into_iter();
+    let mut tasks: JoinSet<Result<Fetched, CaptureError>> = JoinSet::new();
+    let mut captured = 0;
+    let mut txs = 0;
+    let mut written_codes: HashSet<B256> = HashSet::new();
+    loop {
+        while tasks.len() < concurrency {
+            let Some(n) = queue.next() else { break };
+            let ctx = ctx.clone();
+            let headers = headers.clone();
+            tasks.spawn(async move {
+                let info = &headers[&n];
+                let anc = ancestors(&ctx.rpc, &headers, info).await?;
+                fetch_block(&ctx, info, anc).await
+            });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let fetched = match done {
+            Ok(r) => r?,
+            Err(e) => {
+                return Err(CaptureError::Setup(format!("a capture task failed: {e}")));
+            }
+        };
+        for (h, code) in &fetched.codes {
+            if written_codes.insert(*h) && !writer.has_code(h) {
+                writer.put_code(code)?;
+            }
+        }
+        writer.put_block(&fetched.record)?;
+        captured += 1;
+        txs += fetched.record.transactions.len();
+        progress(CaptureEvent::Block {
+            number: fetched.record.number(),
+            txs: fetched.record.transactions.len(),
+        });
+    }
+    writer.finish()?;
+    let stats = rpc.stats();
+    Ok(CaptureSummary {
+        first,
+        last,
+        captured,
+        txs,
+        present,
+        requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        retries: stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        fetch_seconds: fetch_started.elapsed().as_secs_f64(),
+        chain: detected.config,
+        client_version: detected.client_version,
+        rpc: opts.url.display().to_string(),
+    })
+}

@@ -1,0 +1,280 @@
+//! `txshadow capture`: blocks from a JSON-RPC archive node into a corpus, optionally replayed
+//! right away (`--verify`) to check they reproduce the node's receipts.
+
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use clap::Args;
+use eyre::{Result, WrapErr, eyre};
+use rayon::prelude::*;
+use txshadow_capture::rpc::{BlockRange, CaptureEvent, CaptureOptions, RpcUrl, capture};
+use txshadow_corpus::{Corpus, CorpusWriter, parse_fork};
+use txshadow_diff::{Mode, Side, diff_against_chain};
+use txshadow_replay::{Codes, SideConfig, run_block};
+
+use crate::progress;
+
+/// The `--rpc-url` value: never printed (its `Debug` shows nothing of it).
+#[derive(Clone)]
+pub struct SecretUrl(String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(..)")
+    }
+}
+
+impl FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+/// Capture blocks from a JSON-RPC archive node into a corpus.
+///
+/// Per block: the full block, receipts, the pre-state from `debug_traceBlockByNumber`
+/// (prestate tracer) and each tx's post-state (its diff mode), the state the block touches
+/// outside its txs, uncles, and the 256 ancestors' hashes, all pinned to the block hash. A
+/// re-run resumes: complete blocks are skipped. Credentials in the URL never reach the
+/// corpus, the logs or the output.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// JSON-RPC endpoint of an archive node with the debug namespace (http:// or https://).
+    #[arg(
+        long,
+        env = "TXSHADOW_RPC_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub rpc_url: SecretUrl,
+    /// Blocks: `A..B` (both included), `N`, or `latest-N` (the last N blocks).
+    #[arg(long, value_name = "RANGE")]
+    pub blocks: String,
+    /// Corpus directory: created, or resumed (complete blocks are skipped).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Time limit of one request, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Retries of a request after a transient fault (timeout, 5xx, 429, dropped connection).
+    #[arg(long, default_value_t = 8)]
+    pub retries: u32,
+    /// First retry delay in milliseconds; it doubles per retry, up to 15 s.
+    #[arg(long, default_value_t = 250, value_name = "MS")]
+    pub retry_delay: u64,
+    /// Capture again the blocks the corpus already has (and discard its index).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// For a chain txshadow does not know: every fork up to this one (e.g. `prague`) is active
+    /// from genesis.
+    #[arg(long)]
+    pub fork: Option<String>,
+    /// Replay each captured block and record whether it reproduces the node's receipts and
+    /// post-states (exit 1 if one does not).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// What `--verify` found.
+struct Verified {
+    blocks: usize,
+    reproduced: usize,
+    failures: Vec<(u64, String)>,
+}
+
+/// Replays the corpus's blocks `first..=last` against what the node recorded.
+fn verify(dir: &Path, first: u64, last: u64) -> Result<Verified> {
+    let corpus = Corpus::open(dir)?;
+    let entries: Vec<_> = corpus
+        .manifest()
+        .blocks
+        .iter()
+        .filter(|e| (first..=last).contains(&e.number))
+        .collect();
+    let blocks = entries
+        .par_iter()
+        .map(|e| corpus.load_block(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = corpus.load_codes(&blocks)?;
+    let codes = Codes::from_store(&store, blocks.iter().flat_map(|b| b.code_hashes()));
+    let chain = &corpus.manifest().chain;
+    let side = SideConfig::chain("baseline");
+    let mut failures: Vec<(u64, String)> = blocks
+        .par_iter()
+        .filter_map(|b| {
+            let ch = b.chain.as_ref().unwrap_or(chain);
+            let out = run_block(b, ch, &codes, &side);
+            let f = diff_against_chain(b, ch, &out, Mode::Block, Side::BaselineVsChain);
+            let first = f.first()?;
+            let tx = first
+                .tx_index
+                .map(|i| format!("tx {i} "))
+                .unwrap_or_default();
+            Some((
+                b.number(),
+                format!(
+                    "{tx}{}: got {}, node {} ({} difference(s))",
+                    first.field,
+                    first.got,
+                    first.expected,
+                    f.len()
+                ),
+            ))
+        })
+        .collect();
+    failures.sort();
+    Ok(Verified {
+        blocks: blocks.len(),
+        reproduced: blocks.len() - failures.len(),
+        failures,
+    })
+}
+
+/// Adds a note to the corpus's provenance (replacing an earlier `verify:` note).
+fn record_note(dir: &Path, note: String) -> Result<()> {
+    let c = Corpus::open(dir)?;
+    let mut prov = c.manifest().provenance.clone();
+    prov.notes.retain(|n| !n.starts_with("verify:"));
+    prov.notes.push(note);
+    CorpusWriter::create(dir, c.manifest().chain.clone(), prov, false)?.finish()?;
+    Ok(())
+}
+
+impl CaptureArgs {
+    /// Runs the capture: progress on stderr, a summary line on stdout.
+    pub fn run(self, quiet: bool) -> Result<u8> {
+        let url = RpcUrl::parse(&self.rpc_url.0).map_err(|e| eyre!(e))?;
+        let range: BlockRange = self.blocks.parse()?;
+        let fork = self
+            .fork
+            .as_deref()
+            .map(|f| parse_fork(f).ok_or_else(|| eyre!("--fork {f}: unknown fork name")))
+            .transpose()?;
+        let mut opts = CaptureOptions::for_url(url, range, self.out.clone());
+        opts.overwrite = self.overwrite;
+        opts.fork = fork;
+        opts.client.concurrency = self.concurrency.max(1);
+        opts.client.timeout = Duration::from_secs(self.timeout.max(1));
+        opts.client.retries = self.retries;
+        opts.client.backoff = Duration::from_millis(self.retry_delay);
+
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .wrap_err("start the async runtime")?;
+        let bar = progress::bar(0, "blocks", quiet);
+        let written = AtomicUsize::new(0);
+        let on_event = |e: CaptureEvent| match e {
+            CaptureEvent::Connected {
+                chain_id,
+                client_version,
+            } => bar.set_message(format!(
+                "{} chain {chain_id}",
+                client_version.unwrap_or_else(|| "node".into())
+            )),
+            CaptureEvent::Headers { done, total } => {
+                bar.set_message(format!("reading headers {done}/{total}"))
+            }
+            CaptureEvent::Planned { todo, present, .. } => {
+                bar.set_length(todo);
+                bar.reset_eta();
+                bar.set_message(if present > 0 {
+                    format!("{present} already in the corpus")
+                } else {
+                    String::new()
+                });
+            }
+            CaptureEvent::Block { .. } => {
+                written.fetch_add(1, Ordering::Relaxed);
+                bar.inc(1);
+            }
+        };
+        let res = rt.block_on(async {
+            tokio::select! {
+                r = capture(&opts, &on_event) => Some(r),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        });
+        bar.finish_and_clear();
+        let out = self.out.display();
+        let written = written.load(Ordering::Relaxed);
+        let s = match res {
+            None => {
+                eprintln!(
+                    "interrupted: {written} block(s) written to {out} (a valid corpus); run the same command again to resume"
+                );
+                return Ok(crate::EXIT_HARNESS);
+            }
+            Some(Err(e)) => {
+                eprintln!("error: {e}");
+                eprintln!(
+                    "{written} block(s) written to {out} before that (a valid corpus); run the same command again to resume"
+                );
+                return Ok(crate::EXIT_HARNESS);
+            }
+            Some(Ok(s)) => s,
+        };
+        println!(
+            "captured {} block(s), {} txs ({}..={}, {} already present) from {} ({}) into {out} in {:.1} s: {:.2} blocks/s; {} requests, {} retries",
+            s.captured,
+            s.txs,
+            s.first,
+            s.last,
+            s.present,
+            s.client_version.as_deref().unwrap_or("node"),
+            s.rpc,
+            s.seconds,
+            s.captured as f64 / s.seconds.max(1e-9),
+            s.requests,
+            s.retries
+        );
+        if !self.verify {
+            return Ok(crate::EXIT_OK);
+        }
+        let v = verify(&self.out, s.first, s.last)?;
+        let mut note = format!(
+            "verify: {} of {} blocks ({}..={}) reproduce the node's receipts and post-states (txshadow {}, {})",
+            v.reproduced,
+            v.blocks,
+            s.first,
+            s.last,
+            env!("CARGO_PKG_VERSION"),
+            crate::now_rfc3339()
+        );
+        if !v.failures.is_empty() {
+            let list: Vec<String> = v
+                .failures
+                .iter()
+                .take(20)
+                .map(|(n, why)| format!("block {n}: {why}"))
+                .collect();
+            note.push_str(&format!("; differing: {}", list.join("; ")));
+        }
+        record_note(&self.out, note)?;
+        println!(
+            "verify: {}/{} blocks reproduce the node's receipts and post-states",
+            v.reproduced, v.blocks
+        );
+        for (n, why) in v.failures.iter().take(20) {
+            println!("  block {n}: {why}");
+        }
+        Ok(if v.failures.is_empty() {
+            crate::EXIT_OK
+        } else {
+            crate::EXIT_DIFF
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! The anvil process.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::Client;
+
+/// Where `npm install` at the repository root puts the pinned anvil (`TXSHADOW_ANVIL`
+/// overrides it).
+pub fn anvil_path() -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var("TXSHADOW_ANVIL") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let p = root.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if p.is_file() {
+        return Ok(p);
+    }
+    Err(format!(
+        "anvil is not installed (expected {}): run `npm install` at the repository root \
+         (scripts/test does it); package.json pins @foundry-rs/anvil",
+        p.display()
+    ))
+}
+
+/// A free loopback port (the listener is closed again, so another process could take it; the
+/// spawn retries).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running anvil on a loopback port, killed on drop.
+#[derive(Debug)]
+pub struct Anvil {
+    child: Child,
+    port: u16,
+}
+
+impl Anvil {
+    /// Starts anvil with its defaults (chain id 31337, hardfork `latest`, 10 funded accounts).
+    pub fn spawn() -> Result<Self, String> {
+        Self::spawn_with(&[])
+    }
+
+    /// Starts anvil with extra arguments.
+    pub fn spawn_with(args: &[&str]) -> Result<Self, String> {
+        let bin = anvil_path()?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            let mut node = Self { child, port };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(20) {
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    last = format!("anvil exited at start ({status})");
+                    break;
+                }
+                if node
+                    .client()
+                    .call("eth_blockNumber", serde_json::json!([]))
+                    .is_ok()
+                {
+                    return Ok(node);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.is_empty() {
+                last = "anvil did not answer within 20 s".into();
+            }
+        }
+        Err(last)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A JSON-RPC client for this node.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url())
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
