@@ -2,4 +2,5 @@
 
 mod candidate;
 mod replay;
+mod state_roots;
 mod triage;
