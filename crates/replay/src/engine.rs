@@ -307,7 +307,7 @@ fn execute_block(
 ) -> Result<(), String> {
     let block = p.block;
     let spec = env.cfg_env.spec;
-    let witness = match block.witness.as_ref().map(|w| verify_pre_state(block, w)) {
+    let mut witness = match block.witness.as_ref().map(|w| verify_pre_state(block, w)) {
         Some(Err(w)) => {
             let e = w.error.clone().unwrap_or_default();
             out.witness = Some(w);
@@ -403,6 +403,7 @@ fn execute_block(
                 .ethereum_fork_activation(EthereumHardfork::Dao)
                 .transitions_at_block(block.number())
             && let Some(roots) = intermediate_state_roots(block, &out.txs)
+                .or_else(|| witness.as_mut()?.intermediate_roots(&out.txs))
         {
             for (r, root) in receipts.iter_mut().zip(roots) {
                 if let Some(r) = r.as_receipt_with_bloom_mut() {

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use txshadow_corpus::{AccountState, BlockRecord, StateMap, Witness};
 use txshadow_trie::{AccountUpdate, NodeSet, StateTrie, TrieError};
 
+use crate::TxOutcome;
+
 /// What a block's witness gave a replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessOutcome {
@@ -36,9 +38,17 @@ pub struct WitnessOutcome {
     pub verify_micros: u64,
     /// Microseconds to compute the post-block root.
     pub root_micros: u64,
+    /// Whether the state roots after each tx were computed from the witness (pre-Byzantium
+    /// receipts carry them; the receipts root is then exact).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub receipt_roots: bool,
     /// Why the pre-state check or the root computation failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// A pre-state checked against its witness: the revealed tries, ready to take the post-state.
@@ -127,6 +137,7 @@ pub fn verify_pre_state(
         bytes: nodes.bytes(),
         verify_micros: 0,
         root_micros: 0,
+        receipt_roots: false,
         error: None,
     };
     let mut problems = vec![];
@@ -169,6 +180,23 @@ impl VerifiedPreState {
         let mut trie = self.trie.clone();
         apply(&mut trie, post, storage_reset)?;
         Ok(trie.root())
+    }
+
+    /// The state root after each tx (pre-Byzantium receipts carry it): the pre-state with the
+    /// changes of the txs up to and including each one. `None` when a tx did not execute or the
+    /// witness cannot give a root.
+    pub(crate) fn intermediate_roots(&mut self, txs: &[TxOutcome]) -> Option<Vec<B256>> {
+        let mut trie = self.trie.clone();
+        let roots = txs
+            .iter()
+            .map(|t| {
+                let e = t.exec()?;
+                apply(&mut trie, &e.state, &e.storage_reset).ok()?;
+                Some(trie.root())
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.outcome.receipt_roots = true;
+        Some(roots)
     }
 
     /// Computes the root after `post` and records it in the outcome (time, or the failure).
