@@ -99,6 +99,8 @@ pub struct Triage {
     pub elapsed_ms: u128,
     /// Outcomes of both sides.
     pub outcomes: (TxOutcome, Option<TxOutcome>),
+    /// What the comparison with the chain rests on, when there is no candidate.
+    pub note: Option<String>,
 }
 
 /// Finds a tx by hash or `block:index`.
@@ -331,8 +333,33 @@ pub fn triage(
             });
         }
     }
+    let note = if candidate.is_none() {
+        let recorded = block.expected.receipts.is_some()
+            || block.expected.txs.get(index).is_some_and(|x| x.is_some());
+        let block_level: Vec<Finding> = diff_against_chain(
+            block,
+            chain,
+            &runner.reference,
+            Mode::Block,
+            Side::BaselineVsChain,
+        )
+        .into_iter()
+        .filter(|f| f.tx_index.is_none())
+        .collect();
+        Some(match (recorded, block_level.is_empty()) {
+            (true, _) => "compared with the receipt/trace the source recorded for this tx".to_string(),
+            (false, true) => "the source recorded no per-tx result; the block replay reproduces the header's gas, logs bloom and receipts root, which include this tx's receipt".to_string(),
+            (false, false) => format!(
+                "the source recorded no per-tx result, and the block replay differs from the header ({} block-level findings: run txshadow replay)",
+                block_level.len()
+            ),
+        })
+    } else {
+        None
+    };
     let rec = &block.transactions[index];
     let t = Triage {
+        note,
         schema_version: TRIAGE_SCHEMA_VERSION,
         tx: rec.hash,
         block: block.number(),

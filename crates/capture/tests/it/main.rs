@@ -6,5 +6,6 @@ mod geth;
 mod hive;
 mod keth;
 mod pevm;
+mod samples;
 mod state_roots;
 mod zeth;

@@ -50,6 +50,22 @@ pub struct TxArgs {
     pub trace_dir: Option<PathBuf>,
 }
 
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line");
+        if !last.is_empty() && last.chars().count() + 1 + w.chars().count() > width {
+            lines.push(w.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(w);
+        }
+    }
+    lines
+}
+
 struct Paint(bool);
 
 impl Paint {
@@ -118,6 +134,11 @@ fn render(t: &Triage, p: &Paint) -> String {
     }
     if t.findings.len() > 12 {
         let _ = writeln!(s, "    ... {} more (--json)", t.findings.len() - 12);
+    }
+    if let Some(n) = &t.note {
+        for l in wrap(n, 76) {
+            let _ = writeln!(s, "  {l}");
+        }
     }
     if let Some((a, b)) = t.intrinsic_gas {
         let _ = writeln!(
