@@ -17,6 +17,7 @@ pub mod fixture;
 pub mod progress;
 pub mod runner;
 pub mod sides;
+mod state_roots;
 pub mod triage;
 
 /// Exit code: nothing differs.

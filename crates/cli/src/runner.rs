@@ -167,6 +167,11 @@ fn fill_verdict(row: &mut TxRow, findings: &[Finding]) {
     }
 }
 
+/// Why a side's post-block state root could not be computed from the witness.
+fn witness_error(o: &BlockOutcome) -> Option<String> {
+    o.witness.as_ref()?.error.clone()
+}
+
 /// Replays one block under the run's configuration and diffs it.
 pub fn process_block(
     block: &BlockRecord,
@@ -234,7 +239,12 @@ pub fn process_block(
     r.error = got
         .error
         .clone()
-        .or_else(|| reference.as_ref().and_then(|b| b.error.clone()));
+        .or_else(|| reference.as_ref().and_then(|b| b.error.clone()))
+        .or_else(|| witness_error(&got).or_else(|| reference.as_ref().and_then(witness_error)));
+    r.state_root = match &reference {
+        None => crate::state_roots::entry(block, &got, None),
+        Some(b) => crate::state_roots::entry(block, b, Some(&got)),
+    };
     r.gas = got.gas_executed + reference.as_ref().map_or(0, |b| b.gas_executed);
     for t in &got.txs {
         if let Err(e) = &t.result {

@@ -195,6 +195,52 @@ pub struct BlockRecord {
     /// Why this block cannot be replayed faithfully, if the importer knows (listed as skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<String>,
+    /// Trie nodes proving the pre-state under the parent's state root, when the source has them
+    /// (then the replay checks the pre-state and computes the real post-block state root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// A state witness: the parent's header and the Merkle-Patricia trie nodes (account trie and
+/// storage tries) of the parent state that a block reads or writes.
+///
+/// The nodes are content-addressed (a node is found by the keccak of its RLP), so a witness
+/// cannot vouch for anything by itself: every value read from it is a walk from the parent's
+/// state root, and a node that no reference reaches is inert. `parent` anchors that root: its
+/// hash is the block's parent hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Witness {
+    /// The parent block's header (its `state_root` is the root of the nodes).
+    pub parent: Header,
+    /// RLP-encoded trie nodes, each once, sorted by their bytes.
+    pub nodes: Vec<Bytes>,
+    /// Where the nodes came from (`eth_getProof`, `debug_executionWitness`, an importer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Witness {
+    /// A witness of `nodes` (deduplicated and sorted here) under `parent`'s state root.
+    pub fn new(parent: Header, nodes: impl IntoIterator<Item = Bytes>, source: &str) -> Self {
+        let mut nodes: Vec<Bytes> = nodes.into_iter().collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Self {
+            parent,
+            nodes,
+            source: Some(source.to_string()),
+        }
+    }
+
+    /// The parent's state root, which the nodes prove the pre-state under.
+    pub const fn parent_state_root(&self) -> B256 {
+        self.parent.state_root
+    }
+
+    /// Total bytes of the nodes.
+    pub fn bytes(&self) -> usize {
+        self.nodes.iter().map(|n| n.len()).sum()
+    }
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -13,6 +13,18 @@
 //! account) but not its bytes. Such a hash loads as unavailable rather than missing; a replay
 //! that needs those bytes fails on that read, naming the hash.
 //!
+//! ## State witness (optional, per block)
+//!
+//! A block file may carry a `witness` ([`crate::Witness`]): the parent's header and the RLP trie
+//! nodes (account trie and storage tries, each node once) of the parent state the block reads
+//! and writes, as `eth_getProof` or `debug_executionWitness` give them. With it, a replay checks
+//! every pre-state account and slot against the parent's state root and computes the real
+//! post-block state root. The field is optional with a default, so format version 1 covers
+//! corpora with and without witnesses: older files load unchanged, and a reader that predates
+//! the field ignores it. `verify` checks that the witness's parent header hashes to the block's
+//! parent hash; the nodes need no checksum of their own (they are found by their keccak, and the
+//! block file's sha256 covers them).
+//!
 //! Every file is written atomically (temp file, fsync, rename). Every block file's sha256 is in the
 //! manifest and the manifest carries a checksum of itself, so a changed or truncated file is an
 //! error naming that file on load.
@@ -399,6 +411,17 @@ fn verify_block(b: &BlockRecord, path: &Path) -> Result<usize, CorpusError> {
             return Err(invalid(format!(
                 "header hashes to {h}, block says {}",
                 b.hash
+            )));
+        }
+    }
+    if let Some(w) = &b.witness
+        && !b.synthetic
+    {
+        let h = w.parent.hash_slow();
+        if h != b.header.parent_hash {
+            return Err(invalid(format!(
+                "the witness's parent header hashes to {h}, the block's parent hash is {}",
+                b.header.parent_hash
             )));
         }
     }

@@ -33,7 +33,7 @@ use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, KECCAK_EMPTY, Stat
 
 use crate::{
     BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
-    config::spec_name,
+    config::spec_name, witness::verify_pre_state,
 };
 
 /// The chain rules the block executor follows (fork schedule and deposit contract).
@@ -137,6 +137,7 @@ impl<'a> Prepared<'a> {
             logs_bloom: Bloom::ZERO,
             state_root: None,
             state_root_exact: false,
+            witness: None,
             post_state: StateMap::new(),
             storage_reset: vec![],
             unknown_accounts: vec![],
@@ -306,6 +307,15 @@ fn execute_block(
 ) -> Result<(), String> {
     let block = p.block;
     let spec = env.cfg_env.spec;
+    let mut witness = match block.witness.as_ref().map(|w| verify_pre_state(block, w)) {
+        Some(Err(w)) => {
+            let e = w.error.clone().unwrap_or_default();
+            out.witness = Some(w);
+            return Err(e);
+        }
+        Some(Ok(v)) => Some(v),
+        None => None,
+    };
     let rules = ChainRules::new(p.chain, block.conventions.rewards);
     let db = OverlayDb::new(CorpusDb::new(block, codes), &side.overrides);
     let mut state = State::builder()
@@ -393,6 +403,7 @@ fn execute_block(
                 .ethereum_fork_activation(EthereumHardfork::Dao)
                 .transitions_at_block(block.number())
             && let Some(roots) = intermediate_state_roots(block, &out.txs)
+                .or_else(|| witness.as_mut()?.intermediate_roots(&out.txs))
         {
             for (r, root) in receipts.iter_mut().zip(roots) {
                 if let Some(r) = r.as_receipt_with_bloom_mut() {
@@ -443,6 +454,14 @@ fn execute_block(
     out.state_root = Some(root);
     out.state_root_exact = exact;
     out.storage_reset = reset;
+    if let Some(w) = witness {
+        let (root, info) = w.finish(&out.post_state, &out.storage_reset);
+        if let Some(root) = root {
+            out.state_root = Some(root);
+            out.state_root_exact = true;
+        }
+        out.witness = Some(info);
+    }
     Ok(())
 }
 
@@ -747,6 +766,7 @@ pub fn run_block_tx_mode(
     base.logs_bloom = reference.logs_bloom;
     base.state_root = reference.state_root;
     base.state_root_exact = reference.state_root_exact;
+    base.witness = reference.witness.clone();
     base.post_state = reference.post_state.clone();
     base.storage_reset = reference.storage_reset.clone();
     base.unknown_accounts = reference.unknown_accounts.clone();

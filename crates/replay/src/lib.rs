@@ -20,6 +20,7 @@ mod db;
 mod engine;
 mod inspect;
 mod outcome;
+mod witness;
 
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{Codes, CorpusDb, DbError, decode_code};
@@ -30,3 +31,4 @@ pub use engine::{
 pub use inspect::{Frame, RichStep, Step, StepTrace, StepWindow, Touches, opcode_name};
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};
 pub use revm::primitives::hardfork::SpecId;
+pub use witness::{VerifiedPreState, WitnessOutcome, verify_pre_state};

@@ -82,6 +82,10 @@ pub struct BlockOutcome {
     pub state_root: Option<B256>,
     /// Whether `state_root` is the real state root.
     pub state_root_exact: bool,
+    /// The block's witness at work: the pre-state check and the root computation (block mode,
+    /// corpora with a witness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<crate::WitnessOutcome>,
     /// Post-state of every account and slot the block changed (block mode).
     pub post_state: StateMap,
     /// Accounts whose storage the block wiped (destroyed, or created over an existing address)

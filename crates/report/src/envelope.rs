@@ -1,3 +1,4 @@
+use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 use txshadow_diff::{Accepted, Finding};
 
@@ -118,4 +119,62 @@ pub struct Report {
     /// Warnings (e.g. accounts read outside the pre-state).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Per block, the real post-block state root where the run could compute it (a witness,
+    /// or the full state), by block number.
+    #[serde(default)]
+    pub state_roots: Vec<StateRootEntry>,
+}
+
+/// One block's state root check.
+///
+/// With a witness, the pre-state was checked against `parent_state_root` (`pre_state_verified`)
+/// and each side's root was computed from the witness; with the full state as pre-state, the
+/// roots were computed from it. `matches_header` compares a side's root with the header's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateRootEntry {
+    /// Block number.
+    pub block: u64,
+    /// Label (fixture name), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The state root the block's header carries.
+    pub header_state_root: B256,
+    /// `witness` or `full pre-state`.
+    pub source: String,
+    /// The parent's state root the witness proves the pre-state under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_state_root: Option<B256>,
+    /// Whether every pre-state account and slot matched the parent state (witness only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_state_verified: Option<bool>,
+    /// Pre-state accounts checked.
+    pub accounts: usize,
+    /// Pre-state slots checked.
+    pub slots: usize,
+    /// Witness nodes.
+    pub witness_nodes: usize,
+    /// Witness bytes.
+    pub witness_bytes: usize,
+    /// Milliseconds to check the pre-state against the parent root (baseline side).
+    pub verify_ms: f64,
+    /// The baseline's post-block state root.
+    pub baseline: SideStateRoot,
+    /// The candidate's, when the run has a candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<SideStateRoot>,
+}
+
+/// One side's post-block state root.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SideStateRoot {
+    /// The computed root (`None` when it could not be computed; see `error`).
+    pub state_root: Option<B256>,
+    /// Whether it equals the header's (`None` when not compared: no root, or a synthetic
+    /// header).
+    pub matches_header: Option<bool>,
+    /// Milliseconds to compute it from the witness.
+    pub root_ms: f64,
+    /// Why the root or the pre-state check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -8,8 +8,9 @@
 //!
 //! Files in `reports/<run-id>/`:
 //! - `report.json`: versioned envelope ([`SCHEMA_VERSION`]): run, inputs, configurations,
-//!   counts, findings, skipped items, throughput;
-//! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas;
+//!   counts, findings, skipped items, throughput, per-block state roots;
+//! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas,
+//!   state roots;
 //! - `results.csv`: one row per tx ([`TxRow`]);
 //! - `junit.xml`: one test case per tx with findings or error, and per block.
 
@@ -20,5 +21,7 @@ mod markdown;
 mod writer;
 
 pub use csvrow::TxRow;
-pub use envelope::{Counts, Report, RunInfo, SCHEMA_VERSION, Skipped, Throughput};
+pub use envelope::{
+    Counts, Report, RunInfo, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
+};
 pub use writer::{BlockResult, ReportError, ReportWriter};

@@ -194,6 +194,7 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             let _ = writeln!(m, "- {}", cell(w));
         }
     }
+    state_roots(&mut m, r);
     let t = &r.throughput;
     let _ = writeln!(
         m,
@@ -201,4 +202,65 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
         t.mgas_per_s, t.tx_per_s, t.jobs, t.load_seconds, t.replay_seconds
     );
     m
+}
+
+fn side_root(s: &crate::SideStateRoot) -> String {
+    match (&s.error, s.matches_header) {
+        (Some(e), _) => format!("error: {}", cell(e)),
+        (None, Some(true)) => "= header".into(),
+        (None, Some(false)) => format!(
+            "`{}` ≠ header",
+            s.state_root.map(|r| r.to_string()).unwrap_or_default()
+        ),
+        (None, None) => s
+            .state_root
+            .map_or_else(|| "-".into(), |r| format!("`{r}`")),
+    }
+}
+
+/// The per-block state-root table (blocks whose real root was computed).
+fn state_roots(m: &mut String, r: &Report) {
+    if r.state_roots.is_empty() {
+        return;
+    }
+    let has_candidate = r.state_roots.iter().any(|e| e.candidate.is_some());
+    let _ = writeln!(
+        m,
+        "\n## State roots\n\n| block | header state root | baseline |{} pre-state | accounts | slots | witness | verify ms | root ms |\n|---:|---|---|{}---|---:|---:|---:|---:|---:|",
+        if has_candidate { " candidate |" } else { "" },
+        if has_candidate { "---|" } else { "" }
+    );
+    let shown = 50;
+    for e in r.state_roots.iter().take(shown) {
+        let cand = match (&e.candidate, has_candidate) {
+            (Some(c), _) => format!(" {} |", side_root(c)),
+            (None, true) => " - |".into(),
+            (None, false) => String::new(),
+        };
+        let pre = match e.pre_state_verified {
+            Some(true) => "verified",
+            Some(false) => "MISMATCH",
+            None => e.source.as_str(),
+        };
+        let _ = writeln!(
+            m,
+            "| {} | `{}` | {} |{cand} {pre} | {} | {} | {} nodes, {} B | {:.2} | {:.2} |",
+            e.block,
+            &e.header_state_root.to_string()[..14],
+            side_root(&e.baseline),
+            e.accounts,
+            e.slots,
+            e.witness_nodes,
+            e.witness_bytes,
+            e.verify_ms,
+            e.baseline.root_ms
+        );
+    }
+    if r.state_roots.len() > shown {
+        let _ = writeln!(
+            m,
+            "\n…and {} more in `report.json`.",
+            r.state_roots.len() - shown
+        );
+    }
 }

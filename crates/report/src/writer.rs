@@ -59,6 +59,8 @@ pub struct BlockResult {
     pub gas: u64,
     /// Warnings.
     pub warnings: Vec<String>,
+    /// The block's state root check, when the real root was computed.
+    pub state_root: Option<crate::StateRootEntry>,
 }
 
 /// Writes a run's reports into `dir`, streaming as results arrive.
@@ -188,6 +190,7 @@ impl ReportWriter {
             c.differing_blocks += 1;
         }
         self.report.warnings.extend(r.warnings.iter().cloned());
+        self.report.state_roots.extend(r.state_root.clone());
         if self.per_tx_cases {
             for row in &r.rows {
                 let f: Vec<Finding> = r
@@ -262,6 +265,9 @@ impl ReportWriter {
             "complete".into()
         };
         self.report.findings.sort_by_key(|a| (a.block, a.tx_index));
+        self.report
+            .state_roots
+            .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));
         self.cases
             .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
         self.write_json()?;

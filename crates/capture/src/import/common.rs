@@ -72,6 +72,7 @@ pub fn rpc_block_to_record(block: &Block<Transaction>) -> Result<BlockRecord, St
         synthetic: false,
         label: None,
         unsupported: None,
+        witness: None,
     })
 }
 

@@ -921,6 +921,7 @@ fn convert(label: &str, json: &Value, w: &mut CorpusWriter) -> Result<Converted,
         synthetic: true,
         label: Some(label.to_string()),
         unsupported,
+        witness: None,
     };
     Ok(Converted { block, notes })
 }

@@ -637,6 +637,7 @@ pub(crate) fn import(
             synthetic: false,
             label: None,
             unsupported: diverged.clone(),
+            witness: None,
         };
 
         // derive the next block's pre-state
@@ -754,6 +755,7 @@ mod tests {
             synthetic: false,
             label: None,
             unsupported: None,
+            witness: None,
         };
         let (want, exact) = txshadow_replay::post_state_root(&block, &post, &reset);
         assert!(exact);

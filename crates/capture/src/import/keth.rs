@@ -14,7 +14,8 @@
 //! slot of the pre-state: the post values from `extra.stateDiffs` where it lists a change, the
 //! pre-state's own values where it lists none (`stateDiffs` lists every account and slot the
 //! block changed, system contracts included). Transactions, withdrawals and uncles are checked
-//! against the header's roots; senders are recovered from the signatures.
+//! against the header's roots; senders are recovered from the signatures. The block keeps the
+//! witness's state nodes (those reachable from the parent's state root) and the parent header.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -32,6 +33,7 @@ use txshadow_corpus::{
     AccountState, BlockRecord, ChainConfig, Conventions, CorpusWriter, Expected, KECCAK_EMPTY,
     Provenance, StateMap, TxRecord,
 };
+use txshadow_trie::{NodeSet, witness};
 
 use super::{ImportError, ImportOptions, ImportSummary, common};
 
@@ -248,11 +250,11 @@ fn import_file(
 
     // ancestors: their hashes for BLOCKHASH; the parent's state root for the witness
     let mut block_hashes = BTreeMap::new();
-    let mut parent_root = None;
+    let mut parent = None;
     for a in &file.witness.ancestors {
         let h = a.hash_slow();
         if h == header.parent_hash {
-            parent_root = Some(a.state_root);
+            parent = Some(a.clone());
         }
         block_hashes.insert(a.number, h);
         if a.number > 0 {
@@ -262,12 +264,13 @@ fn import_file(
     if n > 0 {
         block_hashes.insert(n - 1, header.parent_hash);
     }
-    let Some(parent_root) = parent_root else {
+    let Some(parent) = parent else {
         return Err(bad(format!(
             "witness.ancestors lacks the parent header {}",
             header.parent_hash
         )));
     };
+    let parent_root = parent.state_root;
 
     let transactions = transactions(block).map_err(&bad)?;
     let mut rec = BlockRecord {
@@ -289,6 +292,7 @@ fn import_file(
         synthetic: false,
         label: None,
         unsupported: None,
+        witness: None,
     };
     common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
 
@@ -403,6 +407,23 @@ fn import_file(
         }
     }
     rec.expected.post_state = Some(post);
+    // the witness: its state nodes reachable from the parent's state root
+    let nodes = witness::reachable(
+        parent_root,
+        &NodeSet::new(file.witness.state.iter().cloned()),
+    );
+    let dropped = file.witness.state.len() - nodes.len();
+    if dropped > 0 {
+        w.add_note(format!(
+            "{}: block {n}: {dropped} witness nodes not reachable from the parent state root (dropped)",
+            common::file_name(path)
+        ));
+    }
+    rec.witness = Some(txshadow_corpus::Witness::new(
+        parent,
+        nodes,
+        "keth: witness.state",
+    ));
     if !unavailable.is_empty() {
         w.add_note(format!(
             "{}: block {n}: code not in the source for {}",

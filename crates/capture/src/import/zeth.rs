@@ -15,6 +15,9 @@
 //! post-state is the one the block's header commits to. The flat lists must agree with the
 //! proofs. An account whose proof shows it absent from the trie did not exist; it is recorded as
 //! `None` (an empty account that is in the trie, possible before EIP-161, stays an account).
+//!
+//! The block keeps a witness: the proof nodes at `N-1` reachable from the parent's state root,
+//! completed with the nodes at `N` that a deletion's branch collapse needs (see [`witness`]).
 
 use std::{
     collections::BTreeMap,
@@ -26,8 +29,9 @@ use alloy_rpc_types_eth::{Block, Header as RpcHeader, Transaction};
 use alloy_trie::EMPTY_ROOT_HASH;
 use serde::Deserialize;
 use txshadow_corpus::{
-    AccountState, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
+    AccountState, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap, Witness,
 };
+use txshadow_trie::{NodeSet, witness};
 
 use super::{ImportError, ImportOptions, ImportSummary, common};
 
@@ -245,6 +249,42 @@ fn check_flat_lists(
     Ok(ignored)
 }
 
+/// The witness: every proof node at `N-1`, plus the nodes at `N` a deletion's collapse needs.
+///
+/// A deletion that leaves a branch with one child replaces the branch by that child, whose node
+/// the proofs at `N-1` hold only as a hash. The proof at `N` of the deleted key ends at that
+/// child with its path lengthened; shortened again ([`witness::shortened`]) it is the parent
+/// state's node. Every candidate counts only if it is reachable from the parent's state root
+/// (found by hash from a node of that trie), so a node of `N` can fill a blinded node of `N-1`
+/// and nothing else.
+fn witness(cache: &ZethCache, n: u64, parent: &alloy_consensus::Header) -> Witness {
+    let mut candidates = NodeSet::default();
+    for (k, p) in &cache.proofs {
+        let post = k.block_no == n;
+        if k.block_no + 1 != n && !post {
+            continue;
+        }
+        let nodes = p
+            .account_proof
+            .iter()
+            .chain(p.storage_proof.iter().flat_map(|s| &s.proof));
+        for node in nodes {
+            if post {
+                for s in witness::shortened(node) {
+                    candidates.insert(s);
+                }
+            }
+            candidates.insert(node.clone());
+        }
+    }
+    let nodes = witness::reachable(parent.state_root, &candidates);
+    Witness::new(
+        parent.clone(),
+        nodes,
+        "zeth: eth_getProof at N-1, collapse siblings from the proofs at N",
+    )
+}
+
 fn import_file(
     path: &Path,
     w: &mut CorpusWriter,
@@ -396,6 +436,7 @@ fn import_file(
 
     rec.pre_state = pre;
     rec.expected.post_state = Some(post as StateMap);
+    rec.witness = Some(witness(&cache, n, &parent.header.inner));
     summary.blocks += 1;
     summary.txs += rec.transactions.len();
     w.put_block(&rec)?;

@@ -8,4 +8,5 @@ mod hive;
 mod keth;
 mod pevm;
 mod samples;
+mod state_roots;
 mod zeth;

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use txshadow_capture::import::Format;
+use txshadow_corpus::BlockRecord;
 use txshadow_diff::Mode;
+use txshadow_replay::BlockOutcome;
 
 use crate::common::{import_to_temp, replay_and_diff};
 
@@ -31,11 +33,28 @@ fn hivechain_sample_reproduces_every_root() {
     }
 }
 
+/// Each block's pre-state was verified under its parent's state root and its post-block state
+/// root, computed from the witness, is the header's.
+fn exact_roots_from_witness(blocks: &[BlockRecord], outs: &[BlockOutcome]) {
+    for (b, o) in blocks.iter().zip(outs) {
+        let w = o.witness.as_ref().expect("the importer keeps the witness");
+        assert!(w.pre_state_verified && w.error.is_none(), "{w:?}");
+        assert!(o.state_root_exact);
+        assert_eq!(
+            o.state_root,
+            Some(b.header.state_root),
+            "block {}",
+            b.number()
+        );
+    }
+}
+
 #[test]
 fn zeth_sample_matches_post_state() {
     let (_d, c) = import_to_temp(Format::Zeth, &[testdata("zeth-mainnet")]);
-    let (blocks, _outs, findings) = replay_and_diff(&c, Mode::Block);
+    let (blocks, outs, findings) = replay_and_diff(&c, Mode::Block);
     assert_eq!(blocks.len(), 2);
+    exact_roots_from_witness(&blocks, &outs);
     assert!(blocks.iter().all(|b| {
         b.expected
             .post_state
@@ -49,8 +68,9 @@ fn zeth_sample_matches_post_state() {
 fn keth_sample_matches_post_state() {
     let (_d, c) = import_to_temp(Format::Keth, &[testdata("keth-mainnet")]);
     for mode in [Mode::Block, Mode::Tx] {
-        let (blocks, _outs, findings) = replay_and_diff(&c, mode);
+        let (blocks, outs, findings) = replay_and_diff(&c, mode);
         assert_eq!(blocks.len(), 1);
+        exact_roots_from_witness(&blocks, &outs);
         assert_eq!(blocks[0].transactions.len(), 8);
         assert!(findings.is_empty(), "{findings:#?}");
     }

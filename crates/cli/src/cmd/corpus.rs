@@ -49,6 +49,9 @@ impl CorpusCmd {
                     }
                 }
                 let unsupported = blocks.iter().filter(|b| b.unsupported.is_some()).count();
+                let witnesses: Vec<_> = blocks.iter().filter_map(|b| b.witness.as_ref()).collect();
+                let witness_nodes: usize = witnesses.iter().map(|w| w.nodes.len()).sum();
+                let witness_bytes: usize = witnesses.iter().map(|w| w.bytes()).sum();
                 let first = blocks.first().map(|b| b.number()).unwrap_or(0);
                 let last = blocks.last().map(|b| b.number()).unwrap_or(0);
                 if json {
@@ -69,6 +72,9 @@ impl CorpusCmd {
                         "codes": codes.len(),
                         "code_bytes": codes.bytes(),
                         "unsupported_blocks": unsupported,
+                        "witness_blocks": witnesses.len(),
+                        "witness_nodes": witness_nodes,
+                        "witness_bytes": witness_bytes,
                         "provenance": m.provenance,
                     });
                     println!("{}", serde_json::to_string_pretty(&v)?);
@@ -81,6 +87,12 @@ impl CorpusCmd {
                     println!("gas         {gas}");
                     println!("pre-state   {accounts} accounts, {slots} slots");
                     println!("codes       {} ({} bytes)", codes.len(), codes.bytes());
+                    if !witnesses.is_empty() {
+                        println!(
+                            "witness     {} blocks, {witness_nodes} trie nodes ({witness_bytes} bytes): exact state roots",
+                            witnesses.len()
+                        );
+                    }
                     if unsupported > 0 {
                         println!("unsupported {unsupported} blocks (replay lists them as skipped)");
                     }

@@ -3,4 +3,5 @@
 mod candidate;
 mod capture;
 mod replay;
+mod state_roots;
 mod triage;

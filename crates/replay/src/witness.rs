@@ -1,0 +1,240 @@
+//! State roots from a block's witness: the pre-state checked against the parent's state root,
+//! and the real post-block state root computed from the replay's post-state.
+//!
+//! A corpus block holds the accounts and slots the block touches; its witness holds the trie
+//! nodes on their paths under the parent's state root. Before the block runs, every pre-state
+//! account (balance, nonce, code hash, or its absence) and every pre-state slot is read from the
+//! witness and compared: a value a source got wrong fails the block, naming the account or slot.
+//! After the block, the post-state (changed accounts and slots, wiped storages) is written into
+//! the same sparse tries and the root is the state root the header should carry. A node the
+//! computation needs and the witness lacks (the sibling a deletion collapses onto) fails the
+//! root, naming its path and hash; no root is guessed.
+
+use std::{sync::Arc, time::Instant};
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use txshadow_corpus::{AccountState, BlockRecord, StateMap, Witness};
+use txshadow_trie::{AccountUpdate, NodeSet, StateTrie, TrieError};
+
+use crate::TxOutcome;
+
+/// What a block's witness gave a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessOutcome {
+    /// The parent's state root (the root the pre-state is checked under).
+    pub parent_state_root: B256,
+    /// Whether every pre-state account and slot matched the parent state.
+    pub pre_state_verified: bool,
+    /// Pre-state accounts checked.
+    pub accounts: usize,
+    /// Pre-state slots checked.
+    pub slots: usize,
+    /// Witness nodes.
+    pub nodes: usize,
+    /// Witness bytes.
+    pub bytes: usize,
+    /// Microseconds to check the pre-state (indexing the nodes included).
+    pub verify_micros: u64,
+    /// Microseconds to compute the post-block root.
+    pub root_micros: u64,
+    /// Whether the state roots after each tx were computed from the witness (pre-Byzantium
+    /// receipts carry them; the receipts root is then exact).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub receipt_roots: bool,
+    /// Why the pre-state check or the root computation failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// A pre-state checked against its witness: the revealed tries, ready to take the post-state.
+#[derive(Debug, Clone)]
+pub struct VerifiedPreState {
+    trie: StateTrie,
+    /// The figures so far (root fields filled by [`VerifiedPreState::post_state_root`]).
+    pub outcome: WitnessOutcome,
+}
+
+/// One value of the pre-state the parent state contradicts or cannot prove.
+fn mismatch(
+    trie: &mut StateTrie,
+    a: &Address,
+    want: &Option<AccountState>,
+    out: &mut Vec<String>,
+) -> usize {
+    let got = match trie.account(*a) {
+        Ok(g) => g,
+        Err(e) => {
+            out.push(format!("cannot check {e}"));
+            return 0;
+        }
+    };
+    let Some(w) = want else {
+        if let Some(g) = got {
+            out.push(format!(
+                "account {a}: absent in the corpus, the parent state has it (balance {}, nonce {})",
+                g.balance, g.nonce
+            ));
+        }
+        return 0;
+    };
+    let Some(g) = got else {
+        out.push(format!(
+            "account {a}: in the corpus (balance {}, nonce {}), absent from the parent state",
+            w.balance, w.nonce
+        ));
+        return 0;
+    };
+    if g.balance != w.balance {
+        out.push(format!(
+            "account {a} balance: {} in the corpus, {} in the parent state",
+            w.balance, g.balance
+        ));
+    }
+    if g.nonce != w.nonce {
+        out.push(format!(
+            "account {a} nonce: {} in the corpus, {} in the parent state",
+            w.nonce, g.nonce
+        ));
+    }
+    if g.code_hash != w.code_hash {
+        out.push(format!(
+            "account {a} code hash: {} in the corpus, {} in the parent state",
+            w.code_hash, g.code_hash
+        ));
+    }
+    for (k, v) in &w.storage {
+        match trie.storage(*a, *k) {
+            Ok(got) if got == *v => {}
+            Ok(got) => out.push(format!(
+                "slot {k:#x} of {a}: {v:#x} in the corpus, {got:#x} in the parent state"
+            )),
+            Err(e) => out.push(format!("cannot check {e}")),
+        }
+    }
+    w.storage.len()
+}
+
+/// Checks `block`'s pre-state against its witness. The error names every account and slot
+/// that differs (the first five, and how many more).
+pub fn verify_pre_state(
+    block: &BlockRecord,
+    witness: &Witness,
+) -> Result<VerifiedPreState, WitnessOutcome> {
+    let t = Instant::now();
+    let root = witness.parent_state_root();
+    let nodes = Arc::new(NodeSet::new(witness.nodes.iter().cloned()));
+    let mut outcome = WitnessOutcome {
+        parent_state_root: root,
+        pre_state_verified: false,
+        accounts: block.pre_state.len(),
+        slots: 0,
+        nodes: nodes.len(),
+        bytes: nodes.bytes(),
+        verify_micros: 0,
+        root_micros: 0,
+        receipt_roots: false,
+        error: None,
+    };
+    let mut problems = vec![];
+    if !block.synthetic && witness.parent.hash_slow() != block.header.parent_hash {
+        problems.push(format!(
+            "the witness's parent header hashes to {}, the block's parent hash is {}",
+            witness.parent.hash_slow(),
+            block.header.parent_hash
+        ));
+    }
+    let mut trie = StateTrie::new(root, nodes);
+    for (a, want) in &block.pre_state {
+        outcome.slots += mismatch(&mut trie, a, want, &mut problems);
+    }
+    outcome.verify_micros = t.elapsed().as_micros() as u64;
+    if problems.is_empty() {
+        outcome.pre_state_verified = true;
+        return Ok(VerifiedPreState { trie, outcome });
+    }
+    let more = problems.len().saturating_sub(5);
+    let mut msg = format!(
+        "pre-state does not match the parent state root {root}: {}",
+        problems[..problems.len().min(5)].join("; ")
+    );
+    if more > 0 {
+        msg.push_str(&format!("; and {more} more"));
+    }
+    outcome.error = Some(msg);
+    Err(outcome)
+}
+
+impl VerifiedPreState {
+    /// The state root after `post` (changed accounts, `None` = deleted) with the storage of
+    /// `storage_reset`'s accounts wiped first. Leaves this pre-state untouched.
+    pub fn post_state_root(
+        &self,
+        post: &StateMap,
+        storage_reset: &[Address],
+    ) -> Result<B256, TrieError> {
+        let mut trie = self.trie.clone();
+        apply(&mut trie, post, storage_reset)?;
+        Ok(trie.root())
+    }
+
+    /// The state root after each tx (pre-Byzantium receipts carry it): the pre-state with the
+    /// changes of the txs up to and including each one. `None` when a tx did not execute or the
+    /// witness cannot give a root.
+    pub(crate) fn intermediate_roots(&mut self, txs: &[TxOutcome]) -> Option<Vec<B256>> {
+        let mut trie = self.trie.clone();
+        let roots = txs
+            .iter()
+            .map(|t| {
+                let e = t.exec()?;
+                apply(&mut trie, &e.state, &e.storage_reset).ok()?;
+                Some(trie.root())
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.outcome.receipt_roots = true;
+        Some(roots)
+    }
+
+    /// Computes the root after `post` and records it in the outcome (time, or the failure).
+    pub(crate) fn finish(
+        self,
+        post: &StateMap,
+        storage_reset: &[Address],
+    ) -> (Option<B256>, WitnessOutcome) {
+        let t = Instant::now();
+        let r = self.post_state_root(post, storage_reset);
+        let mut outcome = self.outcome;
+        outcome.root_micros = t.elapsed().as_micros() as u64;
+        match r {
+            Ok(root) => (Some(root), outcome),
+            Err(e) => {
+                outcome.error = Some(format!(
+                    "the post-block state root cannot be computed from the witness: {e}"
+                ));
+                (None, outcome)
+            }
+        }
+    }
+}
+
+fn apply(
+    trie: &mut StateTrie,
+    post: &StateMap,
+    storage_reset: &[Address],
+) -> Result<(), TrieError> {
+    for (a, s) in post {
+        let update = s.as_ref().map(|s| AccountUpdate {
+            balance: s.balance,
+            nonce: s.nonce,
+            code_hash: s.code_hash,
+            wipe_storage: storage_reset.contains(a),
+            storage: s.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+        });
+        trie.set_account(*a, update.as_ref())?;
+    }
+    Ok(())
+}
