@@ -11,6 +11,7 @@ mod keth;
 mod pevm;
 mod zeth;
 
+pub(crate) use common::geth_fork_schedule;
 pub use common::rpc_block_to_record;
 
 /// A source format.
