@@ -475,7 +475,7 @@ pub fn post_state_root(
 ) -> (B256, bool) {
     let mut accounts = existing_accounts(&block.pre_state);
     apply_changes(&mut accounts, post, storage_reset);
-    (state_root(accounts), block.pre_state_is_full)
+    (state_root(&accounts), block.pre_state_is_full)
 }
 
 /// Pre-Byzantium receipts carry the state root after their tx instead of a status (EIP-658
@@ -491,7 +491,7 @@ fn intermediate_state_roots(block: &BlockRecord, txs: &[TxOutcome]) -> Option<Ve
         .map(|t| {
             let e = t.exec()?;
             apply_changes(&mut accounts, &e.state, &e.storage_reset);
-            Some(state_root(accounts.clone()))
+            Some(state_root(&accounts))
         })
         .collect()
 }
@@ -501,7 +501,7 @@ fn intermediate_state_roots(block: &BlockRecord, txs: &[TxOutcome]) -> Option<Ve
 pub fn state_root_after(pre: &StateMap, post: &StateMap, storage_reset: &[Address]) -> B256 {
     let mut accounts = existing_accounts(pre);
     apply_changes(&mut accounts, post, storage_reset);
-    state_root(accounts)
+    state_root(&accounts)
 }
 
 fn existing_accounts(pre: &StateMap) -> BTreeMap<Address, AccountState> {
@@ -511,8 +511,9 @@ fn existing_accounts(pre: &StateMap) -> BTreeMap<Address, AccountState> {
 }
 
 /// Lays changed accounts over `accounts`: `None` removes; an account in `storage_reset` loses
-/// its storage before its changed slots are written.
-fn apply_changes(
+/// its storage before its changed slots are written; a slot set to zero is removed (a zero slot
+/// and an absent one are the same state).
+pub fn apply_changes(
     accounts: &mut BTreeMap<Address, AccountState>,
     post: &StateMap,
     storage_reset: &[Address],
@@ -531,7 +532,11 @@ fn apply_changes(
                 e.nonce = s.nonce;
                 e.code_hash = s.code_hash;
                 for (k, v) in &s.storage {
-                    e.storage.insert(*k, *v);
+                    if v.is_zero() {
+                        e.storage.remove(k);
+                    } else {
+                        e.storage.insert(*k, *v);
+                    }
                 }
             }
         }
@@ -539,20 +544,20 @@ fn apply_changes(
 }
 
 /// The state root over `accounts` (zero slots are absent from the trie).
-fn state_root(accounts: BTreeMap<Address, AccountState>) -> B256 {
-    alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
+pub fn state_root(accounts: &BTreeMap<Address, AccountState>) -> B256 {
+    alloy_trie::root::state_root_unhashed(accounts.iter().map(|(a, s)| {
         let storage_root = if s.storage.values().all(|v| v.is_zero()) {
             EMPTY_ROOT_HASH
         } else {
             alloy_trie::root::storage_root_unhashed(
                 s.storage
-                    .into_iter()
+                    .iter()
                     .filter(|(_, v)| !v.is_zero())
-                    .map(|(k, v)| (B256::from(k), v)),
+                    .map(|(k, v)| (B256::from(*k), *v)),
             )
         };
         (
-            a,
+            *a,
             TrieAccount {
                 nonce: s.nonce,
                 balance: s.balance,

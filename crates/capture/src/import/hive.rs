@@ -45,10 +45,10 @@ use alloy_eips::{
 use alloy_genesis::Genesis;
 use alloy_hardforks::{EthereumHardfork, ForkCondition};
 use alloy_primitives::{Address, B64, B256, Bytes, U256};
-use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
+use alloy_trie::EMPTY_ROOT_HASH;
 use txshadow_corpus::{
     AccountState, BlockRecord, ChainConfig, Conventions, CorpusWriter, Expected, KECCAK_EMPTY,
-    Provenance, StateMap, TxRecord, default_blob_schedule, parse_fork,
+    Provenance, TxRecord, default_blob_schedule, parse_fork,
 };
 use txshadow_replay::{Codes, SideConfig, decode_code, run_block_with_new_codes};
 
@@ -423,31 +423,6 @@ fn genesis_state(genesis: &Genesis) -> (FullState, Vec<Bytes>) {
     (state, codes)
 }
 
-/// The state root of a full state.
-fn state_root(state: &FullState) -> B256 {
-    alloy_trie::root::state_root_unhashed(state.iter().map(|(a, s)| {
-        let storage_root = if s.storage.values().all(|v| v.is_zero()) {
-            EMPTY_ROOT_HASH
-        } else {
-            alloy_trie::root::storage_root_unhashed(
-                s.storage
-                    .iter()
-                    .filter(|(_, v)| !v.is_zero())
-                    .map(|(k, v)| (B256::from(*k), *v)),
-            )
-        };
-        (
-            *a,
-            TrieAccount {
-                nonce: s.nonce,
-                balance: s.balance,
-                storage_root,
-                code_hash: s.code_hash,
-            },
-        )
-    }))
-}
-
 /// The genesis header as go-ethereum builds it (`Genesis.ToBlock`).
 fn genesis_header(genesis: &Genesis, chain: &ChainConfig, state_root: B256) -> Header {
     let number = genesis.number.unwrap_or_default();
@@ -487,35 +462,6 @@ fn genesis_header(genesis: &Genesis, chain: &ChainConfig, state_root: B256) -> H
     }
 }
 
-/// Lays a block's post-state over the full state before it, as `post_state_root` does: a `None`
-/// account is removed; an account in `storage_reset` loses its storage before its new slots are
-/// written; zero slots are dropped (the full state lists only non-zero slots).
-fn apply_post_state(state: &mut FullState, post: &StateMap, storage_reset: &[Address]) {
-    for (a, s) in post {
-        match s {
-            None => {
-                state.remove(a);
-            }
-            Some(s) => {
-                let e = state.entry(*a).or_default();
-                if storage_reset.contains(a) {
-                    e.storage.clear();
-                }
-                e.balance = s.balance;
-                e.nonce = s.nonce;
-                e.code_hash = s.code_hash;
-                for (k, v) in &s.storage {
-                    if v.is_zero() {
-                        e.storage.remove(k);
-                    } else {
-                        e.storage.insert(*k, *v);
-                    }
-                }
-            }
-        }
-    }
-}
-
 pub(crate) fn import(
     inputs: &[PathBuf],
     out: &Path,
@@ -529,7 +475,8 @@ pub(crate) fn import(
     let chain = chain_config(&genesis, &blocks, &src.genesis, &mut notes)?;
 
     let (mut state, alloc_codes) = genesis_state(&genesis);
-    let genesis_hash = genesis_header(&genesis, &chain, state_root(&state)).hash_slow();
+    let genesis_hash =
+        genesis_header(&genesis, &chain, txshadow_replay::state_root(&state)).hash_slow();
     let first = &blocks[0].block.header;
     if first.number != genesis.number.unwrap_or_default() + 1 || first.parent_hash != genesis_hash {
         return Err(ImportError::source(
@@ -609,8 +556,8 @@ pub(crate) fn import(
             w.put_code(code.original_byte_slice())?;
             codes.insert(code);
         }
-        apply_post_state(&mut state, &outcome.post_state, &outcome.storage_reset);
-        let root = state_root(&state);
+        txshadow_replay::apply_changes(&mut state, &outcome.post_state, &outcome.storage_reset);
+        let root = txshadow_replay::state_root(&state);
         if outcome.error.is_none() && outcome.state_root != Some(root) {
             return Err(ImportError::source(
                 &src.chain,
@@ -675,8 +622,8 @@ mod tests {
         }
     }
 
-    /// The carried-forward state must be the one whose root the engine computes: deletions,
-    /// storage wipes and zeroed slots included.
+    /// Carrying the state forward drops deleted accounts, wiped storage and zeroed slots, and
+    /// gives the root the engine reports for the block.
     #[test]
     fn overlay_matches_post_state_root() {
         let (a, b, c, d) = (
@@ -690,8 +637,9 @@ mod tests {
             (b, acc(20, &[(1, 1), (2, 2)])),
             (c, acc(30, &[(7, 7)])),
         ]);
-        let pre: StateMap = state.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
-        let post = StateMap::from([
+        let pre: txshadow_corpus::StateMap =
+            state.iter().map(|(k, v)| (*k, Some(v.clone()))).collect();
+        let post = txshadow_corpus::StateMap::from([
             // slot 1 zeroed, slot 3 written
             (a, Some(acc(11, &[(1, 0), (3, 3)]))),
             // wiped, then slot 5 written
@@ -722,8 +670,8 @@ mod tests {
         };
         let (want, exact) = txshadow_replay::post_state_root(&block, &post, &reset);
         assert!(exact);
-        apply_post_state(&mut state, &post, &reset);
-        assert_eq!(state_root(&state), want);
+        txshadow_replay::apply_changes(&mut state, &post, &reset);
+        assert_eq!(txshadow_replay::state_root(&state), want);
         assert_eq!(state[&a], acc(11, &[(2, 2), (3, 3)]));
         assert_eq!(state[&b], acc(21, &[(5, 5)]));
         assert!(!state.contains_key(&c));
