@@ -99,8 +99,9 @@ pub struct ExpectedTx {
     pub post_state: Option<StateMap>,
 }
 
-/// Everything the source recorded that a replay can be checked against.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything the source recorded that a replay can be checked against. The default records
+/// nothing but keeps the header checks on, as for any real block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     /// The chain's receipts, one per tx, when the source has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +120,17 @@ pub struct Expected {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for Expected {
+    fn default() -> Self {
+        Self {
+            receipts: None,
+            txs: vec![],
+            post_state: None,
+            header_checks: true,
+        }
+    }
 }
 
 /// How a block must be executed, where a source departs from a real chain's rules.
@@ -248,6 +260,29 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl BlockRecord {
+    /// A real block with nothing recorded yet: empty pre-state, header checks on, the chain's
+    /// own rules. Importers fill in the rest (`BlockRecord { pre_state, ..BlockRecord::new(..) }`).
+    pub fn new(hash: B256, header: Header, transactions: Vec<TxRecord>) -> Self {
+        Self {
+            hash,
+            header,
+            transactions,
+            ommers: vec![],
+            ommers_missing: 0,
+            withdrawals: None,
+            pre_state: StateMap::new(),
+            pre_state_is_full: false,
+            block_hashes: BTreeMap::new(),
+            expected: Expected::default(),
+            conventions: Conventions::default(),
+            chain: None,
+            synthetic: false,
+            label: None,
+            unsupported: None,
+            witness: None,
+        }
+    }
+
     /// Block number.
     pub const fn number(&self) -> u64 {
         self.header.number

@@ -15,7 +15,7 @@ use alloy_trie::{
     nodes::{RlpNode, TrieNode},
 };
 use serde::de::DeserializeOwned;
-use txshadow_corpus::{BlockRecord, Conventions, Expected, StateMap, TxRecord};
+use txshadow_corpus::{BlockRecord, TxRecord};
 
 use super::ImportError;
 
@@ -54,25 +54,9 @@ pub fn rpc_block_to_record(block: &Block<Transaction>) -> Result<BlockRecord, St
         })
         .collect();
     Ok(BlockRecord {
-        hash: block.header.hash,
-        header,
-        transactions,
-        ommers: vec![],
         ommers_missing: block.uncles.len(),
         withdrawals: block.withdrawals.as_ref().map(|w| w.0.clone()),
-        pre_state: StateMap::new(),
-        pre_state_is_full: false,
-        block_hashes: Default::default(),
-        expected: Expected {
-            header_checks: true,
-            ..Default::default()
-        },
-        conventions: Conventions::default(),
-        chain: None,
-        synthetic: false,
-        label: None,
-        unsupported: None,
-        witness: None,
+        ..BlockRecord::new(block.header.hash, header, transactions)
     })
 }
 

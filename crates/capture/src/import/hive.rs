@@ -47,8 +47,8 @@ use alloy_hardforks::{EthereumHardfork, ForkCondition};
 use alloy_primitives::{Address, B64, B256, Bytes, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use txshadow_corpus::{
-    AccountState, BlockRecord, ChainConfig, Conventions, CorpusWriter, Expected, KECCAK_EMPTY,
-    Provenance, TxRecord, default_blob_schedule, parse_fork,
+    AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, TxRecord,
+    default_blob_schedule, parse_fork,
 };
 use txshadow_replay::{Codes, SideConfig, decode_code, run_block_with_new_codes};
 
@@ -529,25 +529,13 @@ pub(crate) fn import(
             .map(|(n, h)| (*n, *h))
             .collect();
         let rec = BlockRecord {
-            hash: cb.hash,
-            header: h.clone(),
-            transactions: cb.txs,
             ommers: cb.block.body.ommers.clone(),
-            ommers_missing: 0,
             withdrawals: cb.block.body.withdrawals.clone().map(|w| w.into_inner()),
             pre_state: state.iter().map(|(a, s)| (*a, Some(s.clone()))).collect(),
             pre_state_is_full: true,
             block_hashes,
-            expected: Expected {
-                header_checks: true,
-                ..Default::default()
-            },
-            conventions: Conventions::default(),
-            chain: None,
-            synthetic: false,
-            label: None,
             unsupported: diverged.clone(),
-            witness: None,
+            ..BlockRecord::new(cb.hash, h.clone(), cb.txs)
         };
 
         // derive the next block's pre-state

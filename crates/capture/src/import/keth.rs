@@ -30,8 +30,8 @@ use alloy_rpc_types_eth::Header as RpcHeader;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use serde::Deserialize;
 use txshadow_corpus::{
-    AccountState, BlockRecord, ChainConfig, Conventions, CorpusWriter, Expected, KECCAK_EMPTY,
-    Provenance, StateMap, TxRecord,
+    AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
+    TxRecord,
 };
 use txshadow_trie::{NodeSet, witness};
 
@@ -274,25 +274,10 @@ fn import_file(
 
     let transactions = transactions(block).map_err(&bad)?;
     let mut rec = BlockRecord {
-        hash,
-        header,
-        transactions,
         ommers: block.uncles.clone(),
-        ommers_missing: 0,
         withdrawals: block.withdrawals.clone(),
-        pre_state: StateMap::new(),
-        pre_state_is_full: false,
         block_hashes,
-        expected: Expected {
-            header_checks: true,
-            ..Default::default()
-        },
-        conventions: Conventions::default(),
-        chain: None,
-        synthetic: false,
-        label: None,
-        unsupported: None,
-        witness: None,
+        ..BlockRecord::new(hash, header, transactions)
     };
     common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
 
