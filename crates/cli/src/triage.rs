@@ -12,7 +12,7 @@ use txshadow_replay::{
     BlockOutcome, Frame, RichStep, SideConfig, Step, StepTrace, StepWindow, TxOutcome, TxRunner,
 };
 
-use crate::runner::{Loaded, load};
+use crate::runner::Loaded;
 
 /// Schema version of `txshadow tx --json`.
 pub const TRIAGE_SCHEMA_VERSION: u32 = 1;
@@ -103,6 +103,53 @@ pub struct Triage {
     pub note: Option<String>,
 }
 
+/// Loads only the block that holds the tx (by number from the manifest, or by scanning the
+/// blocks for the hash, stopping at the first hit) and the codes it needs: triage of one tx
+/// must not pay for loading a large corpus.
+pub fn load_for_tx(dir: &Path, which: &str) -> Result<Loaded> {
+    let t = Instant::now();
+    let corpus = txshadow_corpus::Corpus::open(dir)?;
+    let entries = &corpus.manifest().blocks;
+    let blocks: Vec<BlockRecord> = if let Some((b, _)) = which.split_once(':') {
+        let n: u64 = b
+            .parse()
+            .map_err(|_| eyre!("{which}: block must be a number"))?;
+        entries
+            .iter()
+            .filter(|e| e.number == n)
+            .map(|e| corpus.load_block(e))
+            .collect::<Result<_, _>>()?
+    } else {
+        let h: B256 = which
+            .parse()
+            .map_err(|_| eyre!("{which}: expected a tx hash or BLOCK:INDEX"))?;
+        use rayon::prelude::*;
+        let hit = entries
+            .par_iter()
+            .map(|e| {
+                corpus
+                    .load_block(e)
+                    .map(|b| b.transactions.iter().any(|t| t.hash == h).then_some(b))
+            })
+            .find_map_any(|r| match r {
+                Ok(Some(b)) => Some(Ok(b)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .transpose()?;
+        hit.into_iter().collect()
+    };
+    let store = corpus.load_codes(&blocks)?;
+    let codes =
+        txshadow_replay::Codes::from_store(&store, blocks.iter().flat_map(|b| b.code_hashes()));
+    Ok(Loaded {
+        blocks,
+        codes,
+        chain: corpus.manifest().chain.clone(),
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
 /// Finds a tx by hash or `block:index`.
 pub fn find<'a>(loaded: &'a Loaded, which: &str) -> Result<(&'a BlockRecord, usize)> {
     if let Some((b, i)) = which.split_once(':') {
@@ -116,7 +163,9 @@ pub fn find<'a>(loaded: &'a Loaded, which: &str) -> Result<(&'a BlockRecord, usi
             .blocks
             .iter()
             .find(|x| x.number() == n)
-            .ok_or_else(|| eyre!("block {n} is not in the corpus"))?;
+            .ok_or_else(|| {
+                eyre!("block {n} is not in the corpus (txshadow corpus stats lists its range)")
+            })?;
         if i >= block.transactions.len() {
             bail!(
                 "block {n} has {} txs, no index {i}",
@@ -133,7 +182,7 @@ pub fn find<'a>(loaded: &'a Loaded, which: &str) -> Result<(&'a BlockRecord, usi
             return Ok((b, i));
         }
     }
-    bail!("tx {h} is not in the corpus")
+    bail!("tx {h} is not in the corpus (check the hash, or give BLOCK:INDEX)")
 }
 
 const CALLS: [u8; 6] = [0xf0, 0xf1, 0xf2, 0xf4, 0xf5, 0xfa];
@@ -221,7 +270,7 @@ pub fn triage(
     candidate: Option<&SideConfig>,
     opts: &TriageOptions,
 ) -> Result<(Triage, Loaded)> {
-    let loaded = load(corpus, None)?;
+    let loaded = load_for_tx(corpus, which)?;
     let t0 = Instant::now();
     let (block, index) = find(&loaded, which)?;
     if let Some(r) = &block.unsupported {
