@@ -128,16 +128,12 @@ fn status(s: bool) -> String {
 
 /// Sets a row's verdict from its findings. `logs_equal`/`state_equal` hold a marker when the
 /// field was compared and become `true`/`false`.
-fn fill_verdict(row: &mut TxRow, findings: &[Finding]) {
+fn fill_verdict(row: &mut TxRow, mine: &[&Finding]) {
     if row.verdict == "skipped" {
         return;
     }
     let compared_logs = !row.logs_equal.is_empty();
     let compared_state = !row.state_equal.is_empty();
-    let mine: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.tx_index == Some(row.index))
-        .collect();
     let open = mine.iter().any(|f| f.accepted.is_none());
     let has = |k: Kind| mine.iter().any(|f| f.kind == k);
     if compared_logs {
@@ -388,8 +384,15 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
             if let Some(a) = &cfg.accepted {
                 apply_accepted(a, &mut r.findings, &mut accepted_counts);
             }
+            // findings grouped by tx once, not scanned once per row
+            let mut by_tx: std::collections::HashMap<usize, Vec<&Finding>> = Default::default();
+            for f in &r.findings {
+                if let Some(i) = f.tx_index {
+                    by_tx.entry(i).or_default().push(f);
+                }
+            }
             for row in &mut r.rows {
-                fill_verdict(row, &r.findings);
+                fill_verdict(row, by_tx.get(&row.index).map_or(&[][..], Vec::as_slice));
             }
             progress(Progress::Block {
                 txs: r.rows.len(),

@@ -192,18 +192,17 @@ impl ReportWriter {
         self.report.warnings.extend(r.warnings.iter().cloned());
         self.report.state_roots.extend(r.state_root.clone());
         if self.per_tx_cases {
+            let mut by_tx: std::collections::HashMap<usize, Vec<Finding>> = Default::default();
+            for f in &r.findings {
+                if let Some(i) = f.tx_index {
+                    by_tx.entry(i).or_default().push(f.clone());
+                }
+            }
+            let mut errors: std::collections::HashMap<usize, String> =
+                r.tx_errors.iter().cloned().collect();
             for row in &r.rows {
-                let f: Vec<Finding> = r
-                    .findings
-                    .iter()
-                    .filter(|f| f.tx_index == Some(row.index))
-                    .cloned()
-                    .collect();
-                let e = r
-                    .tx_errors
-                    .iter()
-                    .find(|(i, _)| *i == row.index)
-                    .map(|(_, e)| e.clone());
+                let f = by_tx.remove(&row.index).unwrap_or_default();
+                let e = errors.remove(&row.index);
                 self.cases.push(Case {
                     block: r.block,
                     name: case_name(r.block, r.label.as_deref(), Some((row.index, &row.hash))),

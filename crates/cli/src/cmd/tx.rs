@@ -354,7 +354,7 @@ fn export(
     }
     let (pre, codes) = runner
         .pre_values(baseline, t.index, &state)
-        .map_err(|e| eyre!("{e}"))?;
+        .map_err(|e| eyre!("export of tx {}: reading its pre-state: {e}", t.tx))?;
     let tx = txshadow_corpus::decode_tx(&block.transactions[t.index].raw).map_err(|e| eyre!(e))?;
     let env = runner.env(baseline);
     let fx = build(&FixtureInput {
