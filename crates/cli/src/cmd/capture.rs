@@ -228,9 +228,11 @@ impl CaptureArgs {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                eprintln!(
-                    "{written} block(s) written to {out} before that (a valid corpus); run the same command again to resume"
-                );
+                if self.out.join("manifest.json").exists() {
+                    eprintln!(
+                        "{written} block(s) written to {out} in this run; it is a valid corpus: run the same command again to resume"
+                    );
+                }
                 return Ok(crate::EXIT_HARNESS);
             }
             Ok(s) => s,
