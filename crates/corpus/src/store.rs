@@ -472,13 +472,20 @@ fn unavailable_path(dir: &Path, h: &B256) -> PathBuf {
 }
 
 /// Builds or resumes a corpus. Blocks are written one at a time; the manifest is rewritten after
-/// each, so an interrupted writer leaves a valid corpus of the blocks it finished.
+/// each ([`Self::put_block`]), or when the writer says so ([`Self::put_block_deferred`] then
+/// [`Self::write_manifest`]), so an interrupted writer leaves a valid corpus of the blocks it
+/// indexed.
 #[derive(Debug)]
 pub struct CorpusWriter {
     dir: PathBuf,
     manifest: Manifest,
     known_codes: HashSet<B256>,
     unavailable_codes: HashSet<B256>,
+    /// Hashes and file names of the indexed blocks (fast `has_block`).
+    block_hashes: HashSet<B256>,
+    block_files: HashSet<String>,
+    /// The index needs sorting before it is written.
+    unsorted: bool,
 }
 
 impl CorpusWriter {
@@ -540,11 +547,16 @@ impl CorpusWriter {
         };
         let known_codes = codes_with(".bin");
         let unavailable_codes = codes_with(".unavailable");
+        let block_hashes = manifest.blocks.iter().map(|b| b.hash).collect();
+        let block_files = manifest.blocks.iter().map(|b| b.file.clone()).collect();
         let mut w = Self {
             dir,
             manifest,
             known_codes,
             unavailable_codes,
+            block_hashes,
+            block_files,
+            unsorted: false,
         };
         w.write_manifest()?;
         Ok(w)
@@ -552,7 +564,7 @@ impl CorpusWriter {
 
     /// Whether a block with this hash is already complete.
     pub fn has_block(&self, hash: &B256) -> bool {
-        self.manifest.blocks.iter().any(|b| b.hash == *hash)
+        self.block_hashes.contains(hash)
     }
 
     /// The manifest as written so far.
@@ -600,6 +612,16 @@ impl CorpusWriter {
 
     /// Writes a block (its codes must have been put first) and updates the manifest.
     pub fn put_block(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
+        self.put_block_deferred(block)?;
+        self.write_manifest()
+    }
+
+    /// Writes a block file (its codes must have been put first) and adds it to the index in
+    /// memory only: it is part of the corpus on disk once [`Self::write_manifest`] or
+    /// [`Self::finish`] has run. A writer of many blocks indexes them in batches instead of
+    /// rewriting a growing manifest per block; if it is killed, the blocks it had not indexed
+    /// are simply missing (a resumed capture writes them again).
+    pub fn put_block_deferred(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
         for h in block.code_hashes() {
             if !self.known_codes.contains(&h) && !self.unavailable_codes.contains(&h) {
                 return Err(CorpusError::MissingCode {
@@ -611,7 +633,18 @@ impl CorpusWriter {
         let file = format!("{}.json", block.file_stem());
         let bytes = serde_json::to_vec(block).expect("block serialises");
         write_atomic(&self.dir.join("blocks").join(&file), &bytes)?;
-        self.manifest.blocks.retain(|b| b.file != file);
+        if self.block_files.contains(&file) {
+            let hashes = &mut self.block_hashes;
+            self.manifest.blocks.retain(|b| {
+                let keep = b.file != file;
+                if !keep {
+                    hashes.remove(&b.hash);
+                }
+                keep
+            });
+        }
+        self.block_hashes.insert(block.hash);
+        self.block_files.insert(file.clone());
         self.manifest.blocks.push(BlockEntry {
             file,
             number: block.number(),
@@ -621,14 +654,18 @@ impl CorpusWriter {
             sha256: hex_sha256(&bytes),
             label: block.label.clone(),
         });
-        self.manifest
-            .blocks
-            .sort_by(|a, b| (a.number, &a.file).cmp(&(b.number, &b.file)));
-        self.write_manifest()
+        self.unsorted = true;
+        Ok(())
     }
 
     /// Rewrites the manifest atomically.
     pub fn write_manifest(&mut self) -> Result<(), CorpusError> {
+        if self.unsorted {
+            self.manifest
+                .blocks
+                .sort_by(|a, b| (a.number, &a.file).cmp(&(b.number, &b.file)));
+            self.unsorted = false;
+        }
         self.manifest.checksum = None;
         self.manifest.checksum = Some(self.manifest.digest());
         let bytes = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
@@ -644,3 +681,59 @@ impl CorpusWriter {
 
 /// Shared, immutable code store handle.
 pub type SharedCodes = Arc<CodeStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(n: u64) -> BlockRecord {
+        let header = alloy_consensus::Header {
+            number: n,
+            ..Default::default()
+        };
+        serde_json::from_value(serde_json::json!({
+            "hash": header.hash_slow(),
+            "header": header,
+            "transactions": [],
+            "pre_state": {},
+        }))
+        .expect("a block")
+    }
+
+    #[test]
+    fn deferred_blocks_are_indexed_when_the_manifest_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let create = || {
+            CorpusWriter::create(
+                dir.path(),
+                ChainConfig::mainnet(),
+                Provenance::default(),
+                false,
+            )
+            .unwrap()
+        };
+        let mut w = create();
+        w.put_block_deferred(&block(2)).unwrap();
+        w.put_block_deferred(&block(1)).unwrap();
+        w.put_block_deferred(&block(1)).unwrap();
+        assert!(w.has_block(&block(1).hash));
+        // written, not yet indexed on disk
+        assert!(
+            Corpus::open(dir.path())
+                .unwrap()
+                .manifest()
+                .blocks
+                .is_empty()
+        );
+        w.write_manifest().unwrap();
+        let c = Corpus::open(dir.path()).unwrap();
+        let numbers: Vec<u64> = c.manifest().blocks.iter().map(|b| b.number).collect();
+        assert_eq!(numbers, [1, 2]);
+        assert_eq!(c.verify().unwrap().blocks, 2);
+        // a resumed writer knows them
+        let mut w = create();
+        assert!(w.has_block(&block(2).hash) && !w.has_block(&block(3).hash));
+        w.put_block(&block(3)).unwrap();
+        assert_eq!(Corpus::open(dir.path()).unwrap().manifest().blocks.len(), 3);
+    }
+}

@@ -94,6 +94,12 @@ pub enum CaptureError {
         /// What does not fit.
         reason: String,
     },
+    /// Stopped on request (`CaptureOptions::stop`).
+    #[error("interrupted after {written} block(s)")]
+    Interrupted {
+        /// Blocks written (and indexed) before the stop.
+        written: usize,
+    },
     /// Writing the corpus failed.
     #[error(transparent)]
     Corpus(#[from] CorpusError),

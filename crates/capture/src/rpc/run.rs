@@ -26,6 +26,8 @@ use super::{
 const ANCESTORS: u64 = 256;
 /// Headers asked for in one batch.
 const HEADER_BATCH: usize = 64;
+/// How often the manifest is rewritten while blocks are written.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What to capture and how.
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct CaptureOptions {
     /// Blocks within this distance of the head may be reorganised while captured: their hash
     /// is checked again after their traces.
     pub reorg_depth: u64,
+    /// Notified to stop early: the capture indexes what it wrote and returns
+    /// [`CaptureError::Interrupted`].
+    pub stop: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl CaptureOptions {
@@ -67,6 +72,7 @@ impl CaptureOptions {
             overwrite: false,
             fork: None,
             reorg_depth: 64,
+            stop: None,
         }
     }
 }
@@ -364,7 +370,9 @@ pub async fn capture(
     let mut captured = 0;
     let mut txs = 0;
     let mut written_codes: HashSet<B256> = HashSet::new();
-    loop {
+    let mut indexed_at = Instant::now();
+    let refill = |tasks: &mut JoinSet<Result<Fetched, CaptureError>>,
+                  queue: &mut std::vec::IntoIter<u64>| {
         while tasks.len() < concurrency {
             let Some(n) = queue.next() else { break };
             let ctx = ctx.clone();
@@ -375,21 +383,45 @@ pub async fn capture(
                 fetch_block(&ctx, info, anc).await
             });
         }
-        let Some(done) = tasks.join_next().await else {
-            break;
+    };
+    refill(&mut tasks, &mut queue);
+    let stop = opts.stop.clone().unwrap_or_default();
+    loop {
+        let done = tokio::select! {
+            biased;
+            _ = stop.notified() => {
+                writer.write_manifest()?;
+                return Err(CaptureError::Interrupted { written: captured });
+            }
+            done = tasks.join_next() => done,
         };
+        let Some(done) = done else { break };
         let fetched = match done {
-            Ok(r) => r?,
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                // index what was written before giving up (the corpus stays valid either way)
+                let _ = writer.write_manifest();
+                return Err(e);
+            }
             Err(e) => {
+                let _ = writer.write_manifest();
                 return Err(CaptureError::Setup(format!("a capture task failed: {e}")));
             }
         };
+        // keep the node busy while this block is written
+        refill(&mut tasks, &mut queue);
         for (h, code) in &fetched.codes {
             if written_codes.insert(*h) && !writer.has_code(h) {
                 writer.put_code(code)?;
             }
         }
-        writer.put_block(&fetched.record)?;
+        // the manifest is rewritten at most once a second, not per block: a killed capture
+        // loses at most that second of blocks, which the next run captures again
+        writer.put_block_deferred(&fetched.record)?;
+        if indexed_at.elapsed() >= INDEX_EVERY {
+            writer.write_manifest()?;
+            indexed_at = Instant::now();
+        }
         captured += 1;
         txs += fetched.record.transactions.len();
         progress(CaptureEvent::Block {

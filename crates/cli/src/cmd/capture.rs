@@ -202,30 +202,40 @@ impl CaptureArgs {
                 bar.inc(1);
             }
         };
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        opts.stop = Some(stop.clone());
         let res = rt.block_on(async {
-            tokio::select! {
-                r = capture(&opts, &on_event) => Some(r),
-                _ = tokio::signal::ctrl_c() => None,
-            }
+            // the first Ctrl-C stops the capture cleanly, a second one at once
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.notify_one();
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(i32::from(crate::EXIT_HARNESS));
+                    }
+                }
+            });
+            capture(&opts, &on_event).await
         });
         bar.finish_and_clear();
         let out = self.out.display();
         let written = written.load(Ordering::Relaxed);
         let s = match res {
-            None => {
+            Err(txshadow_capture::rpc::CaptureError::Interrupted { written }) => {
                 eprintln!(
                     "interrupted: {written} block(s) written to {out} (a valid corpus); run the same command again to resume"
                 );
                 return Ok(crate::EXIT_HARNESS);
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 eprintln!("error: {e}");
-                eprintln!(
-                    "{written} block(s) written to {out} before that (a valid corpus); run the same command again to resume"
-                );
+                if self.out.join("manifest.json").exists() {
+                    eprintln!(
+                        "{written} block(s) written to {out} in this run; it is a valid corpus: run the same command again to resume"
+                    );
+                }
                 return Ok(crate::EXIT_HARNESS);
             }
-            Some(Ok(s)) => s,
+            Ok(s) => s,
         };
         println!(
             "captured {} block(s), {} txs ({}..={}, {} already present) from {} ({}) into {out} in {:.1} s: {:.2} blocks/s; {} requests, {} retries",

@@ -97,7 +97,7 @@ fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 }
 
 #[test]
-fn a_killed_capture_resumes_to_the_corpus_of_an_uninterrupted_one() {
+fn a_stopped_then_killed_capture_resumes_to_the_corpus_of_an_uninterrupted_one() {
     let (node, traffic) = node(5, 8);
     let last = traffic.last_block;
     let whole = tempfile::tempdir().unwrap();
@@ -109,21 +109,52 @@ fn a_killed_capture_resumes_to_the_corpus_of_an_uninterrupted_one() {
     ));
     assert_ok(&o, "uninterrupted capture");
 
-    // a slow node, so the capture is surely midway when killed
+    // a slow node, so the capture is surely midway when stopped
     let proxy = FaultProxy::start(&node.url(), FaultPlan::slow(Duration::from_millis(150)));
     let dir = tempfile::tempdir().unwrap();
+    let wait_for = |blocks: usize, child: &mut std::process::Child| {
+        let t = Instant::now();
+        while manifest_blocks(dir.path()) < blocks && t.elapsed() < Duration::from_secs(300) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // Ctrl-C: a clean stop that indexes what it wrote
+    let child = capture(&proxy.url(), last, dir.path(), &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    wait_for(1, &mut child);
+    let sigint = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sigint.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let stopped = manifest_blocks(dir.path());
+    assert!(
+        text(&o.stderr).contains(&format!("interrupted: {stopped} block(s) written")),
+        "{stopped}: {}",
+        text(&o.stderr)
+    );
+    assert!(
+        stopped >= 1 && (stopped as u64) < last,
+        "{stopped} of {last}"
+    );
+
+    // SIGKILL midway through the next run
     let mut child = capture(&proxy.url(), last, dir.path(), &["--concurrency", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t = Instant::now();
-    while manifest_blocks(dir.path()) < 2 && t.elapsed() < Duration::from_secs(300) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(stopped + 2, &mut child);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(
@@ -132,7 +163,7 @@ fn a_killed_capture_resumes_to_the_corpus_of_an_uninterrupted_one() {
     );
     let partial = manifest_blocks(dir.path());
     assert!(
-        partial >= 2 && (partial as u64) < last,
+        partial >= stopped + 2 && (partial as u64) < last,
         "{partial} of {last}"
     );
     // what a killed capture leaves is a valid corpus
