@@ -307,7 +307,12 @@ fn execute_block(
 ) -> Result<(), String> {
     let block = p.block;
     let spec = env.cfg_env.spec;
-    let mut witness = match block.witness.as_ref().map(|w| verify_pre_state(block, w)) {
+    let empty_is_absent = spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    let mut witness = match block
+        .witness
+        .as_ref()
+        .map(|w| verify_pre_state(block, w, empty_is_absent))
+    {
         Some(Err(w)) => {
             let e = w.error.clone().unwrap_or_default();
             out.witness = Some(w);

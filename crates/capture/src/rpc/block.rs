@@ -75,6 +75,10 @@ pub(crate) struct BlockCtx {
     pub(crate) block_receipts: AtomicBool,
     /// Blocks above this may still be reorganised: their hash is checked again at the end.
     pub(crate) final_below: u64,
+    /// Fetch a state witness per block.
+    pub(crate) witness: bool,
+    /// Whether `debug_executionWitness` works (cleared at the first "method not found").
+    pub(crate) execution_witness: AtomicBool,
 }
 
 /// A block ready to be written: the record and the codes its pre-state refers to.
@@ -239,6 +243,10 @@ pub(crate) async fn fetch_block(
                 }
             },
         }
+    }
+
+    if ctx.witness {
+        record.witness = Some(super::witness::fetch_witness(ctx, info, &record).await?);
     }
 
     if n >= ctx.final_below {

@@ -6,7 +6,8 @@
 //! recorded post-state from the tracer's diff mode, the state of the accounts the block touches
 //! outside its txs (system contracts, withdrawal recipients, coinbase, uncles) at the parent
 //! block, uncle headers, and the hashes of the 256 ancestors BLOCKHASH may read. Chain id and
-//! fork schedule come from the node.
+//! fork schedule come from the node. With `witness`, each block also gets the trie nodes that
+//! prove its pre-state under the parent's state root (see the `witness` module).
 //!
 //! Capture never runs the EVM. It is polite to the node (bounded concurrency, timeouts, retries
 //! with backoff on transient faults) and resumable: a re-run skips the blocks already complete,
@@ -30,6 +31,7 @@ mod range;
 mod redact;
 mod run;
 mod state;
+mod witness;
 
 pub use chain::{detect_chain, genesis_schedule};
 pub use client::{ClientConfig, ClientStats, Rpc};

@@ -50,6 +50,9 @@ pub struct CaptureOptions {
     /// Notified to stop early: the capture indexes what it wrote and returns
     /// [`CaptureError::Interrupted`].
     pub stop: Option<Arc<tokio::sync::Notify>>,
+    /// Fetch each block's state witness (`debug_executionWitness`, else `eth_getProof`), so a
+    /// replay checks the pre-state and computes the exact post-block state root.
+    pub witness: bool,
 }
 
 impl CaptureOptions {
@@ -73,6 +76,7 @@ impl CaptureOptions {
             fork: None,
             reorg_depth: 64,
             stop: None,
+            witness: false,
         }
     }
 }
@@ -212,6 +216,20 @@ fn complete(writer: &CorpusWriter, dir: &Path, hash: &B256, check_codes: bool) -
         .is_some_and(|b| b.code_hashes().all(|h| writer.has_code(&h)))
 }
 
+/// The blocks of the corpus in `dir` that carry no state witness.
+fn blocks_without_witness(dir: &Path) -> HashSet<B256> {
+    let Ok(corpus) = txshadow_corpus::Corpus::open(dir) else {
+        return HashSet::new();
+    };
+    corpus
+        .manifest()
+        .blocks
+        .iter()
+        .filter(|e| corpus.load_block(e).map_or(true, |b| b.witness.is_none()))
+        .map(|e| e.hash)
+        .collect()
+}
+
 async fn read_headers(
     rpc: &Rpc,
     lo: u64,
@@ -320,7 +338,7 @@ pub async fn capture(
     let (first, last) = opts.range.resolve(head)?;
 
     let check_codes = clean_leftovers(&opts.out)?;
-    let provenance = Provenance {
+    let mut provenance = Provenance {
         source: "capture".into(),
         client_version: detected.client_version.clone(),
         rpc: Some(opts.url.display().to_string()),
@@ -336,6 +354,13 @@ pub async fn capture(
                 .into(),
         ],
     };
+    if opts.witness {
+        provenance.notes.push(
+            "witness: debug_executionWitness where served, else eth_getProof at the parent \
+             block of every pre-state account and slot (and at the block of the keys it deletes)"
+                .into(),
+        );
+    }
     let mut writer = CorpusWriter::create(
         &opts.out,
         detected.config.clone(),
@@ -345,8 +370,17 @@ pub async fn capture(
 
     let lo = first.saturating_sub(ANCESTORS);
     let headers = read_headers(&rpc, lo, last, progress).await?;
+    // with --witness, a block captured without one is captured again
+    let without_witness = if opts.witness {
+        blocks_without_witness(&opts.out)
+    } else {
+        HashSet::new()
+    };
     let todo: Vec<u64> = (first..=last)
-        .filter(|n| !complete(&writer, &opts.out, &headers[n].hash, check_codes))
+        .filter(|n| {
+            !complete(&writer, &opts.out, &headers[n].hash, check_codes)
+                || without_witness.contains(&headers[n].hash)
+        })
         .collect();
     let present = (last - first + 1) as usize - todo.len();
     progress(CaptureEvent::Planned {
@@ -362,6 +396,8 @@ pub async fn capture(
         chain: detected.config.clone(),
         block_receipts: AtomicBool::new(true),
         final_below: head.saturating_sub(opts.reorg_depth),
+        witness: opts.witness,
+        execution_witness: AtomicBool::new(true),
     });
     let headers = Arc::new(headers);
     let concurrency = opts.client.concurrency.max(1);

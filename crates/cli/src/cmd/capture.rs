@@ -81,6 +81,12 @@ pub struct CaptureArgs {
     /// post-states (exit 1 if one does not).
     #[arg(long)]
     pub verify: bool,
+    /// Also fetch each block's state witness: `debug_executionWitness` where the node serves
+    /// it, else `eth_getProof` at the parent block for every account and slot the block touches
+    /// (batched, concurrent). A replay then checks the pre-state against the parent's state
+    /// root and computes the exact post-block state root.
+    #[arg(long)]
+    pub witness: bool,
 }
 
 /// What `--verify` found.
@@ -161,6 +167,7 @@ impl CaptureArgs {
         let mut opts = CaptureOptions::for_url(url, range, self.out.clone());
         opts.overwrite = self.overwrite;
         opts.fork = fork;
+        opts.witness = self.witness;
         opts.client.concurrency = self.concurrency.max(1);
         opts.client.timeout = Duration::from_secs(self.timeout.max(1));
         opts.client.retries = self.retries;
