@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod cmd;
 pub mod progress;
 pub mod runner;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Inspect or check a corpus.
     #[command(subcommand)]
     Corpus(cmd::corpus::CorpusCmd),
+    /// Measure replay speed against raw revm: Mgas/s, tx/s, overhead, scaling, load share.
+    Bench(cmd::bench::BenchArgs),
 }
 
 /// Sets up `tracing` on stderr. `RUST_LOG` overrides the level.
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(a) => a.run(quiet),
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),
+        Command::Bench(a) => a.run(quiet),
     };
     match res {
         Ok(code) => ExitCode::from(code),

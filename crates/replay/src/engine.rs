@@ -24,7 +24,7 @@ use revm::{
     bytecode::Bytecode,
     context::{CfgEnv, TxEnv},
     context_interface::result::{ExecutionResult, HaltReason, ResultAndState},
-    database::{State, states::bundle_state::BundleRetention},
+    database::State,
     database_interface::Database,
     primitives::{StorageKey, hardfork::SpecId},
     state::{AccountInfo, EvmState},
@@ -141,6 +141,7 @@ impl<'a> Prepared<'a> {
             unknown_accounts: vec![],
             error: None,
             gas_executed: 0,
+            storage_reset: vec![],
         }
     }
 
@@ -237,7 +238,8 @@ fn tx_exec(
         cumulative_gas_used: cumulative,
         output,
         reason,
-        logs: result.logs().to_vec(),
+        // block mode moves the logs out of the receipts, tx mode out of the result
+        logs: Vec::new(),
         created: result.created_address(),
         state: changes,
         storage_reset,
@@ -254,6 +256,12 @@ pub fn run_block(
 ) -> BlockOutcome {
     let p = Prepared::new(block, chain);
     run_prepared(&p, codes, side).0
+}
+
+/// The EVM environment (cfg with spec and chain id, block env) a block runs with under `side`:
+/// the same one block mode and tx mode use.
+pub fn evm_env(block: &BlockRecord, chain: &ChainConfig, side: &SideConfig) -> EvmEnv {
+    Prepared::new(block, chain).env(side)
 }
 
 /// What the block run leaves for tx mode: per-tx changes and the codes created in the block.
@@ -294,10 +302,8 @@ fn execute_block(
     let spec = env.cfg_env.spec;
     let rules = ChainRules::new(p.chain, block.conventions.rewards);
     let db = OverlayDb::new(CorpusDb::new(block, codes), &side.overrides);
-    let mut state = State::builder()
-        .with_database(db)
-        .with_bundle_update()
-        .build();
+    // no bundle: the post-state is read from the cache at the end (see `post_state_from_cache`)
+    let mut state = State::builder().with_database(db).build();
     let factory = EthEvmFactory::default();
     {
         let evm = factory.create_evm(&mut state, env);
@@ -383,6 +389,18 @@ fn execute_block(
             bloom.accrue_bloom(&r.bloom());
         }
         out.logs_bloom = bloom;
+        // every executed tx has its receipt, in order: the logs move into the outcome
+        let executed = out.txs.iter().filter(|t| t.result.is_ok()).count();
+        if executed != receipts.len() {
+            return Err(format!(
+                "{executed} txs executed but {} receipts built",
+                receipts.len()
+            ));
+        }
+        let execs = out.txs.iter_mut().filter_map(|t| t.result.as_mut().ok());
+        for (e, r) in execs.zip(receipts) {
+            e.logs = r.into_logs();
+        }
     }
     out.gas_executed = out
         .txs
@@ -390,32 +408,49 @@ fn execute_block(
         .filter_map(|t| t.exec())
         .map(|e| e.gas_used)
         .sum();
-    state.merge_transitions(BundleRetention::PlainState);
-    let bundle = state.take_bundle();
-    let mut reset = Vec::new();
-    for (addr, acc) in bundle.state {
-        if acc.was_destroyed() {
-            reset.push(addr);
-        }
-        let post = acc.info.map(|info| AccountState {
-            balance: info.balance,
-            nonce: info.nonce,
-            code_hash: info.code_hash,
-            storage: acc
-                .storage
-                .iter()
-                .map(|(k, s)| (*k, s.present_value))
-                .collect(),
-        });
-        out.post_state.insert(addr, post);
-    }
+    post_state_from_cache(&mut state, out);
     out.unknown_accounts = std::mem::take(&mut state.database.inner.unknown_accounts);
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
-    let (root, exact) = post_state_root(block, &out.post_state, &reset);
-    out.state_root = Some(root);
-    out.state_root_exact = exact;
+    if block.pre_state_is_full {
+        // the real state root; over a partial pre-state a root says nothing the post-state does
+        // not, so it is only computed when two replays differ (see `post_state_root`)
+        let (root, exact) = post_state_root(block, &out.post_state, &out.storage_reset);
+        out.state_root = Some(root);
+        out.state_root_exact = exact;
+    }
     Ok(())
+}
+
+/// The block's post-state, read from the state cache: every account the block modified, with
+/// the slots whose value differs from what the database (pre-state behind the side's
+/// overrides) gave; for a destroyed account, every slot it has since.
+fn post_state_from_cache(state: &mut State<OverlayDb<'_, CorpusDb<'_>>>, out: &mut BlockOutcome) {
+    let State {
+        cache, database, ..
+    } = state;
+    for (addr, acc) in &cache.accounts {
+        if acc.status.is_not_modified() {
+            continue;
+        }
+        let destroyed = acc.status.was_destroyed();
+        if destroyed {
+            out.storage_reset.push(*addr);
+        }
+        let post = acc.account.as_ref().map(|a| AccountState {
+            balance: a.info.balance,
+            nonce: a.info.nonce,
+            code_hash: a.info.code_hash,
+            storage: a
+                .storage
+                .iter()
+                .filter(|(k, v)| destroyed || database.storage(*addr, **k).ok() != Some(**v))
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+        });
+        out.post_state.insert(*addr, post);
+    }
+    out.storage_reset.sort();
 }
 
 /// The state root after the block: the real one when the pre-state is the full state, otherwise
@@ -609,14 +644,16 @@ fn run_one_tx<DB: alloy_evm::Database>(
     o.result = match r {
         Ok(Ok(ResultAndState { result, state })) => {
             let mut scratch = HashMap::new();
-            Ok(tx_exec(
+            let mut e = tx_exec(
                 &result,
                 &state,
                 spec,
                 result.tx_gas_used(),
                 &mut scratch,
                 codes,
-            ))
+            );
+            e.logs = result.into_logs();
+            Ok(e)
         }
         Ok(Err(e)) => Err(e.to_string()),
         Err(p) => Err(format!("panic: {}", panic_text(p))),
@@ -793,14 +830,16 @@ impl<'a> TxRunner<'a> {
         o.result = match r {
             Ok(Ok(ResultAndState { result, state })) => {
                 let mut scratch = HashMap::new();
-                Ok(tx_exec(
+                let mut e = tx_exec(
                     &result,
                     &state,
                     spec,
                     result.tx_gas_used(),
                     &mut scratch,
                     self.codes,
-                ))
+                );
+                e.logs = result.into_logs();
+                Ok(e)
             }
             Ok(Err(e)) => Err(e.to_string()),
             Err(p) => Err(format!("panic: {}", panic_text(p))),

@@ -24,7 +24,7 @@ mod outcome;
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{Codes, CorpusDb, DbError, decode_code};
 pub use engine::{
-    ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, post_state_root, run_block,
+    ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, evm_env, post_state_root, run_block,
     run_block_tx_mode,
 };
 pub use inspect::Touches;
