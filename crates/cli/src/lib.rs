@@ -14,9 +14,11 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod cmd;
+pub mod fixture;
 pub mod progress;
 pub mod runner;
 pub mod sides;
+pub mod triage;
 
 /// Exit code: nothing differs.
 pub const EXIT_OK: u8 = 0;
@@ -53,6 +55,8 @@ pub enum Command {
     /// Inspect or check a corpus.
     #[command(subcommand)]
     Corpus(cmd::corpus::CorpusCmd),
+    /// Triage one tx: first diverging step, call trees, trace diff, fixture export.
+    Tx(cmd::tx::TxArgs),
     /// Measure replay speed against raw revm: Mgas/s, tx/s, overhead, scaling, load share.
     Bench(cmd::bench::BenchArgs),
 }
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(a) => a.run(quiet),
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),
+        Command::Tx(a) => a.run(),
         Command::Bench(a) => a.run(quiet),
     };
     match res {

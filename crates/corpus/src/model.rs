@@ -133,7 +133,9 @@ pub struct Conventions {
     /// A BLOCKHASH of a block not stored answers zero instead of failing the replay.
     #[serde(default)]
     pub unknown_blockhash_is_zero: bool,
-    /// Skip the block-level gas limit check (fixtures whose tx exceeds the block gas limit).
+    /// The source's harness has no block gas pool (go-ethereum's tracer tests). Recorded for
+    /// reference: replay does not lift the block gas limit, and no shipped source needs it (each
+    /// fixture's tx fits its block's gas limit); a tx that did not fit would fail as an error.
     #[serde(default)]
     pub no_block_gas_limit: bool,
 }

@@ -4,7 +4,14 @@
 //! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each)
 //! <corpus>/blocks/<stem>.json     one BlockRecord
 //! <corpus>/codes/<keccak>.bin     contract code, once per hash (its name is its checksum)
+//! <corpus>/codes/<keccak>.unavailable
+//!                                 empty marker: the source gave this code hash without the code
 //! ```
+//!
+//! A code is unavailable when the source never had it: a state witness carries the code of the
+//! contracts a block runs, so a contract that only receives a withdrawal has its hash (in its
+//! account) but not its bytes. Such a hash loads as unavailable rather than missing; a replay
+//! that needs those bytes fails on that read, naming the hash.
 //!
 //! Every file is written atomically (temp file, fsync, rename). Every block file's sha256 is in the
 //! manifest and the manifest carries a checksum of itself, so a changed or truncated file is an
@@ -128,9 +135,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
 #[derive(Debug, Default, Clone)]
 pub struct CodeStore {
     codes: HashMap<B256, Bytes>,
+    unavailable: HashSet<B256>,
 }
 
 impl CodeStore {
+    /// Whether the corpus records this hash as unavailable (its source did not have the code).
+    pub fn is_unavailable(&self, hash: &B256) -> bool {
+        self.unavailable.contains(hash)
+    }
+    /// Hashes whose code the source did not have.
+    pub fn unavailable(&self) -> impl Iterator<Item = &B256> {
+        self.unavailable.iter()
+    }
     /// Looks a code up.
     pub fn get(&self, hash: &B256) -> Option<&Bytes> {
         self.codes.get(hash)
@@ -263,11 +279,20 @@ impl Corpus {
             need.extend(b.code_hashes());
         }
         let need: Vec<B256> = need.into_iter().collect();
-        let codes = need
+        let loaded = need
             .par_iter()
             .map(|h| {
                 let path = self.code_path(h);
-                let bytes = fs::read(&path).map_err(|source| {
+                let bytes = match fs::read(&path) {
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && unavailable_path(&self.dir, h).exists() =>
+                    {
+                        return Ok((*h, None));
+                    }
+                    r => r,
+                };
+                let bytes = bytes.map_err(|source| {
                     if source.kind() == std::io::ErrorKind::NotFound {
                         CorpusError::MissingCode {
                             hash: *h,
@@ -288,10 +313,21 @@ impl Corpus {
                         got: got.to_string(),
                     });
                 }
-                Ok((*h, Bytes::from(bytes)))
+                Ok((*h, Some(Bytes::from(bytes))))
             })
-            .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(CodeStore { codes })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut store = CodeStore::default();
+        for (h, code) in loaded {
+            match code {
+                Some(c) => {
+                    store.codes.insert(h, c);
+                }
+                None => {
+                    store.unavailable.insert(h);
+                }
+            }
+        }
+        Ok(store)
     }
 
     fn code_path(&self, h: &B256) -> PathBuf {
@@ -408,6 +444,10 @@ fn code_path(dir: &Path, h: &B256) -> PathBuf {
     dir.join("codes").join(format!("{h:x}.bin"))
 }
 
+fn unavailable_path(dir: &Path, h: &B256) -> PathBuf {
+    dir.join("codes").join(format!("{h:x}.unavailable"))
+}
+
 /// Builds or resumes a corpus. Blocks are written one at a time; the manifest is rewritten after
 /// each, so an interrupted writer leaves a valid corpus of the blocks it finished.
 #[derive(Debug)]
@@ -415,6 +455,7 @@ pub struct CorpusWriter {
     dir: PathBuf,
     manifest: Manifest,
     known_codes: HashSet<B256>,
+    unavailable_codes: HashSet<B256>,
 }
 
 impl CorpusWriter {
@@ -459,23 +500,28 @@ impl CorpusWriter {
                 }
             }
         }
-        let known_codes = fs::read_dir(dir.join("codes"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()?
-                            .strip_suffix(".bin")?
-                            .parse::<B256>()
-                            .ok()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let codes_with = |suffix: &str| -> HashSet<B256> {
+            fs::read_dir(dir.join("codes"))
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| {
+                            e.file_name()
+                                .to_str()?
+                                .strip_suffix(suffix)?
+                                .parse::<B256>()
+                                .ok()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let known_codes = codes_with(".bin");
+        let unavailable_codes = codes_with(".unavailable");
         let mut w = Self {
             dir,
             manifest,
             known_codes,
+            unavailable_codes,
         };
         w.write_manifest()?;
         Ok(w)
@@ -517,10 +563,22 @@ impl CorpusWriter {
         self.known_codes.contains(h)
     }
 
+    /// Records that the source gives code hash `h` without the code (see the module docs). A
+    /// block may then refer to `h`; a replay fails only if it needs the bytes.
+    pub fn put_code_unavailable(&mut self, h: B256) -> Result<(), CorpusError> {
+        if h != alloy_primitives::KECCAK256_EMPTY
+            && !self.known_codes.contains(&h)
+            && self.unavailable_codes.insert(h)
+        {
+            write_atomic(&unavailable_path(&self.dir, &h), b"")?;
+        }
+        Ok(())
+    }
+
     /// Writes a block (its codes must have been put first) and updates the manifest.
     pub fn put_block(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
         for h in block.code_hashes() {
-            if !self.known_codes.contains(&h) {
+            if !self.known_codes.contains(&h) && !self.unavailable_codes.contains(&h) {
                 return Err(CorpusError::MissingCode {
                     hash: h,
                     path: code_path(&self.dir, &h),

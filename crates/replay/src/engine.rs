@@ -6,7 +6,7 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
 };
 
-use alloy_consensus::{Transaction, TxEnvelope, TxReceipt, transaction::Recovered};
+use alloy_consensus::{Eip658Value, Transaction, TxEnvelope, TxReceipt, transaction::Recovered};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory, FromRecoveredTx,
@@ -138,10 +138,10 @@ impl<'a> Prepared<'a> {
             state_root: None,
             state_root_exact: false,
             post_state: StateMap::new(),
+            storage_reset: vec![],
             unknown_accounts: vec![],
             error: None,
             gas_executed: 0,
-            storage_reset: vec![],
         }
     }
 
@@ -264,6 +264,19 @@ pub fn evm_env(block: &BlockRecord, chain: &ChainConfig, side: &SideConfig) -> E
     Prepared::new(block, chain).env(side)
 }
 
+/// [`run_block`], also returning the codes the block deployed that `codes` does not hold (by
+/// hash), so a caller can carry the post-state forward as the next block's pre-state.
+pub fn run_block_with_new_codes(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    side: &SideConfig,
+) -> (BlockOutcome, HashMap<B256, Bytecode>) {
+    let p = Prepared::new(block, chain);
+    let (out, trace) = run_prepared(&p, codes, side);
+    (out, trace.new_codes)
+}
+
 /// What the block run leaves for tx mode: per-tx changes and the codes created in the block.
 struct BlockTrace {
     new_codes: HashMap<B256, Bytecode>,
@@ -369,7 +382,7 @@ fn execute_block(
             };
             out.txs.push(o);
         }
-        let receipts = if block.conventions.rewards || block.conventions.system_calls {
+        let mut receipts = if block.conventions.rewards || block.conventions.system_calls {
             let (_evm, result) = ex
                 .finish()
                 .map_err(|e| format!("post-block changes: {e}"))?;
@@ -380,6 +393,18 @@ fn execute_block(
             out.gas_used = cumulative;
             r
         };
+        if !spec.is_enabled_in(SpecId::BYZANTIUM)
+            && !rules
+                .ethereum_fork_activation(EthereumHardfork::Dao)
+                .transitions_at_block(block.number())
+            && let Some(roots) = intermediate_state_roots(block, &out.txs)
+        {
+            for (r, root) in receipts.iter_mut().zip(roots) {
+                if let Some(r) = r.as_receipt_with_bloom_mut() {
+                    r.receipt.status = Eip658Value::PostState(root);
+                }
+            }
+        }
         out.receipts_root =
             alloy_trie::root::ordered_trie_root_with_encoder(&receipts, |r, buf| {
                 r.encode_2718(buf)
@@ -461,12 +486,50 @@ pub fn post_state_root(
     post: &StateMap,
     storage_reset: &[Address],
 ) -> (B256, bool) {
-    let mut accounts: BTreeMap<Address, AccountState> = BTreeMap::new();
-    for (a, s) in &block.pre_state {
-        if let Some(s) = s {
-            accounts.insert(*a, s.clone());
-        }
+    let mut accounts = existing_accounts(&block.pre_state);
+    apply_changes(&mut accounts, post, storage_reset);
+    (state_root(accounts), block.pre_state_is_full)
+}
+
+/// Pre-Byzantium receipts carry the state root after their tx instead of a status (EIP-658
+/// replaced it). With the full state as pre-state those roots are computable: the pre-state with
+/// the changes of the txs up to and including each one (block rewards come after the last tx, as
+/// in go-ethereum). `None` when the pre-state is partial or a tx did not execute.
+fn intermediate_state_roots(block: &BlockRecord, txs: &[TxOutcome]) -> Option<Vec<B256>> {
+    if !block.pre_state_is_full {
+        return None;
     }
+    let mut accounts = existing_accounts(&block.pre_state);
+    txs.iter()
+        .map(|t| {
+            let e = t.exec()?;
+            apply_changes(&mut accounts, &e.state, &e.storage_reset);
+            Some(state_root(accounts.clone()))
+        })
+        .collect()
+}
+
+/// The state root of `pre` (taken as the whole state) after `post`'s changes; `storage_reset`
+/// lists accounts whose storage was wiped before the changes.
+pub fn state_root_after(pre: &StateMap, post: &StateMap, storage_reset: &[Address]) -> B256 {
+    let mut accounts = existing_accounts(pre);
+    apply_changes(&mut accounts, post, storage_reset);
+    state_root(accounts)
+}
+
+fn existing_accounts(pre: &StateMap) -> BTreeMap<Address, AccountState> {
+    pre.iter()
+        .filter_map(|(a, s)| s.as_ref().map(|s| (*a, s.clone())))
+        .collect()
+}
+
+/// Lays changed accounts over `accounts`: `None` removes; an account in `storage_reset` loses
+/// its storage before its changed slots are written.
+fn apply_changes(
+    accounts: &mut BTreeMap<Address, AccountState>,
+    post: &StateMap,
+    storage_reset: &[Address],
+) {
     for (a, s) in post {
         match s {
             None => {
@@ -486,7 +549,11 @@ pub fn post_state_root(
             }
         }
     }
-    let root = alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
+}
+
+/// The state root over `accounts` (zero slots are absent from the trie).
+fn state_root(accounts: BTreeMap<Address, AccountState>) -> B256 {
+    alloy_trie::root::state_root_unhashed(accounts.into_iter().map(|(a, s)| {
         let storage_root = if s.storage.values().all(|v| v.is_zero()) {
             EMPTY_ROOT_HASH
         } else {
@@ -506,8 +573,7 @@ pub fn post_state_root(
                 code_hash: s.code_hash,
             },
         )
-    }));
-    (root, block.pre_state_is_full)
+    }))
 }
 
 #[derive(Debug)]
@@ -716,6 +782,7 @@ pub fn run_block_tx_mode(
     base.state_root = reference.state_root;
     base.state_root_exact = reference.state_root_exact;
     base.post_state = reference.post_state.clone();
+    base.storage_reset = reference.storage_reset.clone();
     base.unknown_accounts = reference.unknown_accounts.clone();
     // cumulative gas as the block would have it
     let mut cum = 0;
@@ -804,12 +871,25 @@ impl<'a> TxRunner<'a> {
     where
         I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
     {
+        self.run_with_state(side, index, inspector).0
+    }
+
+    /// Like [`Self::run`], also returning revm's state of every account and slot the tx loaded.
+    pub fn run_with_state<I>(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        inspector: I,
+    ) -> (TxOutcome, Option<EvmState>)
+    where
+        I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
+    {
         let mut o = self.p.tx_meta(index);
         let tx = match &self.p.txs[index] {
             Ok(tx) => tx,
             Err(e) => {
                 o.result = Err(e.clone());
-                return o;
+                return (o, None);
             }
         };
         let env = self.p.env(side);
@@ -827,6 +907,7 @@ impl<'a> TxRunner<'a> {
             let mut evm = factory.create_evm_with_inspector(db, env, inspector);
             evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer()))
         }));
+        let mut full = None;
         o.result = match r {
             Ok(Ok(ResultAndState { result, state })) => {
                 let mut scratch = HashMap::new();
@@ -839,11 +920,56 @@ impl<'a> TxRunner<'a> {
                     self.codes,
                 );
                 e.logs = result.into_logs();
+                full = Some(state);
                 Ok(e)
             }
             Ok(Err(e)) => Err(e.to_string()),
             Err(p) => Err(format!("panic: {}", panic_text(p))),
         };
-        o
+        (o, full)
+    }
+
+    /// The pre-state values of tx `index` (under `side`'s overrides) of every account and slot in
+    /// `loaded`, with the codes they hold. Accounts that did not exist are left out.
+    pub fn pre_values(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        loaded: &EvmState,
+    ) -> Result<(StateMap, BTreeMap<B256, Bytes>), DbError> {
+        let db = TxDb {
+            base: CorpusDb::new(self.p.block, self.codes),
+            layers: &self.layers,
+            index: index + 1,
+        };
+        let mut db = OverlayDb::new(db, &side.overrides);
+        let mut pre = StateMap::new();
+        let mut codes = BTreeMap::new();
+        for (addr, acc) in loaded {
+            let Some(info) = db.basic(*addr)? else {
+                continue;
+            };
+            if info.code_hash != KECCAK_EMPTY {
+                let code = match info.code {
+                    Some(c) => c,
+                    None => db.code_by_hash(info.code_hash)?,
+                };
+                codes.insert(info.code_hash, code.original_bytes());
+            }
+            let mut storage = BTreeMap::new();
+            for k in acc.storage.keys() {
+                storage.insert(*k, db.storage(*addr, *k)?);
+            }
+            pre.insert(
+                *addr,
+                Some(AccountState {
+                    balance: info.balance,
+                    nonce: info.nonce,
+                    code_hash: info.code_hash,
+                    storage,
+                }),
+            );
+        }
+        Ok((pre, codes))
     }
 }

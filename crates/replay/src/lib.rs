@@ -25,8 +25,8 @@ pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{Codes, CorpusDb, DbError, decode_code};
 pub use engine::{
     ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, evm_env, post_state_root, run_block,
-    run_block_tx_mode,
+    run_block_tx_mode, run_block_with_new_codes, state_root_after,
 };
-pub use inspect::Touches;
+pub use inspect::{Frame, RichStep, Step, StepTrace, StepWindow, Touches, opcode_name};
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};
 pub use revm::primitives::hardfork::SpecId;

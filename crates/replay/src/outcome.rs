@@ -85,14 +85,15 @@ pub struct BlockOutcome {
     pub state_root_exact: bool,
     /// Post-state of every account and slot the block changed (block mode).
     pub post_state: StateMap,
+    /// Accounts whose storage the block wiped (destroyed, or created over an existing address)
+    /// before the slots listed in `post_state` were written: their other pre-state slots are
+    /// zero after the block. Sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_reset: Vec<Address>,
     /// Accounts read that the corpus pre-state does not list (treated as absent).
     pub unknown_accounts: Vec<Address>,
     /// Why the block could not be replayed (a block-level failure).
     pub error: Option<String>,
     /// Gas executed (sum of tx gas used), for throughput.
     pub gas_executed: u64,
-    /// Accounts whose storage the block wiped (destroyed, or re-created) before the changes
-    /// listed in `post_state`, sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub storage_reset: Vec<Address>,
 }

@@ -6,4 +6,5 @@ mod geth;
 mod hive;
 mod keth;
 mod pevm;
+mod samples;
 mod zeth;

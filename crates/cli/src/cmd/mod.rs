@@ -4,3 +4,4 @@ pub mod bench;
 pub mod corpus;
 pub mod import;
 pub mod replay;
+pub mod tx;

@@ -2,3 +2,4 @@
 
 mod candidate;
 mod replay;
+mod triage;

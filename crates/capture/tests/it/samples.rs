@@ -1,0 +1,76 @@
+//! Every importer on the samples shipped in `testdata/` (no `../shared` needed): import, replay,
+//! zero findings, and the checks the source allows did run.
+
+use std::path::{Path, PathBuf};
+
+use txshadow_capture::import::Format;
+use txshadow_diff::Mode;
+
+use crate::common::{import_to_temp, replay_and_diff};
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+#[test]
+fn hivechain_sample_reproduces_every_root() {
+    let (_d, c) = import_to_temp(Format::Hivechain, &[testdata("hivechain-prague")]);
+    let (blocks, outs, findings) = replay_and_diff(&c, Mode::Block);
+    assert_eq!(blocks.len(), 45);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert!(outs.iter().all(|o| o.state_root_exact));
+    for (b, o) in blocks.iter().zip(&outs) {
+        assert_eq!(
+            o.state_root,
+            Some(b.header.state_root),
+            "block {}",
+            b.number()
+        );
+    }
+}
+
+#[test]
+fn zeth_sample_matches_post_state() {
+    let (_d, c) = import_to_temp(Format::Zeth, &[testdata("zeth-mainnet")]);
+    let (blocks, _outs, findings) = replay_and_diff(&c, Mode::Block);
+    assert_eq!(blocks.len(), 2);
+    assert!(blocks.iter().all(|b| {
+        b.expected
+            .post_state
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+    }));
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn keth_sample_matches_post_state() {
+    let (_d, c) = import_to_temp(Format::Keth, &[testdata("keth-mainnet")]);
+    for mode in [Mode::Block, Mode::Tx] {
+        let (blocks, _outs, findings) = replay_and_diff(&c, mode);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].transactions.len(), 8);
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+}
+
+#[test]
+fn geth_tracetest_sample_reproduces_recorded_results() {
+    let (_d, c) = import_to_temp(Format::GethTracetest, &[testdata("geth-tracetest")]);
+    let (blocks, _outs, findings) = replay_and_diff(&c, Mode::Tx);
+    assert_eq!(blocks.len(), 9);
+    let with_gas = blocks
+        .iter()
+        .filter(|b| {
+            b.expected
+                .txs
+                .first()
+                .and_then(|x| x.as_ref())
+                .is_some_and(|x| x.gas_used.is_some())
+        })
+        .count();
+    assert!(with_gas >= 6, "{with_gas}");
+    assert!(findings.is_empty(), "{findings:#?}");
+}

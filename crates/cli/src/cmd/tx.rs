@@ -1,0 +1,376 @@
+//! `txshadow tx`: one-transaction triage.
+
+use std::{io::IsTerminal, path::PathBuf};
+
+use clap::Args;
+use eyre::{Result, WrapErr, eyre};
+use txshadow_replay::SideConfig;
+
+use crate::{
+    fixture::{FixtureInput, build},
+    sides::{Suite, parse_side},
+    triage::{Triage, TriageOptions, short_hex, triage},
+};
+
+/// Replay one tx under both sides with a step tracer and show where they diverge.
+///
+/// Without a candidate, the baseline is compared with what the chain recorded.
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    /// Corpus directory.
+    pub corpus: PathBuf,
+    /// Tx hash, or BLOCK:INDEX.
+    pub tx: String,
+    /// Baseline configuration (suite name or items like `spec=cancun`).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Candidate configuration (suite name or items like `spec=istanbul`, `code.0xADDR=FILE`).
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// Suite file with named configurations.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print a unified diff of both traces around the divergence.
+    #[arg(long)]
+    pub diff: bool,
+    /// Machine-readable output (versioned JSON) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Steps of context around the divergence.
+    #[arg(long, default_value_t = 5)]
+    pub context: usize,
+    /// Step cap per side (protects memory on huge txs; 0 = none).
+    #[arg(long, default_value_t = 20_000_000)]
+    pub max_steps: usize,
+    /// Write the tx as a state-test fixture (ethereum/tests format) built from the baseline.
+    #[arg(long)]
+    pub export_fixture: Option<PathBuf>,
+    /// Write full EIP-3155 traces (one JSON line per step) of both sides into this directory.
+    #[arg(long)]
+    pub trace_dir: Option<PathBuf>,
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line");
+        if !last.is_empty() && last.chars().count() + 1 + w.chars().count() > width {
+            lines.push(w.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(w);
+        }
+    }
+    lines
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn red(&self, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[31m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn green(&self, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[32m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(&self, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+fn addr(a: &alloy_primitives::Address) -> String {
+    short_hex(&a.to_string(), 13)
+}
+
+fn render(t: &Triage, p: &Paint) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}",
+        p.bold(&format!("tx {}", short_hex(&t.tx.to_string(), 23)))
+    );
+    let _ = writeln!(
+        s,
+        "block {} index {}  from {} to {}",
+        t.block,
+        t.index,
+        addr(&t.from),
+        t.to.as_ref().map_or("(create)".into(), addr)
+    );
+    let _ = writeln!(s, "baseline  {}", t.baseline);
+    let _ = writeln!(s, "candidate {}", t.candidate);
+    let _ = writeln!(s, "\nverdict");
+    for v in &t.verdict {
+        let mark = if v.equal {
+            p.green("same")
+        } else {
+            p.red(&format!("differs ({})", v.findings))
+        };
+        let _ = writeln!(s, "  {:<16}{mark}", v.field);
+    }
+    for f in t.findings.iter().take(12) {
+        let _ = writeln!(
+            s,
+            "    {}: {} -> {}",
+            short_hex(&f.field, 32),
+            short_hex(&f.expected, 16),
+            short_hex(&f.got, 16)
+        );
+    }
+    if t.findings.len() > 12 {
+        let _ = writeln!(s, "    ... {} more (--json)", t.findings.len() - 12);
+    }
+    if let Some(n) = &t.note {
+        for l in wrap(n, 76) {
+            let _ = writeln!(s, "  {l}");
+        }
+    }
+    if let Some((a, b)) = t.intrinsic_gas {
+        let _ = writeln!(
+            s,
+            "\nintrinsic gas differs: {a} -> {b} gas left at the first step"
+        );
+    }
+    match &t.divergence {
+        Some(d) => {
+            let _ = writeln!(
+                s,
+                "\n{}",
+                p.bold(&format!(
+                    "first divergence at step {} ({})",
+                    d.step, d.reason
+                ))
+            );
+            let _ = writeln!(
+                s,
+                "  frame   {} {} {} depth {}",
+                d.frame_kind,
+                d.address.as_ref().map_or("?".into(), addr),
+                d.selector.clone().unwrap_or_default(),
+                d.depth
+            );
+            let two = |a: &Option<String>, b: &Option<String>| {
+                if a == b {
+                    a.clone().unwrap_or("-".into())
+                } else {
+                    format!(
+                        "{} | {}",
+                        a.clone().unwrap_or("-".into()),
+                        b.clone().unwrap_or("-".into())
+                    )
+                }
+            };
+            let o = |x: Option<u64>| x.map(|v| v.to_string());
+            let _ = writeln!(
+                s,
+                "  pc      {}",
+                two(
+                    &d.pc.0.map(|v| v.to_string()),
+                    &d.pc.1.map(|v| v.to_string())
+                )
+            );
+            let _ = writeln!(s, "  opcode  {}", p.red(&two(&d.opcode.0, &d.opcode.1)));
+            let _ = writeln!(s, "  gas     {}", two(&o(d.gas.0), &o(d.gas.1)));
+            let _ = writeln!(s, "  cost    {}", two(&o(d.gas_cost.0), &o(d.gas_cost.1)));
+            for (name, ctx) in [
+                ("baseline", &d.context_baseline),
+                ("candidate", &d.context_candidate),
+            ] {
+                let _ = writeln!(s, "  {name}:");
+                for st in ctx {
+                    let here = if st.index == d.step { ">" } else { " " };
+                    let top = st
+                        .stack
+                        .first()
+                        .map(|v| short_hex(&format!("{v:#x}"), 12))
+                        .unwrap_or_default();
+                    let mut extra = String::new();
+                    if let Some((k, v)) = st.storage {
+                        extra = format!(
+                            " [{}]={}",
+                            short_hex(&format!("{k:#x}"), 11),
+                            short_hex(&format!("{v:#x}"), 8)
+                        );
+                    }
+                    let top = if extra.is_empty() { top } else { String::new() };
+                    let _ = writeln!(
+                        s,
+                        " {here}{:>5} pc {:<5} {:<10} gas {:<7} c {:<4} m {:<4} {top}{extra}",
+                        st.index, st.pc, st.name, st.gas, st.cost, st.memory
+                    );
+                }
+            }
+        }
+        None if t.candidate != "chain" => {
+            let _ = writeln!(s, "\nthe step traces do not diverge ({} steps)", t.steps.0);
+        }
+        None => {}
+    }
+    for (name, calls, marked) in [
+        (
+            "baseline",
+            &t.calls_baseline,
+            t.divergence.as_ref().and_then(|d| d.frame.0),
+        ),
+        (
+            "candidate",
+            &t.calls_candidate,
+            t.divergence.as_ref().and_then(|d| d.frame.1),
+        ),
+    ] {
+        if calls.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\ncall tree ({name})");
+        for (i, f) in calls.iter().enumerate().take(40) {
+            let ind = "  ".repeat(f.depth as usize);
+            let status = if f.success {
+                p.green("ok")
+            } else {
+                p.red(&f.result)
+            };
+            let m = if marked == Some(i as u32) {
+                " <- diverges"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "{ind}{} {} {} gas {}/{} {status}{m}",
+                f.kind,
+                f.to.as_ref().map_or("?".into(), addr),
+                f.selector
+                    .map(alloy_primitives::hex::encode_prefixed)
+                    .unwrap_or_default(),
+                f.gas_used,
+                f.gas_limit
+            );
+        }
+        if calls.len() > 40 {
+            let _ = writeln!(s, "  ... {} more frames (--json)", calls.len() - 40);
+        }
+    }
+    if let Some(d) = &t.diff {
+        let _ = writeln!(s, "\ntrace diff (baseline -> candidate)\n{d}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{} ms, {} + {} steps",
+        t.elapsed_ms, t.steps.0, t.steps.1
+    );
+    s
+}
+
+impl TxArgs {
+    fn sides(&self) -> Result<(SideConfig, Option<SideConfig>)> {
+        let suite = self.config.as_ref().map(|p| Suite::load(p)).transpose()?;
+        let baseline = match &self.baseline {
+            Some(v) => parse_side("baseline", v, suite.as_ref())?,
+            None => SideConfig::chain("baseline"),
+        };
+        let candidate = self
+            .candidate
+            .as_deref()
+            .map(|v| parse_side("candidate", v, suite.as_ref()))
+            .transpose()?;
+        Ok((baseline, candidate))
+    }
+
+    /// Runs the triage.
+    pub fn run(self) -> Result<u8> {
+        let (baseline, candidate) = self.sides()?;
+        let opts = TriageOptions {
+            context: self.context,
+            max_steps: self.max_steps,
+            diff: self.diff,
+        };
+        let (t, loaded) = triage(&self.corpus, &self.tx, &baseline, candidate.as_ref(), &opts)?;
+        if let Some(path) = &self.export_fixture {
+            export(&loaded, &t, &baseline, path)?;
+            eprintln!("wrote state-test fixture {}", path.display());
+        }
+        if let Some(dir) = &self.trace_dir {
+            crate::triage::write_eip3155(&loaded, &t, &baseline, candidate.as_ref(), dir)?;
+            eprintln!("wrote EIP-3155 traces to {}", dir.display());
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&t)?);
+        } else {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render(&t, &Paint(color)));
+        }
+        let errored = t.outcomes.0.result.is_err()
+            || t.outcomes.1.as_ref().is_some_and(|o| o.result.is_err());
+        Ok(if t.findings.is_empty() && !errored {
+            crate::EXIT_OK
+        } else {
+            crate::EXIT_DIFF
+        })
+    }
+}
+
+fn export(
+    loaded: &crate::runner::Loaded,
+    t: &Triage,
+    baseline: &SideConfig,
+    path: &std::path::Path,
+) -> Result<()> {
+    let block = loaded
+        .blocks
+        .iter()
+        .find(|b| {
+            b.number() == t.block && b.transactions.get(t.index).is_some_and(|x| x.hash == t.tx)
+        })
+        .ok_or_else(|| eyre!("tx vanished"))?;
+    let chain = block.chain.as_ref().unwrap_or(&loaded.chain);
+    let runner = txshadow_replay::TxRunner::new(block, chain, &loaded.codes, baseline);
+    let mut touches = txshadow_replay::Touches::default();
+    let (o, state) = runner.run_with_state(baseline, t.index, &mut touches);
+    let exec = o
+        .result
+        .as_ref()
+        .map_err(|e| eyre!("the baseline cannot execute tx {}: {e}", t.tx))?;
+    let state = state.ok_or_else(|| eyre!("no state for tx {}", t.tx))?;
+    if touches.opcodes[0x40] {
+        eprintln!(
+            "warning: tx {} reads BLOCKHASH; state tests carry no block hashes, so the fixture will not reproduce it",
+            t.tx
+        );
+    }
+    let (pre, codes) = runner
+        .pre_values(baseline, t.index, &state)
+        .map_err(|e| eyre!("{e}"))?;
+    let tx = txshadow_corpus::decode_tx(&block.transactions[t.index].raw).map_err(|e| eyre!(e))?;
+    let env = runner.env(baseline);
+    let fx = build(&FixtureInput {
+        name: format!("txshadow_{}_{}", t.block, t.index),
+        tx: &tx,
+        sender: block.transactions[t.index].from,
+        header: &block.header,
+        chain_id: chain.chain_id,
+        spec: env.cfg_env.spec,
+        pre: &pre,
+        codes: &codes,
+        exec,
+        prevrandao: env.block_env.prevrandao,
+        source: format!("tx {} of block {} ({})", t.tx, t.block, block.hash),
+    });
+    txshadow_corpus::write_atomic(path, serde_json::to_string_pretty(&fx)?.as_bytes())
+        .wrap_err_with(|| format!("write {}", path.display()))?;
+    Ok(())
+}
