@@ -11,10 +11,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory, FromRecoveredTx,
     block::BlockExecutor,
-    eth::{
-        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory,
-        receipt_builder::AlloyReceiptBuilder, spec::EthExecutorSpec,
-    },
+    eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, spec::EthExecutorSpec},
 };
 use alloy_hardforks::{EthereumChainHardforks, EthereumHardfork, EthereumHardforks, ForkCondition};
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
@@ -24,16 +21,17 @@ use revm::{
     bytecode::Bytecode,
     context::{CfgEnv, TxEnv},
     context_interface::result::{ExecutionResult, HaltReason, ResultAndState},
-    database::State,
+    database::{AccountState as DbAccountState, State},
     database_interface::Database,
+    database_interface::DatabaseRef,
     primitives::{StorageKey, hardfork::SpecId},
     state::{AccountInfo, EvmState},
 };
 use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, KECCAK_EMPTY, StateMap, decode_tx};
 
 use crate::{
-    BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
-    config::spec_name,
+    BlockDb, BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
+    config::spec_name, db::block_db, receipts::BlockReceiptBuilder,
 };
 
 /// The chain rules the block executor follows (fork schedule and deposit contract).
@@ -314,13 +312,12 @@ fn execute_block(
     let block = p.block;
     let spec = env.cfg_env.spec;
     let rules = ChainRules::new(p.chain, block.conventions.rewards);
-    let db = OverlayDb::new(CorpusDb::new(block, codes), &side.overrides);
-    // no bundle: the post-state is read from the cache at the end (see `post_state_from_cache`)
-    let mut state = State::builder().with_database(db).build();
+    // the pre-state in memory; the post-state is read from it at the end (`post_state_from_db`)
+    let mut state = block_db(block, codes, &side.overrides);
     let factory = EthEvmFactory::default();
     {
         let evm = factory.create_evm(&mut state, env);
-        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, AlloyReceiptBuilder::default());
+        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, BlockReceiptBuilder::default());
         if block.conventions.system_calls {
             ex.apply_pre_execution_changes()
                 .map_err(|e| format!("pre-block system calls: {e}"))?;
@@ -331,13 +328,15 @@ fn execute_block(
                 alloy_eips::eip4788::BEACON_ROOTS_ADDRESS,
                 alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS,
             ] {
-                if let Some(Some(acc)) = db.cache.accounts.get(&addr).map(|a| a.account.as_ref()) {
+                if let Some(acc) = db.cache.accounts.get(&addr)
+                    && let Some(info) = acc.info()
+                {
                     trace.system_changes.insert(
                         addr,
                         Some(AccountState {
-                            balance: acc.info.balance,
-                            nonce: acc.info.nonce,
-                            code_hash: acc.info.code_hash,
+                            balance: info.balance,
+                            nonce: info.nonce,
+                            code_hash: info.code_hash,
                             storage: acc.storage.iter().map(|(k, v)| (*k, *v)).collect(),
                         }),
                     );
@@ -433,8 +432,8 @@ fn execute_block(
         .filter_map(|t| t.exec())
         .map(|e| e.gas_used)
         .sum();
-    post_state_from_cache(&mut state, out);
-    out.unknown_accounts = std::mem::take(&mut state.database.inner.unknown_accounts);
+    post_state_from_db(&state, spec, out);
+    out.unknown_accounts = state.db.take_unknown();
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
     if block.pre_state_is_full {
@@ -447,32 +446,51 @@ fn execute_block(
     Ok(())
 }
 
-/// The block's post-state, read from the state cache: every account the block modified, with
-/// the slots whose value differs from what the database (pre-state behind the side's
-/// overrides) gave; for a destroyed account, every slot it has since.
-fn post_state_from_cache(state: &mut State<OverlayDb<'_, CorpusDb<'_>>>, out: &mut BlockOutcome) {
-    let State {
-        cache, database, ..
-    } = state;
-    for (addr, acc) in &cache.accounts {
-        if acc.status.is_not_modified() {
-            continue;
-        }
-        let destroyed = acc.status.was_destroyed();
-        if destroyed {
-            out.storage_reset.push(*addr);
-        }
-        let post = acc.account.as_ref().map(|a| AccountState {
-            balance: a.info.balance,
-            nonce: a.info.nonce,
-            code_hash: a.info.code_hash,
-            storage: a
-                .storage
-                .iter()
-                .filter(|(k, v)| destroyed || database.storage(*addr, **k).ok() != Some(**v))
-                .map(|(k, v)| (*k, *v))
-                .collect(),
-        });
+/// The block's post-state, read from the in-memory state: every account the block changed,
+/// with the slots whose value differs from the pre-state (under the side's overrides); an
+/// account whose storage was wiped (destroyed, or created over an address) is listed in
+/// `storage_reset` with every slot it has since. From Spurious Dragon on, an account left empty
+/// is deleted (EIP-161).
+fn post_state_from_db(db: &BlockDb<'_>, spec: SpecId, out: &mut BlockOutcome) {
+    let pre = &db.db;
+    for (addr, acc) in &db.cache.accounts {
+        let post = match acc.account_state {
+            // loaded (or in the pre-state) and never written
+            DbAccountState::None => continue,
+            DbAccountState::NotExisting => {
+                // destroyed, or never there: only a change if it existed before
+                if matches!(pre.basic_ref(*addr), Ok(Some(_))) {
+                    out.storage_reset.push(*addr);
+                    None
+                } else {
+                    continue;
+                }
+            }
+            DbAccountState::StorageCleared | DbAccountState::Touched => {
+                let cleared = acc.account_state == DbAccountState::StorageCleared;
+                if cleared {
+                    out.storage_reset.push(*addr);
+                }
+                let info = &acc.info;
+                if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && info.is_empty() {
+                    None
+                } else {
+                    Some(AccountState {
+                        balance: info.balance,
+                        nonce: info.nonce,
+                        code_hash: info.code_hash,
+                        storage: acc
+                            .storage
+                            .iter()
+                            .filter(|(k, v)| {
+                                cleared || pre.storage_ref(*addr, **k).ok() != Some(**v)
+                            })
+                            .map(|(k, v)| (*k, *v))
+                            .collect(),
+                    })
+                }
+            }
+        };
         out.post_state.insert(*addr, post);
     }
     out.storage_reset.sort();

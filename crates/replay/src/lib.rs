@@ -20,9 +20,10 @@ mod db;
 mod engine;
 mod inspect;
 mod outcome;
+mod receipts;
 
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
-pub use db::{Codes, CorpusDb, DbError, decode_code};
+pub use db::{BlockDb, Codes, CorpusDb, CorpusRef, DbError, block_db, decode_code};
 pub use engine::{
     ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, evm_env, post_state_root, run_block,
     run_block_tx_mode, run_block_with_new_codes, state_root_after,

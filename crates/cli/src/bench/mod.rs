@@ -18,6 +18,7 @@
 //! the first "overhead", "scaling" or "mgas" key finds the block-mode figure.
 
 pub mod raw;
+pub mod revme;
 
 use std::{
     path::{Path, PathBuf},
@@ -47,6 +48,10 @@ pub struct BenchConfig {
     pub out_dir: PathBuf,
     /// Run id (default: time-based).
     pub run_id: Option<String>,
+    /// The `revme` binary to compare with (`None`: skip the comparison).
+    pub revme: Option<PathBuf>,
+    /// How many txs to export as fixtures for the revme comparison.
+    pub fixtures: usize,
 }
 
 /// Best, worst and every value of one measured quantity (seconds).
@@ -223,6 +228,9 @@ pub struct BenchReport {
     pub tx_mode: ModeFigures,
     /// Baseline + candidate.
     pub candidate: CandidateFigures,
+    /// `revme statetest` on the same txs exported as fixtures, against tx mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revme: Option<revme::RevmeFigures>,
     /// Corpus, machine, command.
     pub info: BenchInfo,
 }
@@ -306,7 +314,10 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
     let loaded = runner::load(&cfg.corpus, None)?;
     let prepared = raw::prepare(&loaded.blocks, &loaded.chain, &loaded.codes);
 
-    let modes = [(Mode::Block, raw::RawMode::Block), (Mode::Tx, raw::RawMode::Tx)];
+    let modes = [
+        (Mode::Block, raw::RawMode::Block),
+        (Mode::Tx, raw::RawMode::Tx),
+    ];
     let mut figs: Vec<ModeFigures> = vec![ModeFigures::default(), ModeFigures::default()];
     for f in &mut figs {
         f.harness_pass = true;
@@ -328,8 +339,14 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         for (m, (mode, raw_mode)) in modes.iter().enumerate() {
             let name = if *mode == Mode::Block { "block" } else { "tx" };
             for (k, j) in levels.iter().enumerate() {
-                let (h, load, pass, gas, txs) =
-                    harness_run(&cfg.corpus, *mode, *j, false, &runs, &format!("{name}-j{j}"))?;
+                let (h, load, pass, gas, txs) = harness_run(
+                    &cfg.corpus,
+                    *mode,
+                    *j,
+                    false,
+                    &runs,
+                    &format!("{name}-j{j}"),
+                )?;
                 let r = raw::run(&prepared, *j, *raw_mode);
                 progress(&format!(
                     "rep {}/{reps} {name} -j {j}: harness {h:.3} s (load {load:.3} s), raw revm {:.3} s, ratio {:.3}",
@@ -436,8 +453,20 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
             2.1,
         ),
     ];
+    let revme = match &cfg.revme {
+        Some(bin) => {
+            progress(&format!(
+                "exporting {} txs as state-test fixtures for {}",
+                cfg.fixtures,
+                bin.display()
+            ));
+            Some(revme::compare(&loaded, bin, cfg.fixtures, &dir)?)
+        }
+        None => None,
+    };
     let report = BenchReport {
         schema_version: BENCH_SCHEMA_VERSION,
+        revme,
         headline,
         targets,
         info: BenchInfo {
@@ -486,7 +515,10 @@ pub fn render_markdown(r: &BenchReport) -> String {
         r.info.cores,
         r.info.reps
     );
-    let _ = writeln!(s, "| target | measured | limit | met |\n| --- | --- | --- | --- |");
+    let _ = writeln!(
+        s,
+        "| target | measured | limit | met |\n| --- | --- | --- | --- |"
+    );
     for t in &r.targets {
         let _ = writeln!(
             s,
@@ -546,5 +578,25 @@ pub fn render_markdown(r: &BenchReport) -> String {
         f2(r.candidate.cost_x_baseline),
         r.info.command
     );
+    if let Some(v) = &r.revme {
+        let _ = writeln!(
+            s,
+            "\n## revme statetest, same txs\n\n{} fixtures: revme {:.0} tx/s ({:.3} s, {}), txshadow tx mode {:.0} tx/s ({:.3} s with the reference block runs), {:.0} tx/s per-tx runs alone; revme / txshadow = {:.2}x ({:.2}x against the per-tx runs alone)\n\n`{}`",
+            v.fixtures,
+            v.revme_tx_per_s,
+            v.revme_seconds,
+            if v.revme_pass {
+                "all pass"
+            } else {
+                "SOME FAIL"
+            },
+            v.txshadow_tx_per_s,
+            v.txshadow_seconds,
+            v.txshadow_tx_only_tx_per_s,
+            v.revme_vs_txshadow,
+            v.revme_vs_txshadow_tx_only,
+            v.command
+        );
+    }
     s
 }

@@ -63,7 +63,9 @@ impl RawBlock {
                 },
             );
             let entry = db.cache.accounts.get_mut(addr).expect("just inserted");
-            entry.storage.extend(acc.storage.iter().map(|(k, v)| (*k, *v)));
+            entry
+                .storage
+                .extend(acc.storage.iter().map(|(k, v)| (*k, *v)));
         }
         for (n, h) in &block.block_hashes {
             db.cache.block_hashes.insert(U256::from(*n), *h);
@@ -76,7 +78,11 @@ impl RawBlock {
         let txs = block
             .transactions
             .iter()
-            .filter_map(|t| decode_tx(&t.raw).ok().map(|e| TxEnv::from_recovered_tx(&e, t.from)))
+            .filter_map(|t| {
+                decode_tx(&t.raw)
+                    .ok()
+                    .map(|e| TxEnv::from_recovered_tx(&e, t.from))
+            })
             .collect();
         Self {
             number: block.number(),
@@ -128,8 +134,10 @@ pub enum RawMode {
     Tx,
 }
 
+type Done = (usize, u64, usize, bool, CacheDB<EmptyDB>);
+
 #[inline(never)]
-fn exec_block(b: RawBlock, mode: RawMode) -> (usize, u64, usize, bool, CacheDB<EmptyDB>) {
+fn exec_block(b: RawBlock, mode: RawMode) -> Done {
     let RawBlock {
         header_gas,
         cfg,
@@ -187,21 +195,34 @@ pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
         .num_threads(jobs)
         .build()
         .expect("thread pool");
-    let mut work: Vec<RawBlock> = blocks.to_vec();
-    work.sort_by_key(|b| std::cmp::Reverse(b.header_gas));
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(blocks[*i].header_gas));
+    // each block's own copy of its state and txs, made before the clock starts
+    let work: Vec<std::sync::Mutex<Option<RawBlock>>> = blocks
+        .iter()
+        .map(|b| std::sync::Mutex::new(Some(b.clone())))
+        .collect();
+    let done: Vec<std::sync::Mutex<Option<Done>>> =
+        blocks.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let t = Instant::now();
-    let parts: Vec<_> = pool.install(|| {
-        work.into_par_iter()
-            .with_max_len(1)
-            .map(|b| exec_block(b, mode))
-            .collect()
+    crate::runner::for_each_queued(&pool, &order, |i| {
+        let b = work[i]
+            .lock()
+            .expect("unpoisoned")
+            .take()
+            .expect("run once");
+        let r = exec_block(b, mode);
+        *done[i].lock().expect("unpoisoned") = Some(r);
     });
     let seconds = t.elapsed().as_secs_f64();
     let mut r = RawRun {
         seconds,
         ..Default::default()
     };
-    for (n, g, i, m, _db) in parts {
+    for (n, g, i, m, _db) in done
+        .into_iter()
+        .filter_map(|d| d.into_inner().expect("unpoisoned"))
+    {
         r.txs += n;
         r.gas += g;
         r.invalid += i;

@@ -32,6 +32,16 @@ pub struct BenchArgs {
     /// Print the JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Compare with `revme statetest` on the same txs exported as fixtures: the revme binary
+    /// (default: `revme` on the PATH or in ~/.cargo/bin, if installed).
+    #[arg(long)]
+    pub revme: Option<PathBuf>,
+    /// Skip the revme comparison.
+    #[arg(long)]
+    pub no_revme: bool,
+    /// Txs to export as fixtures for the revme comparison.
+    #[arg(long, default_value_t = 300)]
+    pub fixtures: usize,
 }
 
 impl BenchArgs {
@@ -49,6 +59,12 @@ impl BenchArgs {
             reps: self.reps,
             out_dir: self.out_dir,
             run_id: self.run_id,
+            revme: if self.no_revme {
+                None
+            } else {
+                self.revme.or_else(bench::revme::find_revme)
+            },
+            fixtures: self.fixtures,
         };
         let (report, dir) = bench::run(&cfg, &|line| {
             if !quiet {
