@@ -774,9 +774,8 @@ pub fn run_block_tx_mode(
                             layers: &layers,
                             index: i + 1,
                         };
-                        let db = State::builder()
-                            .with_database(OverlayDb::new(db, &side.overrides))
-                            .build();
+                        // one tx, no commit: the EVM's journal is the only cache it needs
+                        let db = OverlayDb::new(db, &side.overrides);
                         run_one_tx(db, env.clone(), tx, &mut o, codes);
                     }
                 }
