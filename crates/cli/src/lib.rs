@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod cmd;
 pub mod fixture;
 pub mod progress;
@@ -59,6 +60,8 @@ pub enum Command {
     Corpus(cmd::corpus::CorpusCmd),
     /// Triage one tx: first diverging step, call trees, trace diff, fixture export.
     Tx(cmd::tx::TxArgs),
+    /// Measure replay speed against raw revm: Mgas/s, tx/s, overhead, scaling, load share.
+    Bench(cmd::bench::BenchArgs),
 }
 
 /// Sets up `tracing` on stderr. `RUST_LOG` overrides the level.
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),
         Command::Tx(a) => a.run(),
+        Command::Bench(a) => a.run(quiet),
     };
     match res {
         Ok(code) => ExitCode::from(code),

@@ -1,9 +1,15 @@
 //! The replay run: a work queue over blocks (largest first), a config struct, a progress channel.
 
-use std::{path::PathBuf, sync::mpsc, time::Instant};
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    time::Instant,
+};
 
 use eyre::{Result, WrapErr};
-use rayon::prelude::*;
 use txshadow_corpus::{BlockRecord, ChainConfig, Corpus};
 use txshadow_diff::{
     AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes,
@@ -297,6 +303,23 @@ pub fn process_block(
     r
 }
 
+/// Runs `f` on every item of `order` on the pool's threads: one task per thread pulls the next
+/// item of the shared queue until it is empty, so with `order` sorted largest first no thread
+/// idles while a large item waits, and the last items to run are the small ones. A thread
+/// whose queue is empty helps with the nested parallel work of the others (tx mode).
+pub fn for_each_queued<F: Fn(usize) + Sync>(pool: &rayon::ThreadPool, order: &[usize], f: F) {
+    let next = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for _ in 0..pool.current_num_threads() {
+            s.spawn(|_| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    f(i);
+                }
+            });
+        }
+    });
+}
+
 /// Runs a replay: load, replay in parallel, diff, stream reports. Errors are harness failures.
 pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunOutcome> {
     let loaded = load(&cfg.corpus, cfg.shard)?;
@@ -363,21 +386,19 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
     let write_result = std::thread::scope(|s| {
         let loaded = &loaded;
         s.spawn(move || {
-            pool.install(|| {
-                order.par_iter().for_each_with(tx, |tx, i| {
-                    let b = &loaded.blocks[*i];
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        process_block(b, &loaded.chain, &loaded.codes, cfg)
-                    }))
-                    .unwrap_or_else(|_| BlockResult {
-                        block: b.number(),
-                        label: b.label.clone(),
-                        error: Some("panic while replaying or diffing this block".into()),
-                        ..Default::default()
-                    });
-                    let _ = tx.send(r);
-                })
-            })
+            for_each_queued(&pool, &order, |i| {
+                let b = &loaded.blocks[i];
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    process_block(b, &loaded.chain, &loaded.codes, cfg)
+                }))
+                .unwrap_or_else(|_| BlockResult {
+                    block: b.number(),
+                    label: b.label.clone(),
+                    error: Some("panic while replaying or diffing this block".into()),
+                    ..Default::default()
+                });
+                let _ = tx.send(r);
+            });
         });
         let mut res = Ok(());
         for mut r in rx {

@@ -586,22 +586,33 @@ pub fn diff_outcomes(
             (None, Some(e)) => c.blk(Kind::Error, "state_root", WITNESS_ROOT, e),
             (None, None) => {}
         }
-        if base.state_root != cand.state_root
-            && witness_error(cand).is_none()
-            && witness_error(base).is_none()
-        {
-            let s = |r: Option<B256>| r.map_or_else(|| "(none)".into(), |r| r.to_string());
-            let field = if base.state_root_exact {
-                "state_root"
-            } else {
-                "state_root(touched)"
+        let s = |r: Option<B256>| r.map_or_else(|| "(none)".into(), |r| r.to_string());
+        if witness_error(cand).is_some() || witness_error(base).is_some() {
+            // reported above
+        } else if base.state_root_exact || cand.state_root_exact {
+            if base.state_root != cand.state_root {
+                c.blk(
+                    Kind::StateRoot,
+                    "state_root",
+                    s(cand.state_root),
+                    s(base.state_root),
+                );
+            }
+        } else if base.post_state != cand.post_state || base.storage_reset != cand.storage_reset {
+            // a root over the pre-state and the touched accounts, computed only when the
+            // post-states differ (equal post-states give equal roots)
+            let root = |o: &BlockOutcome| {
+                txshadow_replay::post_state_root(block, &o.post_state, &o.storage_reset).0
             };
-            c.blk(
-                Kind::StateRoot,
-                field,
-                s(cand.state_root),
-                s(base.state_root),
-            );
+            let (b, k) = (root(base), root(cand));
+            if b != k {
+                c.blk(
+                    Kind::StateRoot,
+                    "state_root(touched)",
+                    s(Some(k)),
+                    s(Some(b)),
+                );
+            }
         }
     }
     findings

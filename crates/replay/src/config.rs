@@ -28,13 +28,18 @@ impl Overrides {
         self.code.is_empty() && self.storage.is_empty() && self.balance.is_empty()
     }
 
+    /// A replaced code, by its hash.
+    pub(crate) fn code_by_hash(&self, hash: &B256) -> Option<&Bytecode> {
+        self.by_hash.get(hash)
+    }
+
     /// Replaces the code of `address`.
     pub fn set_code(&mut self, address: Address, code: Bytecode) {
         self.by_hash.insert(code.hash_slow(), code.clone());
         self.code.insert(address, code);
     }
 
-    fn apply_account(&self, address: Address, info: &mut Option<AccountInfo>) {
+    pub(crate) fn apply_account(&self, address: Address, info: &mut Option<AccountInfo>) {
         let code = self.code.get(&address);
         let balance = self.balance.get(&address);
         if code.is_none() && balance.is_none() {

@@ -2,16 +2,20 @@
 //! Nothing is invented: an unknown block hash is an error (unless the source's conventions say
 //! otherwise), and so is an unknown code.
 
-use std::collections::HashMap;
+use std::{cell::RefCell, collections::HashMap};
 
 use alloy_primitives::{Address, B256, U256};
+use rayon::prelude::*;
 use revm::{
     bytecode::Bytecode,
-    database_interface::{DBErrorMarker, Database},
+    database::CacheDB,
+    database_interface::{DBErrorMarker, Database, DatabaseRef},
     primitives::StorageKey,
     state::AccountInfo,
 };
-use txshadow_corpus::{BlockRecord, CodeStore, KECCAK_EMPTY};
+use txshadow_corpus::{AccountState, BlockRecord, CodeStore, KECCAK_EMPTY};
+
+use crate::Overrides;
 
 /// Codes decoded and analysed once per run, shared by every block and worker.
 #[derive(Debug, Default, Clone)]
@@ -22,12 +26,14 @@ pub struct Codes {
 impl Codes {
     /// Decodes every code of a store (invalid code is kept as raw legacy bytes).
     pub fn from_store(store: &CodeStore, hashes: impl IntoIterator<Item = B256>) -> Self {
-        let mut map = HashMap::new();
-        for h in hashes {
-            if let Some(code) = store.get(&h) {
-                map.insert(h, decode_code(code.clone()));
-            }
-        }
+        let mut hashes: Vec<B256> = hashes.into_iter().collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        // analysis (the jump table) is a pass over every byte: spread it over the cores
+        let map = hashes
+            .par_iter()
+            .filter_map(|h| store.get(h).map(|code| (*h, decode_code(code.clone()))))
+            .collect();
         Self { map }
     }
 
@@ -62,12 +68,163 @@ pub enum DbError {
 
 impl DBErrorMarker for DbError {}
 
+/// The account a pre-state entry describes, with its code when the corpus has it (code the
+/// corpus records as unavailable is left unloaded: revm asks `code_by_hash` when it needs the
+/// bytes, which then fails naming the hash; an account that is only credited replays without).
+fn account_info(acc: &AccountState, codes: &Codes) -> AccountInfo {
+    let code_hash = if acc.code_hash == B256::ZERO {
+        KECCAK_EMPTY
+    } else {
+        acc.code_hash
+    };
+    let code = if code_hash == KECCAK_EMPTY {
+        Some(Bytecode::default())
+    } else {
+        codes.get(&code_hash).cloned()
+    };
+    AccountInfo {
+        balance: acc.balance,
+        nonce: acc.nonce,
+        code_hash,
+        code,
+        ..Default::default()
+    }
+}
+
+fn block_hash(block: &BlockRecord, number: u64) -> Result<B256, DbError> {
+    if let Some(h) = block.block_hashes.get(&number) {
+        return Ok(*h);
+    }
+    if number + 1 == block.number() && !block.synthetic {
+        return Ok(block.header.parent_hash);
+    }
+    if block.conventions.unknown_blockhash_is_zero {
+        return Ok(B256::ZERO);
+    }
+    Err(DbError::UnknownBlockHash(number))
+}
+
+/// What block mode runs on: the block's pre-state, behind a configuration's overrides, loaded
+/// into revm's in-memory [`CacheDB`] before the first tx (see [`block_db`]). Reads the cache
+/// cannot answer fall through to the [`CorpusRef`] behind it.
+pub type BlockDb<'a> = CacheDB<CorpusRef<'a>>;
+
+/// The corpus behind a [`BlockDb`]: answers for accounts and slots the pre-state does not list
+/// (absent, zero), ancestors' hashes and codes, under the overrides; remembers the accounts read
+/// that the pre-state does not list.
+#[derive(Debug)]
+pub struct CorpusRef<'a> {
+    block: &'a BlockRecord,
+    codes: &'a Codes,
+    overrides: &'a Overrides,
+    unknown: RefCell<Vec<Address>>,
+}
+
+impl<'a> CorpusRef<'a> {
+    /// The block's pre-state under `overrides`.
+    pub fn new(block: &'a BlockRecord, codes: &'a Codes, overrides: &'a Overrides) -> Self {
+        Self {
+            block,
+            codes,
+            overrides,
+            unknown: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Accounts read that the pre-state does not list (treated as absent), in read order.
+    pub fn take_unknown(&self) -> Vec<Address> {
+        std::mem::take(&mut *self.unknown.borrow_mut())
+    }
+}
+
+impl DatabaseRef for CorpusRef<'_> {
+    type Error = DbError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        let mut info = match self.block.pre_state.get(&address) {
+            Some(Some(acc)) => Some(account_info(acc, self.codes)),
+            Some(None) => None,
+            None => {
+                self.unknown.borrow_mut().push(address);
+                None
+            }
+        };
+        if !self.overrides.is_empty() {
+            self.overrides.apply_account(address, &mut info);
+        }
+        Ok(info)
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, DbError> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        if let Some(c) = self.overrides.code_by_hash(&code_hash) {
+            return Ok(c.clone());
+        }
+        self.codes
+            .get(&code_hash)
+            .cloned()
+            .ok_or(DbError::UnknownCode(code_hash))
+    }
+
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<U256, DbError> {
+        if let Some(v) = self
+            .overrides
+            .storage
+            .get(&address)
+            .and_then(|s| s.get(&index))
+        {
+            return Ok(*v);
+        }
+        Ok(self
+            .block
+            .pre_state
+            .get(&address)
+            .and_then(|a| a.as_ref())
+            .and_then(|a| a.storage.get(&index).copied())
+            .unwrap_or_default())
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, DbError> {
+        block_hash(self.block, number)
+    }
+}
+
+/// The in-memory state block mode starts from: every account and slot of `block`'s pre-state
+/// (with `overrides` applied) already in the cache, the way a node holds the state it executes
+/// on; the rest is answered by the [`CorpusRef`] behind it.
+pub fn block_db<'a>(
+    block: &'a BlockRecord,
+    codes: &'a Codes,
+    overrides: &'a Overrides,
+) -> BlockDb<'a> {
+    let mut db = CacheDB::new(CorpusRef::new(block, codes, overrides));
+    db.cache.accounts.reserve(block.pre_state.len());
+    for (addr, acc) in &block.pre_state {
+        let Some(acc) = acc else { continue };
+        let mut info = Some(account_info(acc, codes));
+        if !overrides.is_empty() {
+            overrides.apply_account(*addr, &mut info);
+        }
+        let Some(info) = info else { continue };
+        db.insert_account_info(*addr, info);
+        let entry = db.cache.accounts.get_mut(addr).expect("just inserted");
+        entry
+            .storage
+            .extend(acc.storage.iter().map(|(k, v)| (*k, *v)));
+        if let Some(ov) = overrides.storage.get(addr) {
+            entry.storage.extend(ov.iter().map(|(k, v)| (*k, *v)));
+        }
+    }
+    db
+}
+
 /// A block's pre-state as a revm database.
 #[derive(Debug, Clone)]
 pub struct CorpusDb<'a> {
     block: &'a BlockRecord,
     codes: &'a Codes,
-    unknown_blockhash_is_zero: bool,
     /// Accounts read that the pre-state does not list (assumed absent).
     pub unknown_accounts: Vec<Address>,
 }
@@ -78,7 +235,6 @@ impl<'a> CorpusDb<'a> {
         Self {
             block,
             codes,
-            unknown_blockhash_is_zero: block.conventions.unknown_blockhash_is_zero,
             unknown_accounts: Vec::new(),
         }
     }
@@ -89,28 +245,7 @@ impl Database for CorpusDb<'_> {
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
         let info = match self.block.pre_state.get(&address) {
-            Some(Some(acc)) => {
-                let code_hash = if acc.code_hash == B256::ZERO {
-                    KECCAK_EMPTY
-                } else {
-                    acc.code_hash
-                };
-                // code the corpus lacks (recorded as unavailable) is left unloaded: revm asks
-                // `code_by_hash` when it needs the bytes, which then fails naming the hash; an
-                // account that is only credited (a withdrawal) replays without them
-                let code = if code_hash == KECCAK_EMPTY {
-                    Some(Bytecode::default())
-                } else {
-                    self.codes.get(&code_hash).cloned()
-                };
-                Some(AccountInfo {
-                    balance: acc.balance,
-                    nonce: acc.nonce,
-                    code_hash,
-                    code,
-                    ..Default::default()
-                })
-            }
+            Some(Some(acc)) => Some(account_info(acc, self.codes)),
             Some(None) => None,
             None => {
                 self.unknown_accounts.push(address);
@@ -141,15 +276,6 @@ impl Database for CorpusDb<'_> {
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
-        if let Some(h) = self.block.block_hashes.get(&number) {
-            return Ok(*h);
-        }
-        if number + 1 == self.block.number() && !self.block.synthetic {
-            return Ok(self.block.header.parent_hash);
-        }
-        if self.unknown_blockhash_is_zero {
-            return Ok(B256::ZERO);
-        }
-        Err(DbError::UnknownBlockHash(number))
+        block_hash(self.block, number)
     }
 }

@@ -11,10 +11,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory, FromRecoveredTx,
     block::BlockExecutor,
-    eth::{
-        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory,
-        receipt_builder::AlloyReceiptBuilder, spec::EthExecutorSpec,
-    },
+    eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, spec::EthExecutorSpec},
 };
 use alloy_hardforks::{EthereumChainHardforks, EthereumHardfork, EthereumHardforks, ForkCondition};
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
@@ -24,16 +21,17 @@ use revm::{
     bytecode::Bytecode,
     context::{CfgEnv, TxEnv},
     context_interface::result::{ExecutionResult, HaltReason, ResultAndState},
-    database::{State, states::bundle_state::BundleRetention},
+    database::{AccountState as DbAccountState, State},
     database_interface::Database,
+    database_interface::DatabaseRef,
     primitives::{StorageKey, hardfork::SpecId},
     state::{AccountInfo, EvmState},
 };
 use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, KECCAK_EMPTY, StateMap, decode_tx};
 
 use crate::{
-    BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
-    config::spec_name, witness::verify_pre_state,
+    BlockDb, BlockOutcome, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxExec, TxOutcome,
+    config::spec_name, db::block_db, receipts::BlockReceiptBuilder, witness::verify_pre_state,
 };
 
 /// The chain rules the block executor follows (fork schedule and deposit contract).
@@ -239,7 +237,8 @@ fn tx_exec(
         cumulative_gas_used: cumulative,
         output,
         reason,
-        logs: result.logs().to_vec(),
+        // block mode moves the logs out of the receipts, tx mode out of the result
+        logs: Vec::new(),
         created: result.created_address(),
         state: changes,
         storage_reset,
@@ -256,6 +255,12 @@ pub fn run_block(
 ) -> BlockOutcome {
     let p = Prepared::new(block, chain);
     run_prepared(&p, codes, side).0
+}
+
+/// The EVM environment (cfg with spec and chain id, block env) a block runs with under `side`:
+/// the same one block mode and tx mode use.
+pub fn evm_env(block: &BlockRecord, chain: &ChainConfig, side: &SideConfig) -> EvmEnv {
+    Prepared::new(block, chain).env(side)
 }
 
 /// [`run_block`], also returning the codes the block deployed that `codes` does not hold (by
@@ -322,15 +327,12 @@ fn execute_block(
         None => None,
     };
     let rules = ChainRules::new(p.chain, block.conventions.rewards);
-    let db = OverlayDb::new(CorpusDb::new(block, codes), &side.overrides);
-    let mut state = State::builder()
-        .with_database(db)
-        .with_bundle_update()
-        .build();
+    // the pre-state in memory; the post-state is read from it at the end (`post_state_from_db`)
+    let mut state = block_db(block, codes, &side.overrides);
     let factory = EthEvmFactory::default();
     {
         let evm = factory.create_evm(&mut state, env);
-        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, AlloyReceiptBuilder::default());
+        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, BlockReceiptBuilder::default());
         if block.conventions.system_calls {
             ex.apply_pre_execution_changes()
                 .map_err(|e| format!("pre-block system calls: {e}"))?;
@@ -341,13 +343,15 @@ fn execute_block(
                 alloy_eips::eip4788::BEACON_ROOTS_ADDRESS,
                 alloy_eips::eip2935::HISTORY_STORAGE_ADDRESS,
             ] {
-                if let Some(Some(acc)) = db.cache.accounts.get(&addr).map(|a| a.account.as_ref()) {
+                if let Some(acc) = db.cache.accounts.get(&addr)
+                    && let Some(info) = acc.info()
+                {
                     trace.system_changes.insert(
                         addr,
                         Some(AccountState {
-                            balance: acc.info.balance,
-                            nonce: acc.info.nonce,
-                            code_hash: acc.info.code_hash,
+                            balance: info.balance,
+                            nonce: info.nonce,
+                            code_hash: info.code_hash,
                             storage: acc.storage.iter().map(|(k, v)| (*k, *v)).collect(),
                         }),
                     );
@@ -425,6 +429,18 @@ fn execute_block(
             bloom.accrue_bloom(&r.bloom());
         }
         out.logs_bloom = bloom;
+        // every executed tx has its receipt, in order: the logs move into the outcome
+        let executed = out.txs.iter().filter(|t| t.result.is_ok()).count();
+        if executed != receipts.len() {
+            return Err(format!(
+                "{executed} txs executed but {} receipts built",
+                receipts.len()
+            ));
+        }
+        let execs = out.txs.iter_mut().filter_map(|t| t.result.as_mut().ok());
+        for (e, r) in execs.zip(receipts) {
+            e.logs = r.into_logs();
+        }
     }
     out.gas_executed = out
         .txs
@@ -432,33 +448,17 @@ fn execute_block(
         .filter_map(|t| t.exec())
         .map(|e| e.gas_used)
         .sum();
-    state.merge_transitions(BundleRetention::PlainState);
-    let bundle = state.take_bundle();
-    let mut reset = Vec::new();
-    for (addr, acc) in bundle.state {
-        if acc.was_destroyed() {
-            reset.push(addr);
-        }
-        let post = acc.info.map(|info| AccountState {
-            balance: info.balance,
-            nonce: info.nonce,
-            code_hash: info.code_hash,
-            storage: acc
-                .storage
-                .iter()
-                .map(|(k, s)| (*k, s.present_value))
-                .collect(),
-        });
-        out.post_state.insert(addr, post);
-    }
-    out.unknown_accounts = std::mem::take(&mut state.database.inner.unknown_accounts);
+    post_state_from_db(&state, spec, out);
+    out.unknown_accounts = state.db.take_unknown();
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
-    reset.sort();
-    let (root, exact) = post_state_root(block, &out.post_state, &reset);
-    out.state_root = Some(root);
-    out.state_root_exact = exact;
-    out.storage_reset = reset;
+    if block.pre_state_is_full {
+        // the real state root; over a partial pre-state a root says nothing the post-state does
+        // not, so it is only computed when two replays differ (see `post_state_root`)
+        let (root, exact) = post_state_root(block, &out.post_state, &out.storage_reset);
+        out.state_root = Some(root);
+        out.state_root_exact = exact;
+    }
     if let Some(w) = witness {
         let (root, info) = w.finish(&out.post_state, &out.storage_reset);
         if let Some(root) = root {
@@ -468,6 +468,56 @@ fn execute_block(
         out.witness = Some(info);
     }
     Ok(())
+}
+
+/// The block's post-state, read from the in-memory state: every account the block changed,
+/// with the slots whose value differs from the pre-state (under the side's overrides); an
+/// account whose storage was wiped (destroyed, or created over an address) is listed in
+/// `storage_reset` with every slot it has since. From Spurious Dragon on, an account left empty
+/// is deleted (EIP-161).
+fn post_state_from_db(db: &BlockDb<'_>, spec: SpecId, out: &mut BlockOutcome) {
+    let pre = &db.db;
+    for (addr, acc) in &db.cache.accounts {
+        let post = match acc.account_state {
+            // loaded (or in the pre-state) and never written
+            DbAccountState::None => continue,
+            DbAccountState::NotExisting => {
+                // destroyed, or never there: only a change if it existed before
+                if matches!(pre.basic_ref(*addr), Ok(Some(_))) {
+                    out.storage_reset.push(*addr);
+                    None
+                } else {
+                    continue;
+                }
+            }
+            DbAccountState::StorageCleared | DbAccountState::Touched => {
+                let cleared = acc.account_state == DbAccountState::StorageCleared;
+                if cleared {
+                    out.storage_reset.push(*addr);
+                }
+                let info = &acc.info;
+                if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && info.is_empty() {
+                    None
+                } else {
+                    Some(AccountState {
+                        balance: info.balance,
+                        nonce: info.nonce,
+                        code_hash: info.code_hash,
+                        storage: acc
+                            .storage
+                            .iter()
+                            .filter(|(k, v)| {
+                                cleared || pre.storage_ref(*addr, **k).ok() != Some(**v)
+                            })
+                            .map(|(k, v)| (*k, *v))
+                            .collect(),
+                    })
+                }
+            }
+        };
+        out.post_state.insert(*addr, post);
+    }
+    out.storage_reset.sort();
 }
 
 /// The state root after the block: the real one when the pre-state is the full state, otherwise
@@ -707,14 +757,16 @@ fn run_one_tx<DB: alloy_evm::Database>(
     o.result = match r {
         Ok(Ok(ResultAndState { result, state })) => {
             let mut scratch = HashMap::new();
-            Ok(tx_exec(
+            let mut e = tx_exec(
                 &result,
                 &state,
                 spec,
                 result.tx_gas_used(),
                 &mut scratch,
                 codes,
-            ))
+            );
+            e.logs = result.into_logs();
+            Ok(e)
         }
         Ok(Err(e)) => Err(e.to_string()),
         Err(p) => Err(format!("panic: {}", panic_text(p))),
@@ -751,9 +803,8 @@ pub fn run_block_tx_mode(
                             layers: &layers,
                             index: i + 1,
                         };
-                        let db = State::builder()
-                            .with_database(OverlayDb::new(db, &side.overrides))
-                            .build();
+                        // one tx, no commit: the EVM's journal is the only cache it needs
+                        let db = OverlayDb::new(db, &side.overrides);
                         run_one_tx(db, env.clone(), tx, &mut o, codes);
                     }
                 }
@@ -907,7 +958,7 @@ impl<'a> TxRunner<'a> {
         o.result = match r {
             Ok(Ok(ResultAndState { result, state })) => {
                 let mut scratch = HashMap::new();
-                let e = tx_exec(
+                let mut e = tx_exec(
                     &result,
                     &state,
                     spec,
@@ -915,6 +966,7 @@ impl<'a> TxRunner<'a> {
                     &mut scratch,
                     self.codes,
                 );
+                e.logs = result.into_logs();
                 full = Some(state);
                 Ok(e)
             }

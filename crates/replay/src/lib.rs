@@ -20,13 +20,14 @@ mod db;
 mod engine;
 mod inspect;
 mod outcome;
+mod receipts;
 mod witness;
 
 pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
-pub use db::{Codes, CorpusDb, DbError, decode_code};
+pub use db::{BlockDb, Codes, CorpusDb, CorpusRef, DbError, block_db, decode_code};
 pub use engine::{
-    ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, apply_changes, post_state_root, run_block,
-    run_block_tx_mode, run_block_with_new_codes, state_root, state_root_after,
+    ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, apply_changes, evm_env, post_state_root,
+    run_block, run_block_tx_mode, run_block_with_new_codes, state_root, state_root_after,
 };
 pub use inspect::{Frame, RichStep, Step, StepTrace, StepWindow, Touches, opcode_name};
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};

@@ -77,8 +77,9 @@ pub struct BlockOutcome {
     pub receipts_root: B256,
     /// Logs bloom of the block (block mode).
     pub logs_bloom: Bloom,
-    /// State root: exact over the full state when the corpus holds it, else a root over the
-    /// touched accounts' post-state (see `state_root_exact`).
+    /// State root: the real one when the corpus holds the full pre-state (`state_root_exact`),
+    /// else `None` (a root over the touched accounts is computed on demand by
+    /// `post_state_root` when two replays' post-states differ).
     pub state_root: Option<B256>,
     /// Whether `state_root` is the real state root.
     pub state_root_exact: bool,

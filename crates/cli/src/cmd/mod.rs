@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod capture;
 pub mod corpus;
 pub mod import;
