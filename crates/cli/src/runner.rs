@@ -115,13 +115,21 @@ fn sel(t: &TxOutcome) -> String {
         .unwrap_or_default()
 }
 
-fn row_base(block: &BlockRecord, t: &TxOutcome) -> TxRow {
+/// A row's fields from the tx. `names` keeps the block's checksummed addresses (EIP-55 costs a
+/// keccak per address; a block repeats its senders and contracts).
+fn row_base(
+    block: &BlockRecord,
+    t: &TxOutcome,
+    names: &mut std::collections::HashMap<alloy_primitives::Address, String>,
+) -> TxRow {
+    let mut name =
+        |a: alloy_primitives::Address| names.entry(a).or_insert_with(|| a.to_string()).clone();
     TxRow {
         block: block.number(),
         index: t.index,
         hash: t.hash.to_string(),
-        from: t.from.to_string(),
-        to: t.to.map(|a| a.to_string()).unwrap_or_default(),
+        from: name(t.from),
+        to: t.to.map(&mut name).unwrap_or_default(),
         selector: sel(t),
         tx_type: t.tx_type,
         ..Default::default()
@@ -262,8 +270,9 @@ pub fn process_block(
         }
     }
     let receipts = block.expected.receipts.as_ref();
+    let mut names = std::collections::HashMap::new();
     for t in &got.txs {
-        let mut row = row_base(block, t);
+        let mut row = row_base(block, t, &mut names);
         if let Some(e) = t.exec() {
             row.got_status = status(e.status);
             row.got_gas = e.gas_used.to_string();

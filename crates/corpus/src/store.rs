@@ -1,7 +1,8 @@
 //! The on-disk format: a directory with a manifest, one JSON file per block and one file per code.
 //!
 //! ```text
-//! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each)
+//! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each),
+//!                                 CRC-32 of each code file
 //! <corpus>/blocks/<stem>.json     one BlockRecord
 //! <corpus>/codes/<keccak>.bin     contract code, once per hash (its name is its checksum)
 //! <corpus>/codes/<keccak>.unavailable
@@ -27,10 +28,12 @@
 //!
 //! Every file is written atomically (temp file, fsync, rename). Every block file's sha256 is in the
 //! manifest and the manifest carries a checksum of itself, so a changed or truncated file is an
-//! error naming that file on load.
+//! error naming that file on load. A code file is checked on load against its CRC-32 in the
+//! manifest (damage), and `verify` also hashes it with keccak (identity): re-hashing every code
+//! with keccak on every load cost as much CPU as parsing all the block files.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -85,6 +88,11 @@ pub struct Manifest {
     pub provenance: Provenance,
     /// Blocks, sorted by number then hash.
     pub blocks: Vec<BlockEntry>,
+    /// CRC-32 of each code file by its hash: a load checks a code with it instead of hashing
+    /// the code again with keccak (`corpus verify` does both). A code missing here (a corpus
+    /// written before this field) is checked with keccak.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub code_crc32: BTreeMap<B256, u32>,
     /// sha256 of this manifest serialised with `checksum: null`.
     #[serde(default)]
     pub checksum: Option<String>,
@@ -281,10 +289,20 @@ impl Corpus {
             .collect()
     }
 
-    /// Loads the codes the given blocks refer to, checking each against its hash.
+    /// Loads the codes the given blocks refer to, checking each against the CRC-32 the
+    /// manifest records for it (against its keccak hash when the manifest has none).
     pub fn load_codes<'a>(
         &self,
         blocks: impl IntoIterator<Item = &'a BlockRecord>,
+    ) -> Result<CodeStore, CorpusError> {
+        self.load_codes_checked(blocks, false)
+    }
+
+    /// [`Self::load_codes`]; with `full`, every code is also hashed with keccak.
+    fn load_codes_checked<'a>(
+        &self,
+        blocks: impl IntoIterator<Item = &'a BlockRecord>,
+        full: bool,
     ) -> Result<CodeStore, CorpusError> {
         let mut need: HashSet<B256> = HashSet::new();
         for b in blocks {
@@ -317,14 +335,8 @@ impl Corpus {
                         }
                     }
                 })?;
-                let got = keccak256(&bytes);
-                if got != *h {
-                    return Err(CorpusError::Checksum {
-                        path,
-                        expected: h.to_string(),
-                        got: got.to_string(),
-                    });
-                }
+                let crc = self.manifest.code_crc32.get(h).copied();
+                check_code(&path, h, &bytes, crc, full)?;
                 Ok((*h, Some(Bytes::from(bytes))))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -350,7 +362,7 @@ impl Corpus {
     /// and that every referenced code is present. Returns the number of blocks checked.
     pub fn verify(&self) -> Result<VerifySummary, CorpusError> {
         let blocks = self.load_blocks()?;
-        let codes = self.load_codes(&blocks)?;
+        let codes = self.load_codes_checked(&blocks, true)?;
         let txs: usize = blocks
             .par_iter()
             .zip(self.manifest.blocks.par_iter())
@@ -387,6 +399,38 @@ impl Corpus {
             codes: codes.len() + extra_codes,
         })
     }
+}
+
+/// Checks a code file's bytes: with the manifest's CRC-32 when it has one (a fast check against
+/// damage), and with keccak when it has none or on a `full` check (the code's identity).
+fn check_code(
+    path: &Path,
+    h: &B256,
+    bytes: &[u8],
+    crc: Option<u32>,
+    full: bool,
+) -> Result<(), CorpusError> {
+    if let Some(crc) = crc {
+        let got = crc32fast::hash(bytes);
+        if got != crc {
+            return Err(CorpusError::Checksum {
+                path: path.to_path_buf(),
+                expected: format!("crc32 {crc:08x}"),
+                got: format!("crc32 {got:08x}"),
+            });
+        }
+    }
+    if crc.is_none() || full {
+        let got = keccak256(bytes);
+        if got != *h {
+            return Err(CorpusError::Checksum {
+                path: path.to_path_buf(),
+                expected: h.to_string(),
+                got: got.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What `verify` checked.
@@ -506,6 +550,7 @@ impl CorpusWriter {
             chain: chain.clone(),
             provenance,
             blocks: vec![],
+            code_crc32: BTreeMap::new(),
             checksum: None,
         };
         if dir.join(MANIFEST).exists() && !overwrite {
@@ -519,6 +564,7 @@ impl CorpusWriter {
                     ),
                 });
             }
+            manifest.code_crc32 = existing.manifest.code_crc32;
             // keep only entries whose file is intact
             for e in existing.manifest.blocks {
                 let p = dir.join("blocks").join(&e.file);
@@ -589,6 +635,12 @@ impl CorpusWriter {
         if h != alloy_primitives::KECCAK256_EMPTY && self.known_codes.insert(h) {
             let p = code_path(&self.dir, &h);
             write_atomic(&p, code)?;
+        }
+        if h != alloy_primitives::KECCAK256_EMPTY {
+            self.manifest
+                .code_crc32
+                .entry(h)
+                .or_insert_with(|| crc32fast::hash(code));
         }
         Ok(h)
     }
@@ -735,5 +787,49 @@ mod tests {
         assert!(w.has_block(&block(2).hash) && !w.has_block(&block(3).hash));
         w.put_block(&block(3)).unwrap();
         assert_eq!(Corpus::open(dir.path()).unwrap().manifest().blocks.len(), 3);
+    }
+
+    #[test]
+    fn a_damaged_code_file_fails_the_load_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::create(
+            dir.path(),
+            ChainConfig::mainnet(),
+            Provenance::default(),
+            false,
+        )
+        .unwrap();
+        let code = [0x60u8, 0x01, 0x60, 0x02, 0x01, 0x00];
+        let h = w.put_code(&code).unwrap();
+        let mut b = block(1);
+        b.pre_state.insert(
+            alloy_primitives::Address::repeat_byte(7),
+            Some(crate::AccountState {
+                code_hash: h,
+                ..Default::default()
+            }),
+        );
+        w.put_block(&b).unwrap();
+        let c = w.finish().unwrap();
+        assert_eq!(c.manifest().code_crc32[&h], crc32fast::hash(&code));
+        let blocks = c.load_blocks().unwrap();
+        assert_eq!(c.load_codes(&blocks).unwrap().get(&h).unwrap()[..], code);
+        // the same length, one byte changed: the CRC catches it on load, keccak on verify
+        let path = code_path(dir.path(), &h);
+        let mut bad = code;
+        bad[1] = 0x09;
+        fs::write(&path, bad).unwrap();
+        let named = |e: CorpusError| {
+            let msg = e.to_string();
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            msg
+        };
+        assert!(named(c.load_codes(&blocks).unwrap_err()).contains("crc32"));
+        named(c.verify().unwrap_err());
+        // a corpus written before the CRCs: keccak on load
+        let mut old = Corpus::open(dir.path()).unwrap();
+        old.manifest.code_crc32.clear();
+        let msg = named(old.load_codes(&blocks).unwrap_err());
+        assert!(msg.contains(&h.to_string()), "{msg}");
     }
 }
