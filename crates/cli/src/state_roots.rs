@@ -38,10 +38,13 @@ pub(crate) fn entry(
         block: block.number(),
         label: block.label.clone(),
         header_state_root: block.header.state_root,
-        source: if w.is_some() {
-            "witness"
-        } else {
-            "full pre-state"
+        source: match (w, block.witness.as_ref().and_then(|w| w.genesis_trie_root)) {
+            (Some(_), Some(_)) => {
+                "witness (under the node's genesis trie root, not the genesis \
+                                   header's state root)"
+            }
+            (Some(_), None) => "witness",
+            (None, _) => "full pre-state",
         }
         .into(),
         parent_state_root: w.map(|w| w.parent_state_root),

@@ -229,6 +229,13 @@ pub struct Witness {
     /// Where the nodes came from (`eth_getProof`, `debug_executionWitness`, an importer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The root of the node's own trie at the parent, recorded only where it differs from the
+    /// parent header's `state_root` and the parent is the genesis block: a development node
+    /// (anvil) writes the empty-trie root into its genesis header although its genesis state
+    /// funds the dev accounts. The nodes are proved under this root instead; any other parent
+    /// is held to its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_trie_root: Option<B256>,
 }
 
 impl Witness {
@@ -241,12 +248,17 @@ impl Witness {
             parent,
             nodes,
             source: Some(source.to_string()),
+            genesis_trie_root: None,
         }
     }
 
-    /// The parent's state root, which the nodes prove the pre-state under.
-    pub const fn parent_state_root(&self) -> B256 {
-        self.parent.state_root
+    /// The parent's state root, which the nodes prove the pre-state under: the header's, or
+    /// the node's genesis trie root where that was recorded (see [`Self::genesis_trie_root`]).
+    pub fn parent_state_root(&self) -> B256 {
+        match self.genesis_trie_root {
+            Some(r) if self.parent.number == 0 => r,
+            _ => self.parent.state_root,
+        }
     }
 
     /// Total bytes of the nodes.

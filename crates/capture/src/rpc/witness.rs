@@ -124,12 +124,38 @@ pub(crate) async fn fetch_witness(
             candidates.insert(node.clone());
         }
     }
+    let genesis_root = genesis_trie_root(&parent, &parent_proofs);
+    let root = genesis_root.unwrap_or(root);
     let nodes = witness::reachable(root, &candidates);
-    Ok(Witness::new(
+    let mut w = Witness::new(
         parent,
         nodes,
         "eth_getProof at the parent block (collapse siblings from the block)",
-    ))
+    );
+    if let Some(r) = genesis_root {
+        tracing::warn!(
+            "block {n}: the genesis header's state root {} is not the root of the node's \
+             genesis state {r}; the pre-state is proved under the node's root",
+            w.parent.state_root
+        );
+        w.genesis_trie_root = Some(r);
+    }
+    Ok(w)
+}
+
+/// The root of the node's genesis trie when `parent` is the genesis block and its header's
+/// state root is not that root (anvil's genesis header carries the empty-trie root while its
+/// state funds the dev accounts). Every account proof starts at the trie's root node, so its
+/// hash is the root; all proofs must agree on it. `None` for any other parent.
+fn genesis_trie_root(parent: &Header, proofs: &[EIP1186AccountProofResponse]) -> Option<B256> {
+    if parent.number != 0 {
+        return None;
+    }
+    let mut roots = proofs
+        .iter()
+        .map(|p| p.account_proof.first().map(alloy_primitives::keccak256));
+    let first = roots.next()??;
+    (roots.all(|r| r == Some(first)) && first != parent.state_root).then_some(first)
 }
 
 fn proof_nodes(p: &EIP1186AccountProofResponse) -> impl Iterator<Item = &Bytes> {

@@ -376,8 +376,21 @@ fn capture_witness_adds_state_witnesses_and_replay_reports_state_roots() {
     let roots = report["state_roots"].as_array().unwrap();
     assert_eq!(roots.len() as u64, last, "{report:#}");
     // anvil's genesis header has the empty-trie root although its dev accounts are funded:
-    // block 1's pre-state cannot be proved under it
-    assert_eq!(roots[0]["pre_state_verified"], false);
+    // block 1's pre-state is proved under the root of anvil's genesis trie, and says so
+    assert_eq!(roots[0]["pre_state_verified"], true, "{:#}", roots[0]);
+    assert!(
+        roots[0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("genesis trie root"),
+        "{:#}",
+        roots[0]
+    );
+    assert_ne!(
+        roots[0]["parent_state_root"],
+        "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421",
+        "the genesis header's empty-trie root is not the one used"
+    );
     // block 2 (the token's distribution) gets anvil's root exactly; later blocks differ by
     // anvil's zero leaves and kept empty accounts (see the capture crate's state-root tests)
     assert_eq!(roots[1]["pre_state_verified"], true);
@@ -387,7 +400,7 @@ fn capture_witness_adds_state_witnesses_and_replay_reports_state_roots() {
         roots[1]
     );
     assert!(
-        roots[1..].iter().all(|e| e["pre_state_verified"] == true),
+        roots.iter().all(|e| e["pre_state_verified"] == true),
         "{report:#}"
     );
     assert_eq!(
