@@ -2,10 +2,9 @@
 //! Nothing is invented: an unknown block hash is an error (unless the source's conventions say
 //! otherwise), and so is an unknown code.
 
-use std::{cell::RefCell, collections::HashMap};
+use std::{cell::RefCell, collections::HashMap, sync::OnceLock};
 
 use alloy_primitives::{Address, B256, U256};
-use rayon::prelude::*;
 use revm::{
     bytecode::Bytecode,
     database::CacheDB,
@@ -17,35 +16,58 @@ use txshadow_corpus::{AccountState, BlockRecord, CodeStore, KECCAK_EMPTY};
 
 use crate::Overrides;
 
-/// Codes decoded and analysed once per run, shared by every block and worker.
+/// Codes shared by every block and worker, each decoded and analysed (its jump table) the first
+/// time a replay runs or reads it, once per run: a code the corpus holds for an account whose
+/// code no tx loads (a balance read, a credited contract) is never analysed.
 #[derive(Debug, Default, Clone)]
 pub struct Codes {
-    map: HashMap<B256, Bytecode>,
+    map: HashMap<B256, LazyCode>,
+}
+
+#[derive(Debug, Clone)]
+struct LazyCode {
+    raw: alloy_primitives::Bytes,
+    decoded: OnceLock<Bytecode>,
 }
 
 impl Codes {
-    /// Decodes every code of a store (invalid code is kept as raw legacy bytes).
+    /// The codes of a store, decoded on first use (invalid code is kept as raw legacy bytes).
     pub fn from_store(store: &CodeStore, hashes: impl IntoIterator<Item = B256>) -> Self {
-        let mut hashes: Vec<B256> = hashes.into_iter().collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        // analysis (the jump table) is a pass over every byte: spread it over the cores
         let map = hashes
-            .par_iter()
-            .filter_map(|h| store.get(h).map(|code| (*h, decode_code(code.clone()))))
+            .into_iter()
+            .filter_map(|h| {
+                store.get(&h).map(|code| {
+                    let lazy = LazyCode {
+                        raw: code.clone(),
+                        decoded: OnceLock::new(),
+                    };
+                    (h, lazy)
+                })
+            })
             .collect();
         Self { map }
     }
 
-    /// Looks a code up.
+    /// Looks a code up, decoding it on first use.
     pub fn get(&self, h: &B256) -> Option<&Bytecode> {
-        self.map.get(h)
+        self.map
+            .get(h)
+            .map(|c| c.decoded.get_or_init(|| decode_code(c.raw.clone())))
+    }
+
+    /// Whether the code is known, without decoding it.
+    pub fn contains(&self, h: &B256) -> bool {
+        self.map.contains_key(h)
     }
 
     /// Adds a code.
     pub fn insert(&mut self, code: Bytecode) -> B256 {
         let h = code.hash_slow();
-        self.map.insert(h, code);
+        let lazy = LazyCode {
+            raw: code.original_bytes(),
+            decoded: OnceLock::from(code),
+        };
+        self.map.insert(h, lazy);
         h
     }
 }
@@ -68,20 +90,17 @@ pub enum DbError {
 
 impl DBErrorMarker for DbError {}
 
-/// The account a pre-state entry describes, with its code when the corpus has it (code the
-/// corpus records as unavailable is left unloaded: revm asks `code_by_hash` when it needs the
-/// bytes, which then fails naming the hash; an account that is only credited replays without).
-fn account_info(acc: &AccountState, codes: &Codes) -> AccountInfo {
+/// The account a pre-state entry describes. Its code is left unloaded: revm asks `code_by_hash`
+/// when a tx needs the bytes (a call, EXTCODESIZE/COPY, a delegation), which decodes it then, or
+/// fails naming the hash when the corpus records it as unavailable; an account that is only
+/// read or credited replays without its code ever being decoded.
+fn account_info(acc: &AccountState) -> AccountInfo {
     let code_hash = if acc.code_hash == B256::ZERO {
         KECCAK_EMPTY
     } else {
         acc.code_hash
     };
-    let code = if code_hash == KECCAK_EMPTY {
-        Some(Bytecode::default())
-    } else {
-        codes.get(&code_hash).cloned()
-    };
+    let code = (code_hash == KECCAK_EMPTY).then(Bytecode::default);
     AccountInfo {
         balance: acc.balance,
         nonce: acc.nonce,
@@ -142,7 +161,7 @@ impl DatabaseRef for CorpusRef<'_> {
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DbError> {
         let mut info = match self.block.pre_state.get(&address) {
-            Some(Some(acc)) => Some(account_info(acc, self.codes)),
+            Some(Some(acc)) => Some(account_info(acc)),
             Some(None) => None,
             None => {
                 self.unknown.borrow_mut().push(address);
@@ -203,7 +222,7 @@ pub fn block_db<'a>(
     db.cache.accounts.reserve(block.pre_state.len());
     for (addr, acc) in &block.pre_state {
         let Some(acc) = acc else { continue };
-        let mut info = Some(account_info(acc, codes));
+        let mut info = Some(account_info(acc));
         if !overrides.is_empty() {
             overrides.apply_account(*addr, &mut info);
         }
@@ -245,7 +264,7 @@ impl Database for CorpusDb<'_> {
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
         let info = match self.block.pre_state.get(&address) {
-            Some(Some(acc)) => Some(account_info(acc, self.codes)),
+            Some(Some(acc)) => Some(account_info(acc)),
             Some(None) => None,
             None => {
                 self.unknown_accounts.push(address);
