@@ -208,7 +208,7 @@ fn tx_exec(
             storage_reset.push(*addr);
         }
         if acc.info.code_hash != KECCAK_EMPTY
-            && known.get(&acc.info.code_hash).is_none()
+            && !known.contains(&acc.info.code_hash)
             && let Some(code) = &acc.info.code
         {
             new_codes
