@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use txshadow_corpus::{BlockRecord, ChainConfig};
-use txshadow_node::{Capabilities, NodeEngine, NodeError, NodeTx, TxJob, tx_pre_state};
+use txshadow_node::{
+    AUTO_LIMIT, Capabilities, NodeEngine, NodeError, NodeTx, StateScope, TxJob, override_size,
+    tx_pre_state, tx_pre_state_touched,
+};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, Touches, TxRunner};
 
 /// The nodes of a run, by side.
@@ -101,13 +104,24 @@ pub fn run(
                     })
                 };
                 let job = |i: usize| {
-                    tx_pre_state(&runner, block, &reference.txs, i, &side.overrides)
-                        .map(|(pre, codes)| TxJob {
-                            index: i,
-                            pre,
-                            codes,
-                        })
-                        .map_err(|e| e.to_string())
+                    let ov = &side.overrides;
+                    let touched = || tx_pre_state_touched(&runner, ref_side, i, ov);
+                    let (pre, codes) = match e.scope {
+                        StateScope::Touched => touched(),
+                        StateScope::Block => tx_pre_state(&runner, block, &reference.txs, i, ov),
+                        StateScope::Auto => {
+                            match tx_pre_state(&runner, block, &reference.txs, i, ov) {
+                                Ok((p, c)) if override_size(&p, &c) > AUTO_LIMIT => touched(),
+                                r => r,
+                            }
+                        }
+                    }
+                    .map_err(|e| e.to_string())?;
+                    Ok(TxJob {
+                        index: i,
+                        pre,
+                        codes,
+                    })
                 };
                 let indices: Vec<usize> = (0..n).collect();
                 let res = e.run_block_txs(block, chain, &indices, &job, &not_comparable)?;

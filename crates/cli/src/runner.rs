@@ -356,6 +356,15 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
             .map(|s| txshadow_node::NodeEngine::connect(s, loaded.chain.chain_id))
             .transpose()
     };
+    if cfg.baseline_node.is_some() || cfg.candidate_node.is_some() {
+        // the binary restores SIGPIPE's default so `| head` ends it quietly, but a node that
+        // closes a connection while a request is being written must be an error, not death
+        #[cfg(unix)]
+        // SAFETY: changes the disposition of one signal; no handler runs Rust code
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     let baseline_node = connect(&cfg.baseline_node)?;
     let candidate_node = connect(&cfg.candidate_node)?;
     let nodes = NodeSides {

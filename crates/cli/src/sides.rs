@@ -9,7 +9,8 @@
 //! - `storage.0xADDR.0xSLOT=0xVALUE` set a storage slot;
 //! - `balance.0xADDR=WEI` set a balance;
 //! - `node=URL` run the txs on a node over JSON-RPC instead of revm (the node engine, tx mode),
-//!   with `timeout=SECS`, `concurrency=N`, `retries=N` for its client; code, storage and
+//!   with `timeout=SECS`, `concurrency=N`, `retries=N` for its client and `state=auto|block|
+//!   touched` for the accounts its state overrides hold; code, storage and
 //!   balance settings become extra state overrides on the node.
 //!
 //! ```toml
@@ -60,6 +61,9 @@ pub struct ConfigEntry {
     /// Node client: retries after a transient fault.
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Node: which accounts the state overrides hold (`auto`, `block`, `touched`).
+    #[serde(default)]
+    pub state: Option<String>,
 }
 
 /// A parsed side: its configuration and, for the node engine, the node.
@@ -142,8 +146,12 @@ pub fn read_code(path: &Path) -> Result<Bytes> {
 fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<Side> {
     let node = match &e.node {
         None => {
-            if e.timeout.is_some() || e.concurrency.is_some() || e.retries.is_some() {
-                bail!("{name}: timeout, concurrency and retries are settings of node=URL");
+            if e.timeout.is_some()
+                || e.concurrency.is_some()
+                || e.retries.is_some()
+                || e.state.is_some()
+            {
+                bail!("{name}: timeout, concurrency, retries and state are settings of node=URL");
             }
             None
         }
@@ -168,6 +176,14 @@ fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<Side> {
             }
             if let Some(r) = e.retries {
                 spec.client.retries = r;
+            }
+            if let Some(st) = &e.state {
+                spec.scope = match st.as_str() {
+                    "auto" => txshadow_node::StateScope::Auto,
+                    "block" => txshadow_node::StateScope::Block,
+                    "touched" => txshadow_node::StateScope::Touched,
+                    _ => bail!("{name}: state={st}: expected auto, block or touched"),
+                };
             }
             Some(spec)
         }
@@ -259,12 +275,13 @@ pub fn parse_side_engine(
                         .map_err(|_| eyre!("{name}: bad concurrency {v}"))?,
                 );
             }
+            (Some("state"), None, None) => e.state = Some(v.to_string()),
             (Some("retries"), None, None) => {
                 e.retries = Some(v.parse().map_err(|_| eyre!("{name}: bad retries {v}"))?);
             }
             _ => bail!(
                 "{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR, \
-                 node, timeout, concurrency, retries)"
+                 node, timeout, concurrency, retries, state)"
             ),
         }
     }

@@ -40,7 +40,10 @@ use txshadow_capture::rpc::{CaptureError, ClientConfig, Rpc, RpcUrl};
 use txshadow_corpus::{BlockRecord, ChainConfig, StateMap, decode_tx};
 use txshadow_replay::TxExec;
 
-pub use overrides::{block_blob_fee, block_overrides, call_request, state_overrides, tx_pre_state};
+pub use overrides::{
+    AUTO_LIMIT, StateScope, block_blob_fee, block_overrides, call_request, override_size,
+    state_overrides, tx_pre_state, tx_pre_state_touched,
+};
 pub use probe::{Capabilities, OVERRIDE_FIELDS};
 pub use trace::{exec_from_traces, logs_in_order};
 
@@ -103,6 +106,8 @@ pub struct NodeSpec {
     pub url: RpcUrl,
     /// Client settings (concurrency, timeout, retries).
     pub client: ClientConfig,
+    /// Which accounts the state overrides hold.
+    pub scope: StateScope,
 }
 
 impl std::fmt::Debug for NodeSpec {
@@ -110,6 +115,7 @@ impl std::fmt::Debug for NodeSpec {
         f.debug_struct("NodeSpec")
             .field("url", &self.url.display())
             .field("client", &self.client)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -129,6 +135,7 @@ impl NodeSpec {
                 backoff: Duration::from_millis(200),
                 max_backoff: Duration::from_secs(5),
             },
+            scope: StateScope::Auto,
         })
     }
 
@@ -164,6 +171,8 @@ pub struct TxJob {
 #[derive(Debug)]
 pub struct NodeEngine {
     rpc: Rpc,
+    /// Which accounts the state overrides hold.
+    pub scope: StateScope,
     rt: tokio::runtime::Runtime,
     /// What the probe found.
     pub caps: Capabilities,
@@ -188,7 +197,12 @@ impl NodeEngine {
                 reason: format!("start the async runtime: {e}"),
             })?;
         let caps = rt.block_on(probe::probe(&rpc, chain_id))?;
-        Ok(Self { rpc, rt, caps })
+        Ok(Self {
+            rpc,
+            scope: spec.scope,
+            rt,
+            caps,
+        })
     }
 
     /// The node as reports show it (redacted URL).
@@ -209,9 +223,17 @@ impl NodeEngine {
                 .unwrap_or_default(),
             self.caps.path
         );
+        s.push_str(&format!(
+            "; state overrides: {}",
+            match self.scope {
+                StateScope::Auto => "block pre-state, or the tx's reads above 1 MiB",
+                StateScope::Block => "block pre-state",
+                StateScope::Touched => "the tx's reads",
+            }
+        ));
         if !self.caps.ignored_overrides.is_empty() {
             s.push_str(&format!(
-                "; ignores block overrides: {}",
+                "; does not take block overrides: {}",
                 self.caps.ignored_overrides.join(", ")
             ));
         }

@@ -70,6 +70,70 @@ pub fn tx_pre_state(
     Ok((pre, codes))
 }
 
+/// Which accounts a tx's state overrides hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateScope {
+    /// The whole block pre-state plus the earlier txs' effects while that is at most
+    /// [`AUTO_LIMIT`] bytes of JSON, else the accounts and slots the tx reads.
+    #[default]
+    Auto,
+    /// Always the whole block pre-state plus the earlier txs' effects.
+    Block,
+    /// The accounts and slots the tx reads in the reference revm run (plus the configuration's
+    /// overrides).
+    Touched,
+}
+
+/// Largest state override (bytes of JSON, estimated) [`StateScope::Auto`] sends in full.
+pub const AUTO_LIMIT: usize = 1 << 20;
+
+/// Estimated JSON size of a state override.
+pub fn override_size(pre: &StateMap, codes: &BTreeMap<B256, Bytes>) -> usize {
+    pre.values()
+        .map(|s| match s {
+            None => 120,
+            Some(s) => {
+                200 + s.storage.len() * 140 + codes.get(&s.code_hash).map_or(0, |c| c.len() * 2)
+            }
+        })
+        .sum::<usize>()
+        + pre.len() * 48
+}
+
+/// The pre-state of tx `index` over the accounts and slots it reads when `ref_side` runs it
+/// (the accounts it finds absent included, as `None`), with `overrides` applied.
+pub fn tx_pre_state_touched(
+    runner: &TxRunner<'_>,
+    ref_side: &SideConfig,
+    index: usize,
+    overrides: &Overrides,
+) -> Result<(StateMap, BTreeMap<B256, Bytes>), DbError> {
+    let (_, loaded) = runner.run_with_state(ref_side, index, revm::inspector::NoOpInspector);
+    let mut loaded = loaded.unwrap_or_default();
+    for (a, s) in &overrides.storage {
+        let acc = loaded.entry(*a).or_default();
+        for k in s.keys() {
+            acc.storage
+                .entry(*k)
+                .or_insert_with(|| EvmStorageSlot::new(U256::ZERO, TransactionId::default()));
+        }
+    }
+    for a in overrides.code.keys().chain(overrides.balance.keys()) {
+        loaded.entry(*a).or_default();
+    }
+    let side = SideConfig {
+        name: "node".into(),
+        spec: None,
+        overrides: overrides.clone(),
+    };
+    let (mut pre, codes) = runner.pre_values(&side, index, &loaded)?;
+    for a in loaded.keys() {
+        pre.entry(*a).or_insert(None);
+    }
+    Ok((pre, codes))
+}
+
 /// `stateOverrides`: every account replaced in full (`state`, not `stateDiff`); an absent
 /// account becomes an empty one (no balance, nonce 0, no code, no storage).
 pub fn state_overrides(pre: &StateMap, codes: &BTreeMap<B256, Bytes>) -> Value {
