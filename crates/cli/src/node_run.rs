@@ -110,9 +110,11 @@ pub fn run(
                         StateScope::Touched => touched(),
                         StateScope::Block => tx_pre_state(&runner, block, &reference.txs, i, ov),
                         StateScope::Auto => {
+                            // too large, or an account whose code the corpus lacks (a
+                            // source that keeps only the code that ran): the tx's reads
                             match tx_pre_state(&runner, block, &reference.txs, i, ov) {
-                                Ok((p, c)) if override_size(&p, &c) > AUTO_LIMIT => touched(),
-                                r => r,
+                                Ok((p, c)) if override_size(&p, &c) <= AUTO_LIMIT => Ok((p, c)),
+                                _ => touched(),
                             }
                         }
                     }

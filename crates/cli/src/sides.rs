@@ -287,3 +287,41 @@ pub fn parse_side_engine(
     }
     build(name, &e, Path::new("."))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_sides_parse_with_their_client_settings() {
+        let s = parse_side_engine(
+            "candidate",
+            "node=https://user:pw@node.example:8545/key,timeout=7,concurrency=3,retries=1,state=block",
+            None,
+        )
+        .unwrap();
+        let n = s.node.expect("a node side");
+        assert_eq!(n.display(), "https://node.example:8545/<redacted>");
+        assert_eq!(n.client.timeout, std::time::Duration::from_secs(7));
+        assert_eq!(n.client.concurrency, 3);
+        assert_eq!(n.client.retries, 1);
+        assert_eq!(n.scope, txshadow_node::StateScope::Block);
+        assert!(!format!("{n:?}").contains("pw"));
+    }
+
+    #[test]
+    fn node_settings_that_cannot_apply_are_refused() {
+        let e = parse_side_engine("candidate", "spec=cancun,node=http://127.0.0.1:1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--hardfork"), "{e}");
+        let e = parse_side_engine("candidate", "spec=cancun,timeout=5", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node=URL"), "{e}");
+        let e = parse_side("candidate", "node=http://127.0.0.1:1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--mode tx"), "{e}");
+    }
+}

@@ -35,7 +35,7 @@ mod trace;
 use std::{collections::BTreeMap, time::Duration};
 
 use alloy_primitives::{B256, Bytes};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use txshadow_capture::rpc::{CaptureError, ClientConfig, Rpc, RpcUrl};
 use txshadow_corpus::{BlockRecord, ChainConfig, StateMap, decode_tx};
 use txshadow_replay::TxExec;
@@ -262,7 +262,8 @@ impl NodeEngine {
         let bo = block_overrides(block, chain, &self.caps);
         let conc = self.rpc.config().concurrency.max(1);
         self.rt.block_on(async {
-            let results: Vec<Result<NodeTx, NodeError>> = stream::iter(indices.iter().copied())
+            // the first harness failure ends the block: the other txs would fail the same way
+            stream::iter(indices.iter().copied())
                 .map(|i| {
                     let bo = &bo;
                     async move {
@@ -276,9 +277,8 @@ impl NodeEngine {
                     }
                 })
                 .buffered(conc)
-                .collect()
-                .await;
-            results.into_iter().collect()
+                .try_collect()
+                .await
         })
     }
 

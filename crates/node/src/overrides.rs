@@ -222,3 +222,39 @@ pub fn call_request(env: &TxEnvelope, from: Address) -> Value {
     }
     serde_json::to_value(req).expect("a tx request serialises")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use txshadow_corpus::AccountState;
+
+    #[test]
+    fn accounts_are_replaced_in_full_and_absent_ones_emptied() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let code = Bytes::from_static(&[0x60, 0x00]);
+        let hash = alloy_primitives::keccak256(&code);
+        let mut pre = StateMap::new();
+        pre.insert(
+            a,
+            Some(AccountState {
+                balance: U256::from(5),
+                nonce: 2,
+                code_hash: hash,
+                storage: [(U256::from(1), U256::from(7)), (U256::from(2), U256::ZERO)].into(),
+            }),
+        );
+        pre.insert(b, None);
+        let v = state_overrides(&pre, &[(hash, code)].into());
+        let a = &v[a.to_string()];
+        assert_eq!(a["balance"], "0x5");
+        assert_eq!(a["nonce"], "0x2");
+        assert_eq!(a["code"], "0x6000");
+        // `state` (full replacement), zero slots left out
+        assert_eq!(a["state"].as_object().unwrap().len(), 1);
+        assert!(a.get("stateDiff").is_none());
+        let b = &v[b.to_string()];
+        assert_eq!(b["balance"], "0x0");
+        assert_eq!(b["code"], "0x");
+        assert_eq!(b["state"], serde_json::json!({}));
+    }
+}

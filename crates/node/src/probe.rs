@@ -264,3 +264,42 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         .is_ok();
     Ok(caps)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(ignored: &[&str], native: Option<u128>) -> Capabilities {
+        Capabilities {
+            ignored_overrides: ignored.iter().map(|s| s.to_string()).collect(),
+            native_blob_base_fee: native,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_missing_blob_fee_override_matters_only_when_the_fees_differ() {
+        let c = caps(&["blobBaseFee"], Some(1));
+        assert!(c.ignored_for(Some(1)).is_empty());
+        assert!(c.ignored_for(None).is_empty());
+        let ig = c.ignored_for(Some(7));
+        assert_eq!(ig, vec!["blobBaseFee".to_string()]);
+        assert!(Capabilities::unsupported_tx_type(&ig, 3).is_some());
+        assert!(Capabilities::unsupported_tx_type(&ig, 2).is_none());
+        assert!(Capabilities::needs_opcode_check(&ig));
+        let r = Capabilities::not_comparable_opcodes(&ig, &|o| o == 0x4a).unwrap();
+        assert!(r.contains("BLOBBASEFEE"), "{r}");
+        assert!(Capabilities::not_comparable_opcodes(&ig, &|o| o == 0x40).is_none());
+        assert!(Capabilities::not_comparable_at_all(&ig).is_none());
+    }
+
+    #[test]
+    fn ignored_overrides_decide_what_is_not_comparable() {
+        let ig = caps(&["blockHash"], None).ignored_for(None);
+        let r = Capabilities::not_comparable_opcodes(&ig, &|o| o == 0x40).unwrap();
+        assert!(r.contains("BLOCKHASH") && r.contains("blockHash"), "{r}");
+        let ig = caps(&["baseFeePerGas"], None).ignored_for(None);
+        assert!(Capabilities::not_comparable_at_all(&ig).is_some());
+        assert!(!Capabilities::needs_opcode_check(&ig));
+    }
+}
