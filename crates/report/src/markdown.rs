@@ -39,6 +39,19 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             );
         }
     }
+    if let Some(obj) = r.configurations.as_object() {
+        // which engine each side ran on, in full (a node: its client, the path, the overrides)
+        let engines: Vec<_> = ["baseline_engine", "candidate_engine"]
+            .iter()
+            .filter_map(|k| Some((k.trim_end_matches("_engine"), obj.get(*k)?.as_str()?)))
+            .collect();
+        if !engines.is_empty() {
+            let _ = writeln!(m, "\n## Engines\n");
+            for (side, e) in engines {
+                let _ = writeln!(m, "- {side}: {}", e.replace('\n', " "));
+            }
+        }
+    }
     let _ = writeln!(m, "\n## Counts\n");
     let _ = writeln!(
         m,

@@ -130,7 +130,14 @@ fn anvil_replays_its_own_corpus_through_overrides_against_the_chain_and_revm() {
             .join("summary.md"),
     )
     .unwrap();
-    assert!(summary.contains("baseline_engine"), "{summary}");
+    assert!(
+        summary.contains("## Engines") && summary.contains("- baseline: node http://127.0.0.1:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("via debug_traceCall (prestateTracer diffMode + callTracer withLog)"),
+        "{summary}"
+    );
     // revm as the baseline, the node as the candidate, forcing the block pre-state in full
     let (code, r, log) = replay(
         &c,
