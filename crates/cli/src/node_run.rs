@@ -42,6 +42,8 @@ pub struct NodeRun {
     pub got: BlockOutcome,
     /// Txs not comparable, with reasons.
     pub not_comparable: BTreeMap<usize, String>,
+    /// Whether state changes can be compared (every node side's path gives the post-state).
+    pub state_compared: bool,
 }
 
 /// Runs one block in tx mode with at least one side on a node.
@@ -166,11 +168,16 @@ pub fn run(
             (b?, Some(k?))
         }
     };
+    let state_compared = [nodes.baseline, nodes.candidate]
+        .iter()
+        .flatten()
+        .all(|e| e.caps.state_compared);
     Ok(match cand {
         None => NodeRun {
             reference: None,
             got: base.0,
             not_comparable: base.1,
+            state_compared,
         },
         Some((k, mut nc)) => {
             for (i, r) in base.1 {
@@ -186,6 +193,7 @@ pub fn run(
                 reference: Some(base.0),
                 got: k,
                 not_comparable: nc,
+                state_compared,
             }
         }
     })

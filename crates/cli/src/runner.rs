@@ -208,6 +208,7 @@ pub fn process_block(
     let ch = block.chain.as_ref().unwrap_or(chain);
     let mut block_mode_run = None;
     let mut not_comparable = std::collections::BTreeMap::new();
+    let mut state_compared = true;
     let (reference, got): (Option<BlockOutcome>, BlockOutcome) = match (cfg.mode, &cfg.candidate) {
         _ if nodes.any() => {
             let o = crate::node_run::run(
@@ -219,6 +220,7 @@ pub fn process_block(
                 nodes,
             )?;
             not_comparable = o.not_comparable;
+            state_compared = o.state_compared;
             (o.reference, o.got)
         }
         (Mode::Block, None) => (None, run_block(block, ch, codes, &cfg.baseline)),
@@ -275,6 +277,11 @@ pub fn process_block(
         {
             r.tx_errors.push((t.index, format!("baseline: {e}")));
         }
+    }
+    if !state_compared {
+        // a node path without post-state (eth_simulateV1): tx state changes are not compared
+        r.findings
+            .retain(|f| f.kind != Kind::State || f.tx_index.is_none());
     }
     if !not_comparable.is_empty() {
         // not a difference and not an error: set the findings aside, keep the reason
@@ -337,7 +344,7 @@ pub fn process_block(
         if compared_logs {
             row.logs_equal = "compared".into();
         }
-        if compared_state {
+        if compared_state && state_compared {
             row.state_equal = "compared".into();
         }
         r.rows.push(row);

@@ -45,7 +45,7 @@ pub use overrides::{
     state_overrides, tx_pre_state, tx_pre_state_touched,
 };
 pub use probe::{Capabilities, OVERRIDE_FIELDS};
-pub use trace::{exec_from_traces, logs_in_order};
+pub use trace::{exec_from_simulate, exec_from_traces, logs_in_order};
 
 /// Why the node engine could not run (a harness failure: the run stops with exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +165,19 @@ pub struct TxJob {
     pub pre: StateMap,
     /// Codes of the pre-state, by hash.
     pub codes: BTreeMap<B256, Bytes>,
+}
+
+/// The node answered a tx's call with an error: invalid params (-32602) means its call API
+/// cannot take the request (e.g. anvil's eth_simulateV1 builds no contract creation): not
+/// comparable; anything else is the node refusing the tx (an invalid tx there).
+fn refused(method: &str, reason: String) -> NodeTx {
+    if reason.starts_with("JSON-RPC error -32602") {
+        NodeTx::NotComparable(format!(
+            "the node's {method} does not take this tx: {reason}"
+        ))
+    } else {
+        NodeTx::Rejected(reason)
+    }
 }
 
 /// A node the engine runs txs on.
@@ -316,6 +329,25 @@ impl NodeEngine {
                 "blockOverrides": bo,
             }])
         };
+        if !self.caps.state_compared {
+            let params = probe::simulate_params(&call, &so, bo);
+            return match self
+                .rpc
+                .call::<_, serde_json::Value>("eth_simulateV1", params, Some(n))
+                .await
+            {
+                Ok(v) => trace::exec_from_simulate(&v, &env, rec.from)
+                    .map(NodeTx::Exec)
+                    .map_err(|e| fail(format!("unexpected eth_simulateV1 result: {e}"))),
+                Err(CaptureError::Rpc { reason, .. }) if reason.starts_with("JSON-RPC error") => {
+                    Ok(refused("eth_simulateV1", reason))
+                }
+                Err(CaptureError::MethodUnavailable { reason, .. }) => Ok(NodeTx::NotComparable(
+                    format!("the node's eth_simulateV1 does not take this tx: {reason}"),
+                )),
+                Err(e) => Err(fail(e.to_string())),
+            };
+        }
         let calls = [
             (
                 "debug_traceCall",
@@ -330,8 +362,7 @@ impl NodeEngine {
         let vals = match res {
             Ok(v) => v,
             Err(CaptureError::Rpc { reason, .. }) if reason.starts_with("JSON-RPC error") => {
-                // the node answered, and refused this tx
-                return Ok(NodeTx::Rejected(reason));
+                return Ok(refused("debug_traceCall", reason));
             }
             Err(CaptureError::MethodUnavailable { reason, .. }) => {
                 // the probe showed the method works: the node rejects something of this tx

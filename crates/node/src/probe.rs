@@ -38,6 +38,9 @@ pub struct Capabilities {
     pub block_hash_override: bool,
     /// Block overrides the node accepted but did not apply (or rejected).
     pub ignored_overrides: Vec<String>,
+    /// Whether the path gives the post-state (`debug_traceCall`'s prestate tracer); without
+    /// it, state changes are not compared.
+    pub state_compared: bool,
     /// BLOBBASEFEE on the node without an override (what a blob tx pays there when the
     /// `blobBaseFee` override is not taken).
     pub native_blob_base_fee: Option<u128>,
@@ -149,6 +152,7 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         chain_id,
         hardfork,
         path: "debug_traceCall (prestateTracer diffMode + callTracer withLog)".into(),
+        state_compared: true,
         ..Default::default()
     };
 
@@ -183,14 +187,6 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
              callTracer and prestateTracer (anvil, geth or reth with the debug namespace)"
         ),
     };
-    let r: Value = rpc
-        .call(
-            "debug_traceCall",
-            json!([call, "latest", {"tracer": "callTracer", "stateOverrides": state, "blockOverrides": block}]),
-            None,
-        )
-        .await
-        .map_err(missing)?;
     let checks: [(&str, U256); 7] = [
         ("blockHash", hash.into()),
         ("number", U256::from(number)),
@@ -200,11 +196,32 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         ("baseFeePerGas", U256::from(base_fee)),
         ("gasLimit", U256::from(gas_limit)),
     ];
-    for (i, (f, want)) in checks.iter().enumerate() {
-        if word(&r, i) != Some(*want) {
-            caps.ignored_overrides.push((*f).to_string());
+    let r: Value = match rpc
+        .call(
+            "debug_traceCall",
+            json!([call, "latest", {"tracer": "callTracer", "stateOverrides": state, "blockOverrides": block}]),
+            None,
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(CaptureError::MethodUnavailable { reason, .. }) => {
+            // no debug_traceCall: eth_simulateV1 gives status, gas, output and logs
+            probe_simulate(rpc, &mut caps, &call, &state, &block, &checks)
+                .await
+                .map_err(|e| NodeError::Capability {
+                    node: node.clone(),
+                    reason: format!(
+                        "the node serves neither debug_traceCall ({reason}) nor eth_simulateV1 \
+                         ({e}); the node engine needs one of them with state and block overrides \
+                         (anvil, geth or reth with the debug or eth namespace)"
+                    ),
+                })?;
+            return Ok(caps);
         }
-    }
+        Err(e) => return Err(missing(e)),
+    };
+    apply_checks(&r, &mut caps, &checks);
     caps.block_hash_override = !caps.ignored_overrides.iter().any(|o| o == "blockHash");
     // BLOBBASEFEE alone: an older hardfork does not have the opcode
     let blob_code = "0x4a60005260206000f3";
@@ -263,6 +280,99 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         .await
         .is_ok();
     Ok(caps)
+}
+
+fn apply_checks(r: &Value, caps: &mut Capabilities, checks: &[(&str, U256)]) {
+    for (i, (f, want)) in checks.iter().enumerate() {
+        if word(r, i) != Some(*want) {
+            caps.ignored_overrides.push((*f).to_string());
+        }
+    }
+}
+
+/// The `eth_simulateV1` request for one call on `block` (overrides) over `state`.
+pub(crate) fn simulate_params(call: &Value, state: &Value, block: &Value) -> Value {
+    json!([{
+        "blockStateCalls": [{"blockOverrides": block, "stateOverrides": state, "calls": [call]}],
+        "validation": true,
+        "traceTransfers": false,
+    }, "earliest"])
+}
+
+/// The probe through `eth_simulateV1` (no `blockHash` override there: the spec leaves it out).
+async fn probe_simulate(
+    rpc: &Rpc,
+    caps: &mut Capabilities,
+    call: &Value,
+    state: &Value,
+    block: &Value,
+    checks: &[(&str, U256)],
+) -> Result<(), CaptureError> {
+    let mut block = block.clone();
+    if let Some(b) = block.as_object_mut() {
+        b.remove("blockHash");
+    }
+    // with validation the call pays for its gas like a tx
+    let mut call = call.clone();
+    call["maxFeePerGas"] = json!("0x64");
+    call["maxPriorityFeePerGas"] = json!("0x0");
+    let mut state = state.clone();
+    state[call["from"].as_str().unwrap_or_default()] = json!({"balance": "0xffffffffffff"});
+    let r: Value = rpc
+        .call(
+            "eth_simulateV1",
+            simulate_params(&call, &state, &block),
+            None,
+        )
+        .await?;
+    let c = &r[0]["calls"][0];
+    let out = json!({"output": c["returnData"]});
+    caps.path = "eth_simulateV1 (status, gas, output, logs; no post-state)".into();
+    caps.simulate_v1 = true;
+    caps.state_compared = false;
+    apply_checks(&out, caps, checks);
+    caps.block_hash_override = false;
+    if !caps.ignored_overrides.iter().any(|o| o == "blockHash") {
+        caps.ignored_overrides.insert(0, "blockHash".into());
+    }
+    // BLOBBASEFEE: taken as an override, else the node's own value
+    let blob_call = {
+        let mut c = call.clone();
+        c["to"] = json!(Address::repeat_byte(0x7b));
+        c
+    };
+    let blob_state = {
+        let mut s = state.clone();
+        s[Address::repeat_byte(0x7b).to_string()] = json!({"code": "0x4a60005260206000f3"});
+        s
+    };
+    let mut blob_block = block.clone();
+    blob_block["blobBaseFee"] = json!("0x3");
+    let taken: Option<Value> = rpc
+        .call(
+            "eth_simulateV1",
+            simulate_params(&blob_call, &blob_state, &blob_block),
+            None,
+        )
+        .await
+        .ok();
+    let fee = |v: &Value| word(&json!({"output": v[0]["calls"][0]["returnData"]}), 0);
+    if taken.as_ref().and_then(fee) != Some(U256::from(3)) {
+        caps.ignored_overrides.push("blobBaseFee".into());
+        let native: Option<Value> = rpc
+            .call(
+                "eth_simulateV1",
+                simulate_params(&blob_call, &blob_state, &block),
+                None,
+            )
+            .await
+            .ok();
+        caps.native_blob_base_fee = native
+            .as_ref()
+            .and_then(fee)
+            .and_then(|w| u128::try_from(w).ok());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -116,6 +116,66 @@ pub fn exec_from_traces(diff: &Value, call: &Value, cleared: &[Address]) -> Resu
     })
 }
 
+/// A tx's execution from an `eth_simulateV1` result with one block of one call: status, gas
+/// used (the receipt's), return data, logs, and the created address (derived from the sender
+/// and nonce). The post-state is not known (`state` stays empty; the runner does not compare it).
+pub fn exec_from_simulate(
+    v: &Value,
+    env: &alloy_consensus::TxEnvelope,
+    from: Address,
+) -> Result<TxExec, String> {
+    use alloy_consensus::Transaction;
+    let c = v
+        .get(0)
+        .and_then(|b| b.get("calls"))
+        .and_then(|c| c.get(0))
+        .ok_or("no calls[0] in the first block")?;
+    let status = hex_u64(c, "status")? == 1;
+    let gas_used = hex_u64(c, "gasUsed")?;
+    let output: Bytes = field(c, "returnData")?.unwrap_or_default();
+    let mut logs = vec![];
+    for l in c
+        .get("logs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let address: Address = field(l, "address")?.ok_or("log without address")?;
+        let topics: Vec<B256> = field(l, "topics")?.unwrap_or_default();
+        let data: Bytes = field(l, "data")?.unwrap_or_default();
+        logs.push(Log {
+            address,
+            data: LogData::new_unchecked(topics, data),
+        });
+    }
+    let reason = (!status).then(|| {
+        let m = c
+            .get("error")
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("failed");
+        if m.to_ascii_lowercase().contains("revert") {
+            "reverted".to_string()
+        } else {
+            m.to_string()
+        }
+    });
+    let created = (status && env.to().is_none()).then(|| from.create(env.nonce()));
+    Ok(TxExec {
+        status,
+        gas_used,
+        gas_spent: gas_used,
+        gas_refunded: 0,
+        cumulative_gas_used: gas_used,
+        output,
+        reason,
+        logs,
+        created,
+        state: Default::default(),
+        storage_reset: vec![],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

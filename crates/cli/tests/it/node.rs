@@ -331,3 +331,52 @@ fn node_faults_chain_id_and_mode_are_clear_errors() {
     assert_eq!(r["run"]["status"], "failed", "{r:#}");
     assert!((count(&r, "txs") as usize) < t.txs);
 }
+
+#[test]
+fn a_node_without_debug_trace_call_runs_through_eth_simulate_v1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, t, c) = captured(dir.path());
+    let proxy = FaultProxy::start(
+        &node.url(),
+        FaultPlan::without_methods(&["debug_traceCall"]),
+    );
+    let (code, r, log) = replay(
+        &c,
+        &dir.path().join("r"),
+        &[
+            "--mode",
+            "tx",
+            "--baseline",
+            &format!("node={}", proxy.url()),
+        ],
+    );
+    let r = r.unwrap_or_else(|| panic!("no report: {log}"));
+    let engine = r["configurations"]["baseline_engine"].as_str().unwrap();
+    assert!(engine.contains("eth_simulateV1"), "{engine}");
+    // status, gas, output, logs and created addresses compared; the state is not (no
+    // post-state on this path); not comparable: BLOCKHASH readers (no blockHash override) and
+    // contract creations (anvil's eth_simulateV1 builds no request without `to`)
+    assert_eq!(count(&r, "errors"), 0, "{log}\n{:#?}", findings(&r));
+    assert_eq!(code, 0, "{log}\n{:#?}", findings(&r));
+    assert_eq!(
+        (count(&r, "matched") + count(&r, "not_comparable")) as usize,
+        t.txs,
+        "{log}"
+    );
+    let reasons: Vec<&str> = r["not_comparable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("BLOCKHASH")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("BLOCKHASH") || r.contains("eth_simulateV1 does not take")),
+        "{reasons:#?}"
+    );
+}
