@@ -11,9 +11,11 @@
 //! Two `debug_traceCall`s per tx, sent as one JSON-RPC batch: the prestate tracer in diff mode
 //! (post-state: balances, nonces, code, storage, fee payment to the coinbase included) and the
 //! call tracer with logs (status, gas used as the receipt reports it, return data, logs,
-//! created address). [`NodeEngine::connect`] probes the node once: chain id (must equal the
-//! corpus's), client version, `debug_traceCall` with both tracers, and which block overrides
-//! the node honours (a probe contract reads them back). What the node cannot be given through
+//! created address). A node without `debug_traceCall` runs through `eth_simulateV1` (status,
+//! gas, output, logs; no post-state, so state changes are not compared for it).
+//! [`NodeEngine::connect`] probes the node once: chain id (must equal the corpus's), client
+//! version, the path, and which block overrides the node honours (a probe contract reads them
+//! back). What the node cannot be given through
 //! overrides makes a tx **not comparable**, with the reason, rather than different.
 //!
 //! The JSON-RPC client is capture's: bounded concurrency, per-request timeouts, retries with
