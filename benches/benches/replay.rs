@@ -80,6 +80,8 @@ fn report_writing(c: &mut Criterion) {
         jobs: 1,
         baseline: SideConfig::chain("baseline"),
         candidate: None,
+        baseline_node: None,
+        candidate_node: None,
         out_dir: std::env::temp_dir(),
         run_id: None,
         accepted: None,
@@ -88,7 +90,10 @@ fn report_writing(c: &mut Criterion) {
     };
     let results: Vec<_> = idx
         .iter()
-        .map(|i| runner::process_block(&l.blocks[*i], &l.chain, &l.codes, &cfg))
+        .map(|i| {
+            runner::process_block(&l.blocks[*i], &l.chain, &l.codes, &cfg, Default::default())
+                .expect("no node side")
+        })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
     c.bench_function("report/write_3_blocks", |b| {

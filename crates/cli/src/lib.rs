@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod cmd;
 pub mod fixture;
+pub mod node_run;
 pub mod progress;
 pub mod runner;
 pub mod sides;

@@ -17,6 +17,8 @@ use txshadow_diff::{
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_tx_mode};
 use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
 
+use crate::node_run::NodeSides;
+
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -30,6 +32,10 @@ pub struct RunConfig {
     pub baseline: SideConfig,
     /// Candidate configuration; `None` compares the baseline with the chain.
     pub candidate: Option<SideConfig>,
+    /// The node the baseline runs on (node engine), if any.
+    pub baseline_node: Option<txshadow_node::NodeSpec>,
+    /// The node the candidate runs on (node engine), if any.
+    pub candidate_node: Option<txshadow_node::NodeSpec>,
     /// Where run directories go.
     pub out_dir: PathBuf,
     /// Run id (default: time-based).
@@ -143,7 +149,7 @@ fn status(s: bool) -> String {
 /// Sets a row's verdict from its findings. `logs_equal`/`state_equal` hold a marker when the
 /// field was compared and become `true`/`false`.
 fn fill_verdict(row: &mut TxRow, mine: &[&Finding]) {
-    if row.verdict == "skipped" {
+    if row.verdict == "skipped" || row.verdict == "not-comparable" {
         return;
     }
     let compared_logs = !row.logs_equal.is_empty();
@@ -182,13 +188,15 @@ fn witness_error(o: &BlockOutcome) -> Option<String> {
     o.witness.as_ref()?.error.clone()
 }
 
-/// Replays one block under the run's configuration and diffs it.
+/// Replays one block under the run's configuration and diffs it. Fails only when a node the
+/// run depends on fails for good (a harness failure).
 pub fn process_block(
     block: &BlockRecord,
     chain: &ChainConfig,
     codes: &Codes,
     cfg: &RunConfig,
-) -> BlockResult {
+    nodes: NodeSides<'_>,
+) -> Result<BlockResult, txshadow_node::NodeError> {
     let mut r = BlockResult {
         block: block.number(),
         label: block.label.clone(),
@@ -209,11 +217,26 @@ pub fn process_block(
                 ..Default::default()
             })
             .collect();
-        return r;
+        return Ok(r);
     }
     let ch = block.chain.as_ref().unwrap_or(chain);
     let mut block_mode_run = None;
+    let mut not_comparable = std::collections::BTreeMap::new();
+    let mut state_compared = true;
     let (reference, got): (Option<BlockOutcome>, BlockOutcome) = match (cfg.mode, &cfg.candidate) {
+        _ if nodes.any() => {
+            let o = crate::node_run::run(
+                block,
+                ch,
+                codes,
+                &cfg.baseline,
+                cfg.candidate.as_ref(),
+                nodes,
+            )?;
+            not_comparable = o.not_comparable;
+            state_compared = o.state_compared;
+            (o.reference, o.got)
+        }
         (Mode::Block, None) => (None, run_block(block, ch, codes, &cfg.baseline)),
         (Mode::Tx, None) => {
             let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, None);
@@ -269,10 +292,42 @@ pub fn process_block(
             r.tx_errors.push((t.index, format!("baseline: {e}")));
         }
     }
+    if !state_compared {
+        // a node path without post-state (eth_simulateV1): tx state changes are not compared
+        r.findings
+            .retain(|f| f.kind != Kind::State || f.tx_index.is_none());
+    }
+    if !not_comparable.is_empty() {
+        // not a difference and not an error: set the findings aside, keep the reason
+        let mut set_aside: std::collections::BTreeMap<usize, usize> = Default::default();
+        r.findings.retain(|f| match f.tx_index {
+            Some(i) if not_comparable.contains_key(&i) => {
+                *set_aside.entry(i).or_default() += 1;
+                false
+            }
+            _ => true,
+        });
+        r.tx_errors.retain(|(i, _)| !not_comparable.contains_key(i));
+        for (i, reason) in &not_comparable {
+            r.not_comparable.push(txshadow_report::NotComparable {
+                block: block.number(),
+                tx_index: *i,
+                tx_hash: block.transactions[*i].hash.to_string(),
+                reason: reason.clone(),
+                findings_set_aside: set_aside.get(i).copied().unwrap_or_default(),
+            });
+        }
+    }
     let receipts = block.expected.receipts.as_ref();
     let mut names = std::collections::HashMap::new();
     for t in &got.txs {
         let mut row = row_base(block, t, &mut names);
+        if let Some(reason) = not_comparable.get(&t.index) {
+            row.verdict = "not-comparable".into();
+            row.note = reason.clone();
+            r.rows.push(row);
+            continue;
+        }
         if let Some(e) = t.exec() {
             row.got_status = status(e.status);
             row.got_gas = e.gas_used.to_string();
@@ -304,12 +359,12 @@ pub fn process_block(
         if compared_logs {
             row.logs_equal = "compared".into();
         }
-        if compared_state {
+        if compared_state && state_compared {
             row.state_equal = "compared".into();
         }
         r.rows.push(row);
     }
-    r
+    Ok(r)
 }
 
 /// Runs `f` on every item of `order` on the pool's threads: one task per thread pulls the next
@@ -332,6 +387,32 @@ pub fn for_each_queued<F: Fn(usize) + Sync>(pool: &rayon::ThreadPool, order: &[u
 /// Runs a replay: load, replay in parallel, diff, stream reports. Errors are harness failures.
 pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunOutcome> {
     let loaded = load(&cfg.corpus, cfg.shard)?;
+    if (cfg.baseline_node.is_some() || cfg.candidate_node.is_some()) && cfg.mode != Mode::Tx {
+        eyre::bail!("the node engine runs in tx mode only: use --mode tx");
+    }
+    let connect = |spec: &Option<txshadow_node::NodeSpec>| {
+        spec.as_ref()
+            .map(|s| txshadow_node::NodeEngine::connect(s, loaded.chain.chain_id))
+            .transpose()
+    };
+    if cfg.baseline_node.is_some() || cfg.candidate_node.is_some() {
+        // the binary restores SIGPIPE's default so `| head` ends it quietly, but a node that
+        // closes a connection while a request is being written must be an error, not death
+        #[cfg(unix)]
+        // SAFETY: changes the disposition of one signal; no handler runs Rust code
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
+    let baseline_node = connect(&cfg.baseline_node)?;
+    let candidate_node = connect(&cfg.candidate_node)?;
+    let nodes = NodeSides {
+        baseline: baseline_node.as_ref(),
+        candidate: candidate_node.as_ref(),
+    };
+    let engine = |n: Option<&txshadow_node::NodeEngine>| {
+        n.map_or_else(|| "revm".to_string(), |e| e.describe())
+    };
     let started = crate::now_rfc3339();
     let run_id = cfg.run_id.clone().unwrap_or_else(|| {
         let t = time::OffsetDateTime::now_utc();
@@ -351,11 +432,24 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
         )
     });
     let dir = cfg.out_dir.join(&run_id);
-    let configurations = serde_json::json!({
+    let mut configurations = serde_json::json!({
         "baseline": cfg.baseline.describe(),
         "candidate": cfg.candidate.as_ref().map(|c| c.describe()),
         "compared_with": if cfg.candidate.is_some() { "baseline" } else { "recorded chain results" },
     });
+    if nodes.any() {
+        // which engine, and for a node which path (the probe's choice), per side
+        configurations["baseline_engine"] = engine(nodes.baseline).into();
+        if cfg.candidate.is_some() {
+            configurations["candidate_engine"] = engine(nodes.candidate).into();
+        }
+        let caps: serde_json::Map<String, serde_json::Value> =
+            [("baseline", nodes.baseline), ("candidate", nodes.candidate)]
+                .into_iter()
+                .filter_map(|(k, n)| Some((k.to_string(), serde_json::to_value(&n?.caps).ok()?)))
+                .collect();
+        configurations["node_capabilities"] = caps.into();
+    }
     let report = Report {
         schema_version: txshadow_report::SCHEMA_VERSION,
         run: RunInfo {
@@ -392,20 +486,37 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
     let t = Instant::now();
     let (tx, rx) = mpsc::channel::<BlockResult>();
     let mut accepted_counts = vec![];
+    // a node that fails for good stops the run: the first failure, and no new block after it
+    let fatal: std::sync::Mutex<Option<txshadow_node::NodeError>> = Default::default();
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let write_result = std::thread::scope(|s| {
         let loaded = &loaded;
+        let (fatal, stop) = (&fatal, &stop);
         s.spawn(move || {
             for_each_queued(&pool, &order, |i| {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 let b = &loaded.blocks[i];
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    process_block(b, &loaded.chain, &loaded.codes, cfg)
+                    process_block(b, &loaded.chain, &loaded.codes, cfg, nodes)
                 }))
-                .unwrap_or_else(|_| BlockResult {
-                    block: b.number(),
-                    label: b.label.clone(),
-                    error: Some("panic while replaying or diffing this block".into()),
-                    ..Default::default()
+                .unwrap_or_else(|_| {
+                    Ok(BlockResult {
+                        block: b.number(),
+                        label: b.label.clone(),
+                        error: Some("panic while replaying or diffing this block".into()),
+                        ..Default::default()
+                    })
                 });
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        fatal.lock().expect("not poisoned").get_or_insert(e);
+                        return;
+                    }
+                };
                 let _ = tx.send(r);
             });
         });
@@ -435,6 +546,14 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
         res
     });
     write_result.wrap_err("write the report")?;
+    if let Some(e) = fatal.into_inner().expect("not poisoned") {
+        // a harness failure: keep what was written, marked as failed
+        let _ = writer.finish("error", crate::now_rfc3339());
+        return Err(eyre::eyre!(e).wrap_err(format!(
+            "the run stopped (partial report in {})",
+            dir.display()
+        )));
+    }
     let secs = t.elapsed().as_secs_f64();
     let tp = &mut writer.report.throughput;
     tp.replay_seconds = secs;

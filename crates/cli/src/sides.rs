@@ -7,7 +7,11 @@
 //! - `code.0xADDR=FILE` replace runtime code: a hex file, or a Foundry/Hardhat artifact JSON
 //!   (its deployed bytecode);
 //! - `storage.0xADDR.0xSLOT=0xVALUE` set a storage slot;
-//! - `balance.0xADDR=WEI` set a balance.
+//! - `balance.0xADDR=WEI` set a balance;
+//! - `node=URL` run the txs on a node over JSON-RPC instead of revm (the node engine, tx mode),
+//!   with `timeout=SECS`, `concurrency=N`, `retries=N` for its client and `state=auto|block|
+//!   touched` for the accounts its state overrides hold; code, storage and
+//!   balance settings become extra state overrides on the node.
 //!
 //! ```toml
 //! # txshadow.toml
@@ -26,6 +30,7 @@ use std::{
 use alloy_primitives::{Address, Bytes, U256};
 use eyre::{Result, WrapErr, bail, eyre};
 use serde::Deserialize;
+use txshadow_node::NodeSpec;
 use txshadow_replay::{SideConfig, decode_code, parse_spec};
 
 /// One configuration in the suite file.
@@ -44,6 +49,30 @@ pub struct ConfigEntry {
     /// Address → balance (decimal or 0x).
     #[serde(default)]
     pub balance: BTreeMap<Address, U256>,
+    /// Run on this node (JSON-RPC URL) instead of revm.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Node client: seconds per request.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Node client: requests in flight.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Node client: retries after a transient fault.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Node: which accounts the state overrides hold (`auto`, `block`, `touched`).
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// A parsed side: its configuration and, for the node engine, the node.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// The configuration (for a node: the overrides it adds).
+    pub config: SideConfig,
+    /// The node, when the side runs on one.
+    pub node: Option<NodeSpec>,
 }
 
 /// The suite file.
@@ -114,7 +143,51 @@ pub fn read_code(path: &Path) -> Result<Bytes> {
     Ok(code)
 }
 
-fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<SideConfig> {
+fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<Side> {
+    let node = match &e.node {
+        None => {
+            if e.timeout.is_some()
+                || e.concurrency.is_some()
+                || e.retries.is_some()
+                || e.state.is_some()
+            {
+                bail!("{name}: timeout, concurrency, retries and state are settings of node=URL");
+            }
+            None
+        }
+        Some(url) => {
+            if let Some(s) = &e.spec {
+                bail!(
+                    "{name}: spec={s} with node=: a node runs its own rules; start it with the \
+                     hardfork to test (anvil: --hardfork {s})"
+                );
+            }
+            let url = if let Some(var) = url.strip_prefix('$') {
+                std::env::var(var).map_err(|_| eyre!("{name}: node=${var}: {var} is not set"))?
+            } else {
+                url.clone()
+            };
+            let mut spec = NodeSpec::parse(&url).map_err(|e| eyre!("{name}: {e}"))?;
+            if let Some(t) = e.timeout {
+                spec.client.timeout = std::time::Duration::from_secs(t.max(1));
+            }
+            if let Some(c) = e.concurrency {
+                spec.client.concurrency = c.max(1);
+            }
+            if let Some(r) = e.retries {
+                spec.client.retries = r;
+            }
+            if let Some(st) = &e.state {
+                spec.scope = match st.as_str() {
+                    "auto" => txshadow_node::StateScope::Auto,
+                    "block" => txshadow_node::StateScope::Block,
+                    "touched" => txshadow_node::StateScope::Touched,
+                    _ => bail!("{name}: state={st}: expected auto, block or touched"),
+                };
+            }
+            Some(spec)
+        }
+    };
     let mut side = SideConfig::chain(name);
     if let Some(s) = &e.spec {
         side.spec =
@@ -130,16 +203,33 @@ fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<SideConfig> {
     }
     side.overrides.storage = e.storage.clone();
     side.overrides.balance = e.balance.clone();
-    Ok(side)
+    Ok(Side { config: side, node })
 }
 
-/// Parses `--baseline`/`--candidate`: a suite name, or inline `key=value` items.
+/// Parses `--baseline`/`--candidate` for a command that runs revm only (`txshadow tx`).
 pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> Result<SideConfig> {
+    let side = parse_side_engine(name, value, suite)?;
+    if side.node.is_some() {
+        bail!(
+            "{name}: the node engine runs in `txshadow replay --mode tx`; this command replays \
+             under revm only"
+        );
+    }
+    Ok(side.config)
+}
+
+/// Parses `--baseline`/`--candidate`: a suite name, or inline `key=value` items; a side may
+/// run on a node (`node=URL`).
+pub fn parse_side_engine(
+    name: &str,
+    value: &str,
+    suite: Option<&(Suite, PathBuf)>,
+) -> Result<Side> {
     if let Some((s, base)) = suite
         && let Some(e) = s.config.get(value)
     {
         let mut side = build(value, e, base)?;
-        side.name = format!("{name}:{value}");
+        side.config.name = format!("{name}:{value}");
         return Ok(side);
     }
     if !value.contains('=') {
@@ -149,6 +239,10 @@ pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> 
     }
     let mut e = ConfigEntry::default();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(url) = item.strip_prefix("node=") {
+            e.node = Some(url.to_string());
+            continue;
+        }
         let (k, v) = item
             .split_once('=')
             .ok_or_else(|| eyre!("{name}: {item:?} is not key=value"))?;
@@ -172,13 +266,62 @@ pub fn parse_side(name: &str, value: &str, suite: Option<&(Suite, PathBuf)>) -> 
                 e.balance
                     .insert(a, v.parse().map_err(|_| eyre!("{name}: bad balance {v}"))?);
             }
-            (Some("node"), None, None) => {
-                bail!("{name}: the node engine is not available in this build")
+            (Some("timeout"), None, None) => {
+                e.timeout = Some(v.parse().map_err(|_| eyre!("{name}: bad timeout {v}"))?);
+            }
+            (Some("concurrency"), None, None) => {
+                e.concurrency = Some(
+                    v.parse()
+                        .map_err(|_| eyre!("{name}: bad concurrency {v}"))?,
+                );
+            }
+            (Some("state"), None, None) => e.state = Some(v.to_string()),
+            (Some("retries"), None, None) => {
+                e.retries = Some(v.parse().map_err(|_| eyre!("{name}: bad retries {v}"))?);
             }
             _ => bail!(
-                "{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR)"
+                "{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR, \
+                 node, timeout, concurrency, retries, state)"
             ),
         }
     }
     build(name, &e, Path::new("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_sides_parse_with_their_client_settings() {
+        let s = parse_side_engine(
+            "candidate",
+            "node=https://user:pw@node.example:8545/key,timeout=7,concurrency=3,retries=1,state=block",
+            None,
+        )
+        .unwrap();
+        let n = s.node.expect("a node side");
+        assert_eq!(n.display(), "https://node.example:8545/<redacted>");
+        assert_eq!(n.client.timeout, std::time::Duration::from_secs(7));
+        assert_eq!(n.client.concurrency, 3);
+        assert_eq!(n.client.retries, 1);
+        assert_eq!(n.scope, txshadow_node::StateScope::Block);
+        assert!(!format!("{n:?}").contains("pw"));
+    }
+
+    #[test]
+    fn node_settings_that_cannot_apply_are_refused() {
+        let e = parse_side_engine("candidate", "spec=cancun,node=http://127.0.0.1:1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--hardfork"), "{e}");
+        let e = parse_side_engine("candidate", "spec=cancun,timeout=5", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node=URL"), "{e}");
+        let e = parse_side("candidate", "node=http://127.0.0.1:1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--mode tx"), "{e}");
+    }
 }

@@ -31,8 +31,10 @@ pub struct TxRow {
     pub logs_equal: String,
     /// State equal (`true`/`false`/empty if not compared).
     pub state_equal: String,
-    /// `match`, `differ`, `accepted`, `error` or `skipped`.
+    /// `match`, `differ`, `accepted`, `error`, `skipped` or `not-comparable`.
     pub verdict: String,
     /// Kinds of the findings, `;`-separated.
     pub kinds: String,
+    /// Why the tx is not comparable (empty otherwise).
+    pub note: String,
 }

@@ -37,6 +37,30 @@ pub struct Counts {
     pub gas_expected: u64,
     /// Gas of the same txs on the replayed side.
     pub gas_got: u64,
+    /// Txs a side cannot reproduce (a node that cannot be given what the tx needs through
+    /// overrides); neither matched, differing nor errors. Listed in `not_comparable`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_comparable: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A tx whose sides cannot be compared, with the reason (e.g. the node ignores an override the
+/// tx depends on, or its call API does not take the tx's type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotComparable {
+    /// Block number.
+    pub block: u64,
+    /// Index in the block.
+    pub tx_index: usize,
+    /// Tx hash.
+    pub tx_hash: String,
+    /// Why.
+    pub reason: String,
+    /// Findings the comparison would have reported, set aside.
+    pub findings_set_aside: usize,
 }
 
 /// A block or tx left out, with the reason.
@@ -111,6 +135,9 @@ pub struct Report {
     pub accepted_rules: Vec<Accepted>,
     /// Skipped blocks with reasons.
     pub skipped: Vec<Skipped>,
+    /// Txs that cannot be compared, with reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_comparable: Vec<NotComparable>,
     /// Throughput.
     pub throughput: Throughput,
     /// Launch criteria that failed the run.

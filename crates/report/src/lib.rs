@@ -22,6 +22,7 @@ mod writer;
 
 pub use csvrow::TxRow;
 pub use envelope::{
-    Counts, Report, RunInfo, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
+    Counts, NotComparable, Report, RunInfo, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry,
+    Throughput,
 };
 pub use writer::{BlockResult, ReportError, ReportWriter};

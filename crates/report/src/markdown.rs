@@ -39,6 +39,19 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             );
         }
     }
+    if let Some(obj) = r.configurations.as_object() {
+        // which engine each side ran on, in full (a node: its client, the path, the overrides)
+        let engines: Vec<_> = ["baseline_engine", "candidate_engine"]
+            .iter()
+            .filter_map(|k| Some((k.trim_end_matches("_engine"), obj.get(*k)?.as_str()?)))
+            .collect();
+        if !engines.is_empty() {
+            let _ = writeln!(m, "\n## Engines\n");
+            for (side, e) in engines {
+                let _ = writeln!(m, "- {side}: {}", e.replace('\n', " "));
+            }
+        }
+    }
     let _ = writeln!(m, "\n## Counts\n");
     let _ = writeln!(
         m,
@@ -50,6 +63,27 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
         "| {} | {} | {} | {} | {} | {} | {} | {} |",
         c.blocks, c.txs, c.matched, c.differing, c.errors, c.skipped, c.findings, c.accepted
     );
+    if !r.not_comparable.is_empty() {
+        let _ = writeln!(
+            m,
+            "\n## Not comparable ({})\n\nWhat a side cannot reproduce: neither a difference nor an \
+             error.\n\n| block | tx | hash | reason |\n|---:|---:|---|---|",
+            c.not_comparable
+        );
+        for n in r.not_comparable.iter().take(50) {
+            let _ = writeln!(
+                m,
+                "| {} | {} | `{}` | {} |",
+                n.block,
+                n.tx_index,
+                cell(&n.tx_hash),
+                cell(&n.reason)
+            );
+        }
+        if r.not_comparable.len() > 50 {
+            let _ = writeln!(m, "\n{} more in report.json.", r.not_comparable.len() - 50);
+        }
+    }
     if !r.failed_criteria.is_empty() {
         let _ = writeln!(m, "\n## Launch criteria failed\n");
         for f in &r.failed_criteria {

@@ -61,6 +61,8 @@ pub struct BlockResult {
     pub warnings: Vec<String>,
     /// The block's state root check, when the real root was computed.
     pub state_root: Option<crate::StateRootEntry>,
+    /// Txs that cannot be compared (their findings already removed), with reasons.
+    pub not_comparable: Vec<crate::NotComparable>,
 }
 
 /// Writes a run's reports into `dir`, streaming as results arrive.
@@ -180,12 +182,26 @@ impl ReportWriter {
                 None => {}
             }
         }
-        let err_txs: std::collections::BTreeSet<usize> =
-            r.tx_errors.iter().map(|(i, _)| *i).collect();
+        let nc: std::collections::BTreeSet<usize> =
+            r.not_comparable.iter().map(|n| n.tx_index).collect();
+        let err_txs: std::collections::BTreeSet<usize> = r
+            .tx_errors
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|i| !nc.contains(i))
+            .collect();
+        let tx_diff: std::collections::BTreeSet<usize> = tx_diff.difference(&nc).copied().collect();
         c.errors += err_txs.len() + usize::from(r.error.is_some());
+        c.not_comparable += nc.len();
         let differing_txs = tx_diff.difference(&err_txs).count();
         c.differing += differing_txs + usize::from(block_level && differing_txs == 0);
-        c.matched += r.rows.len().saturating_sub(differing_txs + err_txs.len());
+        c.matched += r
+            .rows
+            .len()
+            .saturating_sub(differing_txs + err_txs.len() + nc.len());
+        self.report
+            .not_comparable
+            .extend(r.not_comparable.iter().cloned());
         if !tx_diff.is_empty() || block_level {
             c.differing_blocks += 1;
         }
@@ -264,6 +280,9 @@ impl ReportWriter {
             "complete".into()
         };
         self.report.findings.sort_by_key(|a| (a.block, a.tx_index));
+        self.report
+            .not_comparable
+            .sort_by_key(|n| (n.block, n.tx_index));
         self.report
             .state_roots
             .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));

@@ -27,6 +27,31 @@ pub fn anvil_path() -> Result<PathBuf, String> {
     ))
 }
 
+/// The older anvil the node-engine tests compare with (`scripts/test` installs it from npm,
+/// pinned, into `.tools/anvil-<version>`).
+pub const OLDER_ANVIL: &str = "1.4.4";
+
+/// Where `scripts/test` puts anvil `version` (`.tools/anvil-<version>` at the repository
+/// root; `TXSHADOW_ANVIL_<version with _>` overrides it, e.g. `TXSHADOW_ANVIL_1_4_4`).
+pub fn anvil_version_path(version: &str) -> Result<PathBuf, String> {
+    let var = format!("TXSHADOW_ANVIL_{}", version.replace('.', "_"));
+    if let Ok(p) = std::env::var(&var) {
+        return Ok(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let p = root.join(format!(
+        ".tools/anvil-{version}/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    ));
+    if p.is_file() {
+        return Ok(p);
+    }
+    Err(format!(
+        "anvil {version} is not installed (expected {}): run scripts/test, which installs \
+         @foundry-rs/anvil@{version} from npm into .tools/anvil-{version}, or set {var}",
+        p.display()
+    ))
+}
+
 /// A free loopback port (the listener is closed again, so another process could take it; the
 /// spawn retries).
 pub(crate) fn free_port() -> u16 {
@@ -51,7 +76,17 @@ impl Anvil {
 
     /// Starts anvil with extra arguments.
     pub fn spawn_with(args: &[&str]) -> Result<Self, String> {
-        let bin = anvil_path()?;
+        Self::spawn_bin(&anvil_path()?, args)
+    }
+
+    /// Starts anvil `version` (see [`anvil_version_path`]) with extra arguments.
+    pub fn spawn_version(version: &str, args: &[&str]) -> Result<Self, String> {
+        Self::spawn_bin(&anvil_version_path(version)?, args)
+    }
+
+    /// Starts the anvil binary `bin` with extra arguments.
+    pub fn spawn_bin(bin: &std::path::Path, args: &[&str]) -> Result<Self, String> {
+        let bin = bin.to_path_buf();
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port();

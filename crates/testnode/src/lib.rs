@@ -18,7 +18,7 @@ mod proxy;
 pub mod traffic;
 mod wallet;
 
-pub use anvil::{Anvil, anvil_path};
+pub use anvil::{Anvil, OLDER_ANVIL, anvil_path, anvil_version_path};
 pub use jsonrpc::{Client, RpcError};
 pub use proxy::{Fault, FaultPlan, FaultProxy};
 pub use wallet::{DEV_KEYS, Wallet};

@@ -309,7 +309,7 @@ fn check_traces<T>(
 }
 
 /// The accounts whose EIP-7702 delegation `tx` resets to the zero address.
-fn cleared_delegations(tx: &TxEnvelope) -> Vec<Address> {
+pub fn cleared_delegations(tx: &TxEnvelope) -> Vec<Address> {
     let TxEnvelope::Eip7702(signed) = tx else {
         return vec![];
     };

@@ -33,11 +33,13 @@ mod run;
 mod state;
 mod witness;
 
+pub use block::cleared_delegations;
 pub use chain::{detect_chain, genesis_schedule};
 pub use client::{ClientConfig, ClientStats, Rpc};
 pub use range::BlockRange;
 pub use redact::RpcUrl;
 pub use run::{CaptureEvent, CaptureOptions, CaptureSummary, capture};
+pub use state::{created_accounts, tx_post_state};
 
 use txshadow_corpus::CorpusError;
 

@@ -41,7 +41,7 @@ pub(crate) fn traced_account(a: &TraceAccount, codes: &mut CodeMap) -> AccountSt
 
 /// The accounts a tx created (CREATE/CREATE2 on an empty address): in its diff's `post` but not
 /// in its `pre`. They did not exist before it.
-pub(crate) fn created_accounts(diff: &DiffMode) -> BTreeSet<Address> {
+pub fn created_accounts(diff: &DiffMode) -> BTreeSet<Address> {
     diff.post
         .keys()
         .filter(|a| !diff.pre.contains_key(*a))
@@ -93,7 +93,7 @@ pub(crate) fn merge_pre_states(
 /// The tracer also omits an empty post code, so "code unchanged" and "code cleared" look the
 /// same; `cleared_delegations` names the accounts whose EIP-7702 delegation the tx reset to the
 /// zero address, whose code is therefore empty.
-pub(crate) fn tx_post_state(diff: &DiffMode, cleared_delegations: &[Address]) -> StateMap {
+pub fn tx_post_state(diff: &DiffMode, cleared_delegations: &[Address]) -> StateMap {
     let mut scratch = CodeMap::new();
     let mut out = StateMap::new();
     let addrs: BTreeSet<&Address> = diff.pre.keys().chain(diff.post.keys()).collect();

@@ -264,6 +264,8 @@ fn harness_run(
         jobs,
         baseline: SideConfig::chain("baseline"),
         candidate: candidate.then(|| SideConfig::chain("candidate")),
+        baseline_node: None,
+        candidate_node: None,
         out_dir: out.to_path_buf(),
         run_id: Some(id.to_string()),
         accepted: None,

@@ -10,7 +10,7 @@ use txshadow_report::Report;
 use crate::{
     progress,
     runner::{self, Progress, RunConfig},
-    sides::{Suite, parse_side},
+    sides::{Side, Suite, parse_side_engine},
 };
 
 /// The corpus `txshadow replay` uses when none is given.
@@ -44,7 +44,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub baseline: Option<String>,
     /// Candidate configuration: a name from --config, or items like `spec=istanbul`,
-    /// `code.0xADDR=artifact.json`, `storage.0xADDR.0xSLOT=0xV`, `balance.0xADDR=WEI`.
+    /// `code.0xADDR=artifact.json`, `storage.0xADDR.0xSLOT=0xV`, `balance.0xADDR=WEI`, or
+    /// `node=URL` to run the txs on a node over JSON-RPC (tx mode).
     #[arg(long)]
     pub candidate: Option<String>,
     /// Suite file (TOML) with named configurations, accepted differences and criteria.
@@ -196,13 +197,24 @@ impl ReplayArgs {
             .clone()
             .or_else(|| suite.as_ref().and_then(|s| s.0.candidate.clone()));
         let baseline = match &baseline_name {
-            Some(v) => parse_side("baseline", v, suite.as_ref())?,
-            None => txshadow_replay::SideConfig::chain("baseline"),
+            Some(v) => parse_side_engine("baseline", v, suite.as_ref())?,
+            None => Side {
+                config: txshadow_replay::SideConfig::chain("baseline"),
+                node: None,
+            },
         };
         let candidate = candidate_name
             .as_deref()
-            .map(|v| parse_side("candidate", v, suite.as_ref()))
+            .map(|v| parse_side_engine("candidate", v, suite.as_ref()))
             .transpose()?;
+        if self.mode == ModeArg::Block
+            && (baseline.node.is_some() || candidate.as_ref().is_some_and(|c| c.node.is_some()))
+        {
+            bail!(
+                "the node engine runs in tx mode only (each tx on its own pre-state through \
+                 state overrides): use --mode tx"
+            );
+        }
         let accepted_path = self.accepted.clone().or_else(|| {
             suite
                 .as_ref()
@@ -232,8 +244,10 @@ impl ReplayArgs {
                 ModeArg::Tx => Mode::Tx,
             },
             jobs: self.jobs,
-            baseline,
-            candidate,
+            baseline_node: baseline.node,
+            baseline: baseline.config,
+            candidate_node: candidate.as_ref().and_then(|c| c.node.clone()),
+            candidate: candidate.map(|c| c.config),
             out_dir: self.out_dir.clone(),
             run_id: self.run_id.clone(),
             accepted,
@@ -254,7 +268,7 @@ impl ReplayArgs {
         let c = &out.report.counts;
         let t = &out.report.throughput;
         println!(
-            "{}: {} blocks, {} txs: {} matched, {} differing, {} errors, {} skipped ({} findings, {} accepted); {:.1} Mgas/s, {:.0} tx/s",
+            "{}: {} blocks, {} txs: {} matched, {} differing, {} errors, {} skipped{} ({} findings, {} accepted); {:.1} Mgas/s, {:.0} tx/s",
             out.report.verdict.to_uppercase(),
             c.blocks,
             c.txs,
@@ -262,6 +276,11 @@ impl ReplayArgs {
             c.differing,
             c.errors,
             c.skipped,
+            if c.not_comparable > 0 {
+                format!(", {} not comparable", c.not_comparable)
+            } else {
+                String::new()
+            },
             c.findings,
             c.accepted,
             t.mgas_per_s,

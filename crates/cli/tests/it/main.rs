@@ -2,6 +2,7 @@
 
 mod candidate;
 mod capture;
+mod node;
 mod replay;
 mod state_roots;
 mod triage;
