@@ -384,6 +384,42 @@ pub fn for_each_queued<F: Fn(usize) + Sync>(pool: &rayon::ThreadPool, order: &[u
     });
 }
 
+/// A node that says which hardfork it runs (anvil) and runs none of the corpus blocks' forks
+/// applies other rules to every tx: said before the run (and in the report), not an error,
+/// since comparing rules is a use of its own.
+fn node_fork_warnings(loaded: &Loaded, nodes: NodeSides<'_>) -> Vec<String> {
+    let forks: std::collections::BTreeSet<_> = loaded
+        .blocks
+        .iter()
+        .filter(|b| b.unsupported.is_none())
+        .map(|b| {
+            let ch = b.chain.as_ref().unwrap_or(&loaded.chain);
+            txshadow_replay::evm_env(b, ch, &SideConfig::chain("corpus"))
+                .cfg_env
+                .spec
+        })
+        .collect();
+    [("baseline", nodes.baseline), ("candidate", nodes.candidate)]
+        .into_iter()
+        .filter_map(|(side, n)| {
+            let n = n?;
+            let fork = n.caps.hardfork.as_deref()?;
+            let spec = txshadow_replay::parse_spec(fork)?;
+            (!forks.contains(&spec)).then(|| {
+                let names: Vec<String> = forks
+                    .iter()
+                    .map(|s| txshadow_replay::spec_name(*s))
+                    .collect();
+                format!(
+                    "{side} node runs {fork}, the corpus's blocks run {}: its txs run under \
+                     other rules (start the node with the corpus's hardfork to compare engines)",
+                    names.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
 /// Runs a replay: load, replay in parallel, diff, stream reports. Errors are harness failures.
 pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunOutcome> {
     let loaded = load(&cfg.corpus, cfg.shard)?;
@@ -449,6 +485,13 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
                 .filter_map(|(k, n)| Some((k.to_string(), serde_json::to_value(&n?.caps).ok()?)))
                 .collect();
         configurations["node_capabilities"] = caps.into();
+        let warnings = node_fork_warnings(&loaded, nodes);
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        if !warnings.is_empty() {
+            configurations["node_warnings"] = warnings.into();
+        }
     }
     let report = Report {
         schema_version: txshadow_report::SCHEMA_VERSION,

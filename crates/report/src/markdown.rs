@@ -50,6 +50,15 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             for (side, e) in engines {
                 let _ = writeln!(m, "- {side}: {}", e.replace('\n', " "));
             }
+            for w in obj
+                .get("node_warnings")
+                .and_then(|w| w.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+            {
+                let _ = writeln!(m, "- **warning**: {w}");
+            }
         }
     }
     let _ = writeln!(m, "\n## Counts\n");

@@ -56,7 +56,8 @@ pub struct ReplayArgs {
     pub accepted: Option<PathBuf>,
     /// Launch criteria, repeatable: `any` (default), `status`, `logs`, `state`, `output`,
     /// `error`, `gas` (any gas change), `gas-tx>N%` (a tx's gas up by more than N%),
-    /// `gas-total>M%` (total gas up by more than M%).
+    /// `gas-total>M%` (total gas up by more than M%), `not-comparable` / `not-comparable>N%`
+    /// (txs a node engine could not reproduce, any or more than N% of them).
     #[arg(long = "fail-on")]
     pub fail_on: Vec<String>,
     /// Directory for run reports.
@@ -81,6 +82,9 @@ pub enum Criterion {
     GasTx(f64),
     /// Total gas increased by more than this percentage.
     GasTotal(f64),
+    /// More than this percentage of the txs were not comparable (a node engine could not be
+    /// given what they need); `not-comparable` alone fails on any.
+    NotComparable(f64),
 }
 
 impl Criterion {
@@ -99,16 +103,20 @@ impl Criterion {
             "output" => Self::Kind(Kind::Output),
             "error" => Self::Kind(Kind::Error),
             "gas" => Self::Kind(Kind::Gas),
+            "not-comparable" => Self::NotComparable(0.0),
             _ => {
                 if let Some(v) = s.strip_prefix("gas-tx>") {
                     Self::GasTx(pct(v)?)
                 } else if let Some(v) = s.strip_prefix("gas-total>") {
                     Self::GasTotal(pct(v)?)
+                } else if let Some(v) = s.strip_prefix("not-comparable>") {
+                    Self::NotComparable(pct(v)?)
                 } else if let Some(k) = Kind::parse(s) {
                     Self::Kind(k)
                 } else {
                     bail!(
-                        "unknown --fail-on {s:?} (any, status, logs, state, output, error, gas, gas-tx>N%, gas-total>M%)"
+                        "unknown --fail-on {s:?} (any, status, logs, state, output, error, gas, gas-tx>N%, \
+                         gas-total>M%, not-comparable, not-comparable>N%)"
                     )
                 }
             }
@@ -146,6 +154,24 @@ pub fn evaluate(criteria: &[Criterion], r: &Report) -> Vec<String> {
                     .count();
                 if n > 0 {
                     failed.push(format!("gas-tx>{p}%: {n} tx(s) over the limit"));
+                }
+            }
+            Criterion::NotComparable(p) => {
+                let (n, all) = (r.counts.not_comparable, r.counts.txs);
+                let share = if all == 0 {
+                    0.0
+                } else {
+                    n as f64 / all as f64 * 100.0
+                };
+                if n > 0 && share > *p {
+                    failed.push(format!(
+                        "not-comparable{}: {n} of {all} tx(s) not comparable ({share:.1}%)",
+                        if *p > 0.0 {
+                            format!(">{p}%")
+                        } else {
+                            String::new()
+                        }
+                    ));
                 }
             }
             Criterion::GasTotal(p) => {
@@ -291,5 +317,31 @@ impl ReplayArgs {
         }
         println!("report: {}", out.dir.join("summary.md").display());
         Ok(out.exit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_comparable_txs_fail_a_run_only_when_asked() {
+        let mut r = Report::default();
+        r.counts.txs = 200;
+        r.counts.matched = 190;
+        r.counts.not_comparable = 10;
+        let crit = |s: &[&str]| -> Vec<Criterion> {
+            s.iter().map(|c| Criterion::parse(c).unwrap()).collect()
+        };
+        assert!(evaluate(&crit(&["any"]), &r).is_empty());
+        assert_eq!(
+            evaluate(&crit(&["not-comparable"]), &r),
+            ["not-comparable: 10 of 200 tx(s) not comparable (5.0%)"]
+        );
+        assert!(evaluate(&crit(&["not-comparable>5%"]), &r).is_empty());
+        assert_eq!(evaluate(&crit(&["not-comparable>4.5%"]), &r).len(), 1);
+        r.counts.not_comparable = 0;
+        assert!(evaluate(&crit(&["not-comparable"]), &r).is_empty());
+        assert!(Criterion::parse("not-comparable>x").is_err());
     }
 }

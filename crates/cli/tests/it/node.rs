@@ -243,7 +243,38 @@ fn revm_and_anvil_agree_on_cancun_mainnet_txs() {
     );
     // 37 + 24 + 45 txs, all comparable (anvil takes every override it needs: it has no
     // blobBaseFee override, but these blocks' blob base fee is the minimum, which is anvil's)
+    let warnings = r
+        .as_ref()
+        .map(|r| r["configurations"]["node_warnings"].clone());
     assert_clean(code, &r, &log, 106);
+    assert_eq!(
+        warnings,
+        Some(Value::Null),
+        "the node runs the corpus's fork"
+    );
+
+    // a node left on its default hardfork runs other rules: said before the run and in the
+    // report, whatever it then finds
+    let other = Anvil::spawn_with(&["--chain-id", "1"]).unwrap_or_else(|e| panic!("{e}"));
+    let (_, r, log) = replay(
+        &c,
+        &dir.path().join("r2"),
+        &[
+            "--mode",
+            "tx",
+            "--candidate",
+            &format!("node={}", other.url()),
+        ],
+    );
+    let r = r.unwrap_or_else(|| panic!("no report: {log}"));
+    let w = r["configurations"]["node_warnings"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        w.starts_with("candidate node runs ") && w.contains("the corpus's blocks run cancun"),
+        "{:#}",
+        r["configurations"]
+    );
 }
 
 #[test]
