@@ -102,6 +102,22 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// A run directory's default name: UTC time, `kind` (`block`, `tx`, `bench`) and the process
+/// id, so runs sort by time and two runs in one second do not collide.
+pub fn default_run_id(kind: &str) -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{kind}-{}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        std::process::id()
+    )
+}
+
 /// Now, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

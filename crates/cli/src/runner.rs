@@ -451,21 +451,10 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
     };
     let started = crate::now_rfc3339();
     let run_id = cfg.run_id.clone().unwrap_or_else(|| {
-        let t = time::OffsetDateTime::now_utc();
-        format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}-{}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            match cfg.mode {
-                Mode::Block => "block",
-                Mode::Tx => "tx",
-            },
-            std::process::id()
-        )
+        crate::default_run_id(match cfg.mode {
+            Mode::Block => "block",
+            Mode::Tx => "tx",
+        })
     });
     let dir = cfg.out_dir.join(&run_id);
     let mut configurations = serde_json::json!({

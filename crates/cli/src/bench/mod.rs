@@ -293,19 +293,10 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
     let n = if cfg.jobs == 0 { cores } else { cfg.jobs };
     let levels = job_levels(n);
     let reps = cfg.reps.max(1);
-    let id = cfg.run_id.clone().unwrap_or_else(|| {
-        let t = time::OffsetDateTime::now_utc();
-        format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z-bench-{}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            std::process::id()
-        )
-    });
+    let id = cfg
+        .run_id
+        .clone()
+        .unwrap_or_else(|| crate::default_run_id("bench"));
     let dir = cfg.out_dir.join(&id);
     let runs = dir.join("runs");
     std::fs::create_dir_all(&runs)
