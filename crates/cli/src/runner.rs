@@ -14,7 +14,9 @@ use txshadow_corpus::{BlockRecord, ChainConfig, Corpus};
 use txshadow_diff::{
     AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes,
 };
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_tx_mode};
+use txshadow_replay::{
+    BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_pair, run_block_tx_mode,
+};
 use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
 
 use crate::node_run::NodeSides;
@@ -239,10 +241,7 @@ pub fn process_block(
             (None, o.baseline)
         }
         (Mode::Block, Some(c)) => {
-            let (b, k) = rayon::join(
-                || run_block(block, ch, codes, &cfg.baseline),
-                || run_block(block, ch, codes, c),
-            );
+            let (b, k) = run_block_pair(block, ch, codes, &cfg.baseline, c);
             (Some(b), k)
         }
         (Mode::Tx, Some(c)) => {

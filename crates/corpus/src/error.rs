@@ -44,7 +44,9 @@ pub enum CorpusError {
         got: String,
     },
     /// The corpus was written by an incompatible version.
-    #[error("{path}: corpus format version {found}, this txshadow reads version {supported}")]
+    #[error(
+        "{path}: corpus format version {found}, this txshadow reads version {supported}; use the txshadow that wrote it, or re-import or re-capture the corpus with this one"
+    )]
     Version {
         /// The manifest.
         path: PathBuf,
@@ -54,7 +56,9 @@ pub enum CorpusError {
         supported: u32,
     },
     /// A code the pre-state refers to is missing.
-    #[error("{path}: code {hash} is referenced by the pre-state but missing")]
+    #[error(
+        "{path}: code {hash} is referenced by the pre-state but missing; re-capture or re-import the blocks that use it"
+    )]
     MissingCode {
         /// Code hash.
         hash: B256,

@@ -89,21 +89,7 @@ impl<'a> Prepared<'a> {
     }
 
     fn env(&self, side: &SideConfig) -> EvmEnv {
-        let h = &self.block.header;
-        let hf = self.chain.hardforks();
-        let blob = self.chain.blob_params_at(h.timestamp);
-        let mut env = EvmEnv::for_eth_block(h, &hf, self.chain.chain_id, blob);
-        if let Some(spec) = side.spec {
-            let mut cfg = CfgEnv::new_with_spec(spec).with_chain_id(self.chain.chain_id);
-            if let Some(b) = blob {
-                cfg.set_max_blobs_per_tx(b.max_blobs_per_tx);
-            }
-            if spec.is_enabled_in(SpecId::OSAKA) {
-                cfg.tx_gas_limit_cap = Some(alloy_eips::eip7825::MAX_TX_GAS_LIMIT_OSAKA);
-            }
-            env.cfg_env = cfg;
-        }
-        env
+        block_env(self.block, self.chain, side)
     }
 
     fn ctx(&self) -> EthBlockExecutionCtx<'a> {
@@ -257,10 +243,46 @@ pub fn run_block(
     run_prepared(&p, codes, side).0
 }
 
+/// [`run_block`] under two configurations side by side (baseline, candidate), decoding the
+/// block's txs once for both.
+pub fn run_block_pair(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    baseline: &SideConfig,
+    candidate: &SideConfig,
+) -> (BlockOutcome, BlockOutcome) {
+    let p = Prepared::new(block, chain);
+    let (b, c) = rayon::join(
+        || run_prepared(&p, codes, baseline),
+        || run_prepared(&p, codes, candidate),
+    );
+    (b.0, c.0)
+}
+
 /// The EVM environment (cfg with spec and chain id, block env) a block runs with under `side`:
 /// the same one block mode and tx mode use.
 pub fn evm_env(block: &BlockRecord, chain: &ChainConfig, side: &SideConfig) -> EvmEnv {
-    Prepared::new(block, chain).env(side)
+    block_env(block, block.chain.as_ref().unwrap_or(chain), side)
+}
+
+/// The header's block env and the chain's cfg at the block, with `side`'s forced spec.
+fn block_env(block: &BlockRecord, chain: &ChainConfig, side: &SideConfig) -> EvmEnv {
+    let h = &block.header;
+    let hf = chain.hardforks();
+    let blob = chain.blob_params_at(h.timestamp);
+    let mut env = EvmEnv::for_eth_block(h, &hf, chain.chain_id, blob);
+    if let Some(spec) = side.spec {
+        let mut cfg = CfgEnv::new_with_spec(spec).with_chain_id(chain.chain_id);
+        if let Some(b) = blob {
+            cfg.set_max_blobs_per_tx(b.max_blobs_per_tx);
+        }
+        if spec.is_enabled_in(SpecId::OSAKA) {
+            cfg.tx_gas_limit_cap = Some(alloy_eips::eip7825::MAX_TX_GAS_LIMIT_OSAKA);
+        }
+        env.cfg_env = cfg;
+    }
+    env
 }
 
 /// [`run_block`], also returning the codes the block deployed that `codes` does not hold (by
@@ -336,8 +358,6 @@ fn execute_block(
         if block.conventions.system_calls {
             ex.apply_pre_execution_changes()
                 .map_err(|e| format!("pre-block system calls: {e}"))?;
-        }
-        if block.conventions.system_calls {
             let db = ex.evm_mut().db_mut();
             for addr in [
                 alloy_eips::eip4788::BEACON_ROOTS_ADDRESS,
