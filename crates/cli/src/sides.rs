@@ -232,6 +232,10 @@ pub fn parse_side_engine(
         side.config.name = format!("{name}:{value}");
         return Ok(side);
     }
+    if value.contains("://") && !value.starts_with("node=") && !value.contains(",node=") {
+        // a bare URL: never echoed, it may carry credentials
+        bail!("{name}: looks like a node URL; write node=URL (or node=$VAR to read it from VAR)");
+    }
     if !value.contains('=') {
         bail!(
             "{name} {value:?}: neither a configuration of the suite file nor key=value items (e.g. spec=istanbul)"
@@ -279,6 +283,10 @@ pub fn parse_side_engine(
             (Some("retries"), None, None) => {
                 e.retries = Some(v.parse().map_err(|_| eyre!("{name}: bad retries {v}"))?);
             }
+            _ if k.contains("://") => bail!(
+                "{name}: a node URL needs node= before it (node=URL or node=$VAR); the value is \
+                 not shown, it may carry credentials"
+            ),
             _ => bail!(
                 "{name}: unknown setting {k:?} (spec, code.ADDR, storage.ADDR.SLOT, balance.ADDR, \
                  node, timeout, concurrency, retries, state)"
@@ -307,6 +315,21 @@ mod tests {
         assert_eq!(n.client.retries, 1);
         assert_eq!(n.scope, txshadow_node::StateScope::Block);
         assert!(!format!("{n:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_url_without_node_is_refused_without_echoing_it() {
+        for v in [
+            "https://user:pw@node.example/secretkey",
+            "https://node.example/v2/secretkey?apikey=pw",
+            "timeout=3,https://node.example/secretkey",
+        ] {
+            let e = parse_side_engine("candidate", v, None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("node="), "{e}");
+            assert!(!e.contains("secretkey") && !e.contains("pw"), "{e}");
+        }
     }
 
     #[test]

@@ -402,10 +402,12 @@ impl Rpc {
                     return Err(CaptureError::Rpc {
                         method,
                         block,
+                        // not "JSON-RPC error ...": a caller tells a node's answer to this
+                        // request (a refusal) from a node that stayed unavailable by that prefix
                         reason: format!(
-                            "{} (gave up after {} attempts)",
-                            scrub(&reason),
-                            attempt + 1
+                            "gave up after {} attempts: {}",
+                            attempt + 1,
+                            scrub(&reason)
                         ),
                     });
                 }
