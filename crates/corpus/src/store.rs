@@ -831,5 +831,13 @@ mod tests {
         old.manifest.code_crc32.clear();
         let msg = named(old.load_codes(&blocks).unwrap_err());
         assert!(msg.contains(&h.to_string()), "{msg}");
+        // a CRC that matches the damaged bytes passes the load; verify's keccak still fails
+        old.manifest.code_crc32.insert(h, crc32fast::hash(&bad));
+        assert!(old.load_codes(&blocks).is_ok());
+        let msg = named(old.verify().unwrap_err());
+        assert!(
+            msg.contains(&h.to_string()) && !msg.contains("crc32"),
+            "{msg}"
+        );
     }
 }

@@ -260,6 +260,8 @@ fn receipts_one_tx_at_a_time_when_the_node_has_no_block_receipts() {
     );
     let dir = tempfile::tempdir().unwrap();
     run(&options(&proxy.url(), 1, traffic.last_block, dir.path())).unwrap();
+    // the node refused eth_getBlockReceipts, so the receipts came one tx at a time
+    assert!(proxy.faults() > 0, "eth_getBlockReceipts was never asked");
     assert_eq!(contents(dir.path()), contents(clean.path()));
 }
 

@@ -249,7 +249,8 @@ pub fn job_levels(n: usize) -> Vec<usize> {
     v
 }
 
-/// One run of the real replay job, timed: (harness seconds without load, load seconds, pass).
+/// One run of the real replay job, timed: (harness seconds without the load, load seconds,
+/// whether it matched the chain, gas of the txs, txs).
 fn harness_run(
     corpus: &Path,
     mode: Mode,
@@ -258,7 +259,7 @@ fn harness_run(
     out: &Path,
     id: &str,
 ) -> Result<(f64, f64, bool, u64, usize)> {
-    let mut cfg = RunConfig {
+    let cfg = RunConfig {
         corpus: corpus.to_path_buf(),
         mode,
         jobs,
@@ -272,7 +273,6 @@ fn harness_run(
         fail_on: vec![crate::cmd::replay::Criterion::Any],
         shard: None,
     };
-    cfg.jobs = jobs;
     let t = Instant::now();
     let o = runner::run(&cfg, &|_| {}).wrap_err_with(|| format!("bench run {id}"))?;
     let wall = t.elapsed().as_secs_f64();
@@ -341,6 +341,15 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
                     &format!("{name}-j{j}"),
                 )?;
                 let r = raw::run(&prepared, *j, *raw_mode);
+                if r.gas != gas {
+                    eyre::bail!(
+                        "{name} mode -j {j}: the raw revm loop executed {} gas ({} txs rejected), \
+                         the harness {gas}: not the same work, so no ratio is given; replay the \
+                         corpus (`txshadow replay`) to see which txs fail",
+                        r.gas,
+                        r.invalid
+                    );
+                }
                 progress(&format!(
                     "rep {}/{reps} {name} -j {j}: harness {h:.3} s (load {load:.3} s), raw revm {:.3} s, ratio {:.3}",
                     rep + 1,
