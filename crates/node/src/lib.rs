@@ -287,7 +287,11 @@ impl NodeEngine {
                         }
                         match job(i) {
                             Ok(j) => self.run_tx(block, chain, bo, j).await,
-                            Err(e) => Ok(NodeTx::Rejected(format!("pre-state: {e}"))),
+                            // the corpus's side, not the node's: the tx never reached it
+                            Err(e) => Ok(NodeTx::NotComparable(format!(
+                                "the corpus cannot give this tx's pre-state as overrides ({e}); \
+                                 state=touched sends only what the tx reads"
+                            ))),
                         }
                     }
                 })
