@@ -118,6 +118,23 @@ pub fn default_run_id(kind: &str) -> String {
     )
 }
 
+/// CPU seconds this process has used so far, on all its threads.
+pub fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes one timespec we own; the clock id is a constant every unix has
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        if rc == 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
+        }
+    }
+    0.0
+}
+
 /// Now, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

@@ -15,7 +15,8 @@ use txshadow_diff::{
     AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes,
 };
 use txshadow_replay::{
-    BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_pair, run_block_tx_mode,
+    BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_pair, run_block_receipts_only,
+    run_block_tx_mode,
 };
 use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
 
@@ -91,11 +92,14 @@ pub struct Loaded {
     pub chain: ChainConfig,
     /// Seconds spent.
     pub seconds: f64,
+    /// CPU seconds spent (all threads).
+    pub cpu_seconds: f64,
 }
 
 /// Loads and checks a corpus.
 pub fn load(dir: &std::path::Path, shard: Option<(usize, usize)>) -> Result<Loaded> {
     let t = Instant::now();
+    let cpu = crate::process_cpu_seconds();
     let corpus = Corpus::open(dir)?;
     let mut blocks = corpus.load_blocks()?;
     if let Some((i, n)) = shard {
@@ -114,6 +118,7 @@ pub fn load(dir: &std::path::Path, shard: Option<(usize, usize)>) -> Result<Load
         codes,
         chain: corpus.manifest().chain.clone(),
         seconds: t.elapsed().as_secs_f64(),
+        cpu_seconds: crate::process_cpu_seconds() - cpu,
     })
 }
 
@@ -234,6 +239,14 @@ pub fn process_block(
             state_compared = o.state_compared;
             (o.reference, o.got)
         }
+        (Mode::Block, None) if !block.expected.has_tx_post_states() => (
+            None,
+            run_block_receipts_only(block, ch, codes, &cfg.baseline),
+        ),
+        (Mode::Block, None) if !block.expected.has_tx_post_states() => (
+            None,
+            run_block_receipts_only(block, ch, codes, &cfg.baseline),
+        ),
         (Mode::Block, None) => (None, run_block(block, ch, codes, &cfg.baseline)),
         (Mode::Tx, None) => {
             let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, None);
@@ -495,6 +508,7 @@ pub fn run(cfg: &RunConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<RunO
     let mut writer = ReportWriter::create(&dir, report, cfg.mode == Mode::Tx)
         .wrap_err_with(|| format!("create the report directory {}", dir.display()))?;
     writer.report.throughput.load_seconds = loaded.seconds;
+    writer.report.throughput.load_cpu_seconds = loaded.cpu_seconds;
     let txs: usize = loaded.blocks.iter().map(|b| b.transactions.len()).sum();
     progress(Progress::Start {
         blocks: loaded.blocks.len(),

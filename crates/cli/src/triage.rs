@@ -147,6 +147,7 @@ pub fn load_for_tx(dir: &Path, which: &str) -> Result<Loaded> {
         codes,
         chain: corpus.manifest().chain.clone(),
         seconds: t.elapsed().as_secs_f64(),
+        cpu_seconds: 0.0,
     })
 }
 

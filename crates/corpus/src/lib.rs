@@ -15,6 +15,7 @@
 
 mod chain;
 mod error;
+mod hexnum;
 mod model;
 pub mod store;
 

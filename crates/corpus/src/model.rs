@@ -16,7 +16,7 @@ pub use alloy_primitives::KECCAK256_EMPTY as KECCAK_EMPTY;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountState {
     /// Balance in wei.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::hexnum::u256")]
     pub balance: U256,
     /// Nonce.
     #[serde(default)]
@@ -26,7 +26,11 @@ pub struct AccountState {
     pub code_hash: B256,
     /// Storage slots known for this account (read or written by the block), slot → value.
     /// A slot with value zero is recorded as zero; a slot not listed is unknown.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::hexnum::storage"
+    )]
     pub storage: BTreeMap<U256, U256>,
 }
 
@@ -120,6 +124,13 @@ pub struct Expected {
 
 fn yes() -> bool {
     true
+}
+
+impl Expected {
+    /// Whether any tx has a recorded post-state (traces, fixtures) to compare its changes with.
+    pub fn has_tx_post_states(&self) -> bool {
+        self.txs.iter().flatten().any(|x| x.post_state.is_some())
+    }
 }
 
 impl Default for Expected {

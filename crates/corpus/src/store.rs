@@ -68,8 +68,12 @@ pub struct BlockEntry {
     pub txs: usize,
     /// Gas used by the block.
     pub gas_used: u64,
-    /// sha256 of the file's bytes.
+    /// sha256 of the file's bytes (`corpus verify` checks it).
     pub sha256: String,
+    /// CRC-32 of the file's bytes: what a load checks, a fifth of the cost of sha256 on every
+    /// replay. An entry without it (a corpus written before this field) is checked by sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
     /// Label (fixture name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -251,17 +255,39 @@ impl Corpus {
         self.dir.join("blocks").join(&entry.file)
     }
 
-    /// Loads one block, checking its sha256 and basic consistency.
+    /// Loads one block, checking its bytes (CRC-32, or sha256 when the manifest records no
+    /// CRC-32) and basic consistency.
     pub fn load_block(&self, entry: &BlockEntry) -> Result<BlockRecord, CorpusError> {
+        self.load_block_checked(entry, false)
+    }
+
+    /// [`Self::load_block`]; with `full`, the sha256 is checked even when a CRC-32 is recorded.
+    fn load_block_checked(
+        &self,
+        entry: &BlockEntry,
+        full: bool,
+    ) -> Result<BlockRecord, CorpusError> {
         let path = self.block_path(entry);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        let got = hex_sha256(&bytes);
-        if got != entry.sha256 {
-            return Err(CorpusError::Checksum {
-                path,
-                expected: entry.sha256.clone(),
-                got,
-            });
+        if let Some(want) = entry.crc32 {
+            let got = crc32fast::hash(&bytes);
+            if got != want {
+                return Err(CorpusError::Checksum {
+                    path,
+                    expected: format!("crc32 {want:08x}"),
+                    got: format!("crc32 {got:08x}"),
+                });
+            }
+        }
+        if entry.crc32.is_none() || full {
+            let got = hex_sha256(&bytes);
+            if got != entry.sha256 {
+                return Err(CorpusError::Checksum {
+                    path,
+                    expected: entry.sha256.clone(),
+                    got,
+                });
+            }
         }
         let block: BlockRecord =
             serde_json::from_slice(&bytes).map_err(|source| CorpusError::Json {
@@ -361,7 +387,12 @@ impl Corpus {
     /// Full check of every file: checksums, header hashes, tx hashes and senders, code hashes,
     /// and that every referenced code is present. Returns the number of blocks checked.
     pub fn verify(&self) -> Result<VerifySummary, CorpusError> {
-        let blocks = self.load_blocks()?;
+        let blocks = self
+            .manifest
+            .blocks
+            .par_iter()
+            .map(|e| self.load_block_checked(e, true))
+            .collect::<Result<Vec<_>, _>>()?;
         let codes = self.load_codes_checked(&blocks, true)?;
         let txs: usize = blocks
             .par_iter()
@@ -566,12 +597,12 @@ impl CorpusWriter {
             }
             manifest.code_crc32 = existing.manifest.code_crc32;
             // keep only entries whose file is intact
-            for e in existing.manifest.blocks {
+            for mut e in existing.manifest.blocks {
                 let p = dir.join("blocks").join(&e.file);
-                if fs::read(&p)
-                    .map(|b| hex_sha256(&b) == e.sha256)
-                    .unwrap_or(false)
+                if let Ok(b) = fs::read(&p)
+                    && hex_sha256(&b) == e.sha256
                 {
+                    e.crc32 = Some(crc32fast::hash(&b));
                     manifest.blocks.push(e);
                 }
             }
@@ -704,6 +735,7 @@ impl CorpusWriter {
             txs: block.transactions.len(),
             gas_used: block.gas_used(),
             sha256: hex_sha256(&bytes),
+            crc32: Some(crc32fast::hash(&bytes)),
             label: block.label.clone(),
         });
         self.unsorted = true;
@@ -839,5 +871,61 @@ mod tests {
             msg.contains(&h.to_string()) && !msg.contains("crc32"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_damaged_block_file_fails_the_load_by_crc_and_verify_by_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = CorpusWriter::create(
+            dir.path(),
+            ChainConfig::mainnet(),
+            Provenance::default(),
+            false,
+        )
+        .unwrap();
+        w.put_block(&block(5)).unwrap();
+        let c = w.finish().unwrap();
+        let entry = c.manifest().blocks[0].clone();
+        let path = c.block_path(&entry);
+        let good = fs::read(&path).unwrap();
+        assert_eq!(entry.crc32, Some(crc32fast::hash(&good)));
+        assert_eq!(c.load_blocks().unwrap().len(), 1);
+        // one byte of the file changed (still valid JSON): the CRC names the file on load
+        let bad = String::from_utf8(good.clone()).unwrap().replacen(
+            "\"transactions\":[]",
+            "\"transactions\":[ ]",
+            1,
+        );
+        assert_ne!(bad.as_bytes(), &good[..], "the edit applies");
+        fs::write(&path, &bad).unwrap();
+        let msg = c.load_blocks().unwrap_err().to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains("crc32"),
+            "{msg}"
+        );
+        // a CRC matching the changed bytes passes the load; verify still checks the sha256
+        let mut old = Corpus::open(dir.path()).unwrap();
+        old.manifest.blocks[0].crc32 = Some(crc32fast::hash(bad.as_bytes()));
+        assert!(old.load_blocks().is_ok());
+        let msg = old.verify().unwrap_err().to_string();
+        assert!(msg.contains(&entry.sha256), "{msg}");
+        // a corpus written before the CRCs: sha256 on load
+        old.manifest.blocks[0].crc32 = None;
+        let msg = old.load_blocks().unwrap_err().to_string();
+        assert!(msg.contains(&entry.sha256), "{msg}");
+        // a resumed writer re-indexes intact files with their CRC
+        fs::write(&path, &good).unwrap();
+        let mut m = Corpus::open(dir.path()).unwrap().manifest;
+        m.blocks[0].crc32 = None;
+        m.checksum = Some(m.digest());
+        fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        let w = CorpusWriter::create(
+            dir.path(),
+            ChainConfig::mainnet(),
+            Provenance::default(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(w.manifest().blocks[0].crc32, entry.crc32);
     }
 }

@@ -75,6 +75,8 @@ struct Prepared<'a> {
     block: &'a BlockRecord,
     chain: &'a ChainConfig,
     txs: Vec<Result<Recovered<TxEnvelope>, String>>,
+    /// Whether block mode records each tx's state changes (`TxExec::state`).
+    tx_state: bool,
 }
 
 impl<'a> Prepared<'a> {
@@ -85,7 +87,12 @@ impl<'a> Prepared<'a> {
             .iter()
             .map(|t| decode_tx(&t.raw).map(|env| Recovered::new_unchecked(env, t.from)))
             .collect();
-        Self { block, chain, txs }
+        Self {
+            block,
+            chain,
+            txs,
+            tx_state: true,
+        }
     }
 
     fn env(&self, side: &SideConfig) -> EvmEnv {
@@ -243,6 +250,21 @@ pub fn run_block(
     run_prepared(&p, codes, side).0
 }
 
+/// [`run_block`] without each tx's state changes (`TxExec::state` and `storage_reset` left
+/// empty): what a comparison against the chain needs when the chain recorded receipts and the
+/// post-block state but no per-tx state. Building those maps for every tx was the largest cost
+/// of block mode outside revm.
+pub fn run_block_receipts_only(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    side: &SideConfig,
+) -> BlockOutcome {
+    let mut p = Prepared::new(block, chain);
+    p.tx_state = false;
+    run_prepared(&p, codes, side).0
+}
+
 /// [`run_block`] under two configurations side by side (baseline, candidate), decoding the
 /// block's txs once for both.
 pub fn run_block_pair(
@@ -378,6 +400,8 @@ fn execute_block(
                 }
             }
         }
+        // before Byzantium a receipt holds the state root after its tx, built from the changes
+        let tx_state = p.tx_state || !spec.is_enabled_in(SpecId::BYZANTIUM);
         let mut cumulative = 0u64;
         for (i, tx) in p.txs.iter().enumerate() {
             let mut o = p.tx_meta(i);
@@ -395,14 +419,18 @@ fn execute_block(
                 ex.execute_transaction_with_result_closure(tx, |r| {
                     let ResultAndState { result, state } = &r.result;
                     let g = result.tx_gas_used();
-                    exec = Some(tx_exec(
-                        result,
-                        state,
-                        spec,
-                        cumulative + g,
-                        new_codes,
-                        codes,
-                    ));
+                    exec = Some(if tx_state {
+                        tx_exec(result, state, spec, cumulative + g, new_codes, codes)
+                    } else {
+                        tx_exec(
+                            result,
+                            &EvmState::default(),
+                            spec,
+                            cumulative + g,
+                            new_codes,
+                            codes,
+                        )
+                    });
                 })
             }));
             o.result = match r {

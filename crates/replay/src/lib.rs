@@ -27,8 +27,8 @@ pub use config::{OverlayDb, Overrides, SideConfig, parse_spec, spec_name};
 pub use db::{BlockDb, Codes, CorpusDb, CorpusRef, DbError, block_db, decode_code};
 pub use engine::{
     ChainRules, TxDb, TxModeOutcome, TxRunner, TxState, apply_changes, evm_env, post_state_root,
-    run_block, run_block_pair, run_block_tx_mode, run_block_with_new_codes, state_root,
-    state_root_after,
+    run_block, run_block_pair, run_block_receipts_only, run_block_tx_mode,
+    run_block_with_new_codes, state_root, state_root_after,
 };
 pub use inspect::{Frame, RichStep, Step, StepTrace, StepWindow, Touches, opcode_name};
 pub use outcome::{BlockOutcome, TxExec, TxOutcome};

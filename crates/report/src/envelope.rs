@@ -81,6 +81,9 @@ pub struct Skipped {
 pub struct Throughput {
     /// Seconds loading the corpus.
     pub load_seconds: f64,
+    /// CPU seconds loading the corpus (all threads).
+    #[serde(default)]
+    pub load_cpu_seconds: f64,
     /// Seconds replaying and diffing.
     pub replay_seconds: f64,
     /// Gas executed per side (sum of tx gas).

@@ -86,6 +86,11 @@ pub struct AtJobs {
     pub overhead_vs_raw: f64,
     /// Lowest and highest of the per-repetition ratios.
     pub overhead_range: [f64; 2],
+    /// Harness CPU seconds / raw CPU seconds (best / best), all threads: the work each does,
+    /// the report writer's thread included even when it runs on an otherwise idle core.
+    pub overhead_cpu_vs_raw: f64,
+    /// Lowest and highest of the per-repetition CPU ratios.
+    pub overhead_cpu_range: [f64; 2],
     /// Harness Mgas/s (gas of the txs, best run).
     pub harness_mgas_per_s: f64,
     /// Harness tx/s (best run).
@@ -100,6 +105,10 @@ pub struct AtJobs {
     pub load_seconds: Seconds,
     /// Raw loop seconds.
     pub raw_seconds: Seconds,
+    /// Harness CPU seconds (all threads) of the replay job without the corpus load.
+    pub harness_cpu_seconds: Seconds,
+    /// Raw loop CPU seconds (all threads).
+    pub raw_cpu_seconds: Seconds,
 }
 
 /// One mode's figures.
@@ -136,6 +145,9 @@ pub struct Headline {
     pub block_tx_per_s: f64,
     /// Block mode at `-j 1`: harness time / raw revm time.
     pub block_overhead_vs_raw_j1: f64,
+    /// Block mode at `-j N`: harness CPU time / raw revm CPU time (all threads: what the harness
+    /// does per unit of revm work, the report writer's thread included).
+    pub block_cpu_overhead_vs_raw: f64,
     /// Tx mode at `-j N`: harness time / raw revm time (fresh EVM per tx on its own pre-state).
     pub tx_overhead_vs_raw_per_worker: f64,
     /// Tx mode: harness time at `-j 1` / at `-j N`.
@@ -249,8 +261,22 @@ pub fn job_levels(n: usize) -> Vec<usize> {
     v
 }
 
-/// One run of the real replay job, timed: (harness seconds without the load, load seconds,
-/// whether it matched the chain, gas of the txs, txs).
+/// One run of the real replay job, timed.
+struct HarnessRun {
+    /// Wall seconds without the load.
+    seconds: f64,
+    /// CPU seconds without the load.
+    cpu_seconds: f64,
+    /// Load seconds.
+    load: f64,
+    /// Whether it matched the chain.
+    pass: bool,
+    /// Gas of the txs.
+    gas: u64,
+    /// Txs.
+    txs: usize,
+}
+
 fn harness_run(
     corpus: &Path,
     mode: Mode,
@@ -258,7 +284,7 @@ fn harness_run(
     candidate: bool,
     out: &Path,
     id: &str,
-) -> Result<(f64, f64, bool, u64, usize)> {
+) -> Result<HarnessRun> {
     let cfg = RunConfig {
         corpus: corpus.to_path_buf(),
         mode,
@@ -274,16 +300,19 @@ fn harness_run(
         shard: None,
     };
     let t = Instant::now();
+    let cpu = crate::process_cpu_seconds();
     let o = runner::run(&cfg, &|_| {}).wrap_err_with(|| format!("bench run {id}"))?;
     let wall = t.elapsed().as_secs_f64();
+    let cpu = crate::process_cpu_seconds() - cpu;
     let tp = &o.report.throughput;
-    Ok((
-        wall - tp.load_seconds,
-        tp.load_seconds,
-        o.exit == crate::EXIT_OK,
-        tp.gas,
-        o.report.counts.txs,
-    ))
+    Ok(HarnessRun {
+        seconds: wall - tp.load_seconds,
+        cpu_seconds: cpu - tp.load_cpu_seconds,
+        load: tp.load_seconds,
+        pass: o.exit == crate::EXIT_OK,
+        gas: tp.gas,
+        txs: o.report.counts.txs,
+    })
 }
 
 /// Runs the whole bench. `progress` gets one line per measurement.
@@ -323,6 +352,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
             .collect();
     }
     let mut ratios: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; levels.len()]; 2];
+    let mut cpu_ratios: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; levels.len()]; 2];
     let mut cand = CandidateFigures {
         jobs: n,
         pass: true,
@@ -332,7 +362,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         for (m, (mode, raw_mode)) in modes.iter().enumerate() {
             let name = if *mode == Mode::Block { "block" } else { "tx" };
             for (k, j) in levels.iter().enumerate() {
-                let (h, load, pass, gas, txs) = harness_run(
+                let hr = harness_run(
                     &cfg.corpus,
                     *mode,
                     *j,
@@ -340,6 +370,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
                     &runs,
                     &format!("{name}-j{j}"),
                 )?;
+                let (h, load, gas) = (hr.seconds, hr.load, hr.gas);
                 let r = raw::run(&prepared, *j, *raw_mode);
                 if r.gas != gas {
                     eyre::bail!(
@@ -351,26 +382,30 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
                     );
                 }
                 progress(&format!(
-                    "rep {}/{reps} {name} -j {j}: harness {h:.3} s (load {load:.3} s), raw revm {:.3} s, ratio {:.3}",
+                    "rep {}/{reps} {name} -j {j}: harness {h:.3} s (load {load:.3} s), raw revm {:.3} s, ratio {:.3} (CPU {:.3})",
                     rep + 1,
                     r.seconds,
-                    h / r.seconds
+                    h / r.seconds,
+                    hr.cpu_seconds / r.cpu_seconds
                 ));
                 let f = &mut figs[m];
                 f.gas = gas;
-                f.txs = txs;
+                f.txs = hr.txs;
                 f.raw_gas = r.gas;
                 f.raw_invalid = r.invalid;
-                f.harness_pass &= pass;
+                f.harness_pass &= hr.pass;
                 let a = &mut f.by_jobs[k];
                 a.harness_seconds.push(h);
                 a.load_seconds.push(load);
                 a.raw_seconds.push(r.seconds);
+                a.harness_cpu_seconds.push(hr.cpu_seconds);
+                a.raw_cpu_seconds.push(r.cpu_seconds);
                 ratios[m][k].push(h / r.seconds);
+                cpu_ratios[m][k].push(hr.cpu_seconds / r.cpu_seconds);
             }
         }
-        let (c, _, pass, _, _) =
-            harness_run(&cfg.corpus, Mode::Block, n, true, &runs, "block-candidate")?;
+        let hr = harness_run(&cfg.corpus, Mode::Block, n, true, &runs, "block-candidate")?;
+        let (c, pass) = (hr.seconds, hr.pass);
         progress(&format!(
             "rep {}/{reps} block -j {n} baseline + candidate: {c:.3} s",
             rep + 1
@@ -382,11 +417,15 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         for (k, a) in f.by_jobs.iter_mut().enumerate() {
             let (h, r) = (a.harness_seconds.best, a.raw_seconds.best);
             a.overhead_vs_raw = h / r;
-            let rs = &ratios[m][k];
-            a.overhead_range = [
-                rs.iter().copied().fold(f64::INFINITY, f64::min),
-                rs.iter().copied().fold(0.0, f64::max),
-            ];
+            let range = |rs: &[f64]| {
+                [
+                    rs.iter().copied().fold(f64::INFINITY, f64::min),
+                    rs.iter().copied().fold(0.0, f64::max),
+                ]
+            };
+            a.overhead_range = range(&ratios[m][k]);
+            a.overhead_cpu_vs_raw = a.harness_cpu_seconds.best / a.raw_cpu_seconds.best;
+            a.overhead_cpu_range = range(&cpu_ratios[m][k]);
             a.harness_mgas_per_s = f.gas as f64 / 1e6 / h;
             a.harness_tx_per_s = f.txs as f64 / h;
             a.raw_mgas_per_s = f.raw_gas as f64 / 1e6 / r;
@@ -409,6 +448,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         block_mgas_per_s: bn.harness_mgas_per_s,
         block_tx_per_s: bn.harness_tx_per_s,
         block_overhead_vs_raw_j1: block.by_jobs[0].overhead_vs_raw,
+        block_cpu_overhead_vs_raw: bn.overhead_cpu_vs_raw,
         tx_overhead_vs_raw_per_worker: tn.overhead_vs_raw,
         tx_scaling_j1_to_jn: tx.scaling,
         tx_mgas_per_s: tn.harness_mgas_per_s,
@@ -433,6 +473,12 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         target(
             "block mode overhead vs raw revm (per worker, -j N)",
             headline.block_overhead_vs_raw_per_worker,
+            "<=",
+            1.05,
+        ),
+        target(
+            "block mode overhead vs raw revm, CPU time (-j N)",
+            headline.block_cpu_overhead_vs_raw,
             "<=",
             1.05,
         ),
@@ -554,12 +600,12 @@ pub fn render_markdown(r: &BenchReport) -> String {
         );
         let _ = writeln!(
             s,
-            "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw | harness/raw CPU | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for a in &m.by_jobs {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}] | {:.3} [{:.3}] | {:.3} |",
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}] | {:.3} [{:.3}] | {:.3} |",
                 a.jobs,
                 a.harness_mgas_per_s,
                 a.harness_tx_per_s,
@@ -568,6 +614,9 @@ pub fn render_markdown(r: &BenchReport) -> String {
                 a.overhead_vs_raw,
                 a.overhead_range[0],
                 a.overhead_range[1],
+                a.overhead_cpu_vs_raw,
+                a.overhead_cpu_range[0],
+                a.overhead_cpu_range[1],
                 a.harness_seconds.best,
                 a.harness_seconds.worst,
                 a.raw_seconds.best,

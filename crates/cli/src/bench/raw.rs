@@ -114,6 +114,8 @@ pub fn prepare(blocks: &[BlockRecord], chain: &ChainConfig, codes: &Codes) -> Ve
 pub struct RawRun {
     /// Wall seconds of the execution.
     pub seconds: f64,
+    /// CPU seconds of the execution (all threads).
+    pub cpu_seconds: f64,
     /// Txs executed.
     pub txs: usize,
     /// Gas used by the txs (receipt gas).
@@ -205,6 +207,7 @@ pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
     let done: Vec<std::sync::Mutex<Option<Done>>> =
         blocks.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let t = Instant::now();
+    let cpu = crate::process_cpu_seconds();
     crate::runner::for_each_queued(&pool, &order, |i| {
         let b = work[i]
             .lock()
@@ -215,8 +218,10 @@ pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
         *done[i].lock().expect("unpoisoned") = Some(r);
     });
     let seconds = t.elapsed().as_secs_f64();
+    let cpu_seconds = crate::process_cpu_seconds() - cpu;
     let mut r = RawRun {
         seconds,
+        cpu_seconds,
         ..Default::default()
     };
     for (n, g, i, m, _db) in done
