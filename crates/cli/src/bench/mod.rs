@@ -9,9 +9,13 @@
 //! - a baseline + candidate block-mode run (the candidate is the chain's own rules, so the two
 //!   sides do the same work and nothing differs).
 //!
-//! Every figure is the best of the repetitions (the run least disturbed by other processes),
-//! with the range over repetitions beside it. The ratios are taken between figures of the same
-//! run. The criterion benches in `benches/` call the same library functions on pinned inputs.
+//! Every time is the best of the repetitions (the run least disturbed by other processes), with
+//! the range over repetitions beside it. Every ratio (harness/raw, scaling, candidate cost, load
+//! share) is the median of the ratios of each repetition, whose two figures were measured back to
+//! back: on a shared machine whose speed moves between seconds, a pair measured together is
+//! disturbed alike, while the best of one figure and the best of another may come from different
+//! moments. The best/best ratio is kept beside each. The criterion benches in `benches/` call the
+//! same library functions on pinned inputs.
 //!
 //! The JSON ([`BenchReport`]) starts with [`Headline`]: block-mode overhead against raw revm,
 //! then block-mode scaling, then block-mode Mgas/s, so that a reader (or a script) looking for
@@ -82,11 +86,13 @@ impl Seconds {
 pub struct AtJobs {
     /// Threads.
     pub jobs: usize,
-    /// Harness time / raw time (best / best).
+    /// Harness time / raw time: the median of the repetitions' ratios.
     pub overhead_vs_raw: f64,
+    /// Harness time / raw time, best / best.
+    pub overhead_best_vs_best: f64,
     /// Lowest and highest of the per-repetition ratios.
     pub overhead_range: [f64; 2],
-    /// Harness CPU seconds / raw CPU seconds (best / best), all threads: the work each does,
+    /// Harness CPU seconds / raw CPU seconds (median of the repetitions), all threads: the work each does,
     /// the report writer's thread included even when it runs on an otherwise idle core.
     pub overhead_cpu_vs_raw: f64,
     /// Lowest and highest of the per-repetition CPU ratios.
@@ -114,9 +120,11 @@ pub struct AtJobs {
 /// One mode's figures.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ModeFigures {
-    /// Harness time at `-j 1` / at `-j N` (best / best).
+    /// Harness time at `-j 1` / at `-j N`: the median of the repetitions' ratios.
     pub scaling: f64,
-    /// The same for raw revm: what the hardware gives.
+    /// The same, best / best.
+    pub scaling_best_vs_best: f64,
+    /// The same for raw revm: what the hardware gives (median of the repetitions).
     pub raw_scaling: f64,
     /// Per thread count.
     pub by_jobs: Vec<AtJobs>,
@@ -190,8 +198,10 @@ pub struct CandidateFigures {
     pub baseline_only_seconds: Seconds,
     /// Baseline + candidate seconds.
     pub with_candidate_seconds: Seconds,
-    /// Best / best.
+    /// With candidate / baseline only: the median of the repetitions' ratios.
     pub cost_x_baseline: f64,
+    /// The same, best / best.
+    pub cost_best_vs_best: f64,
     /// Whether the candidate runs found no difference (they should not: same rules).
     pub pass: bool,
 }
@@ -245,6 +255,26 @@ pub struct BenchReport {
     pub revme: Option<revme::RevmeFigures>,
     /// Corpus, machine, command.
     pub info: BenchInfo,
+}
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+fn median(v: &[f64]) -> f64 {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Repetition k of `a` over repetition k of `b`.
+fn paired(a: &Seconds, b: &Seconds) -> Vec<f64> {
+    a.all.iter().zip(&b.all).map(|(x, y)| x / y).collect()
 }
 
 /// Thread counts from 1 to `n`: 1, 2, 4, ... and `n`.
@@ -416,7 +446,8 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
     for (m, f) in figs.iter_mut().enumerate() {
         for (k, a) in f.by_jobs.iter_mut().enumerate() {
             let (h, r) = (a.harness_seconds.best, a.raw_seconds.best);
-            a.overhead_vs_raw = h / r;
+            a.overhead_best_vs_best = h / r;
+            a.overhead_vs_raw = median(&ratios[m][k]);
             let range = |rs: &[f64]| {
                 [
                     rs.iter().copied().fold(f64::INFINITY, f64::min),
@@ -424,7 +455,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
                 ]
             };
             a.overhead_range = range(&ratios[m][k]);
-            a.overhead_cpu_vs_raw = a.harness_cpu_seconds.best / a.raw_cpu_seconds.best;
+            a.overhead_cpu_vs_raw = median(&cpu_ratios[m][k]);
             a.overhead_cpu_range = range(&cpu_ratios[m][k]);
             a.harness_mgas_per_s = f.gas as f64 / 1e6 / h;
             a.harness_tx_per_s = f.txs as f64 / h;
@@ -433,15 +464,17 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         }
         let first = &f.by_jobs[0];
         let last = f.by_jobs.last().expect("one level at least");
-        f.scaling = first.harness_seconds.best / last.harness_seconds.best;
-        f.raw_scaling = first.raw_seconds.best / last.raw_seconds.best;
+        f.scaling_best_vs_best = first.harness_seconds.best / last.harness_seconds.best;
+        f.scaling = median(&paired(&first.harness_seconds, &last.harness_seconds));
+        f.raw_scaling = median(&paired(&first.raw_seconds, &last.raw_seconds));
     }
     let [block, tx]: [ModeFigures; 2] = figs.try_into().expect("two modes");
     let bn = block.by_jobs.last().expect("levels").clone();
     let tn = tx.by_jobs.last().expect("levels").clone();
     cand.baseline_only_seconds = bn.harness_seconds.clone();
-    cand.cost_x_baseline = cand.with_candidate_seconds.best / bn.harness_seconds.best;
-    let load = bn.load_seconds.best;
+    cand.cost_best_vs_best = cand.with_candidate_seconds.best / bn.harness_seconds.best;
+    cand.cost_x_baseline = median(&paired(&cand.with_candidate_seconds, &bn.harness_seconds));
+    let load_share = median(&paired(&bn.load_seconds, &bn.harness_seconds));
     let headline = Headline {
         block_overhead_vs_raw_per_worker: bn.overhead_vs_raw,
         block_scaling_j1_to_jn: block.scaling,
@@ -453,8 +486,8 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
         tx_scaling_j1_to_jn: tx.scaling,
         tx_mgas_per_s: tn.harness_mgas_per_s,
         tx_tx_per_s: tn.harness_tx_per_s,
-        load_share_of_replay: load / bn.harness_seconds.best,
-        load_share_of_job: load / (load + bn.harness_seconds.best),
+        load_share_of_replay: load_share,
+        load_share_of_job: load_share / (1.0 + load_share),
         candidate_run_cost_x_baseline: cand.cost_x_baseline,
         jobs: n,
     };
@@ -563,7 +596,7 @@ pub fn render_markdown(r: &BenchReport) -> String {
     let _ = writeln!(s, "# txshadow bench\n");
     let _ = writeln!(
         s,
-        "{} blocks, {} txs, {:.1} Mgas per side; {} cores; best of {} repetitions (range in brackets).\n",
+        "{} blocks, {} txs, {:.1} Mgas per side; {} cores; {} repetitions: times are the best (range in brackets), ratios the median of each repetition's ratio (best/best and range beside).\n",
         r.info.blocks,
         r.info.txs,
         r.info.gas as f64 / 1e6,
@@ -588,9 +621,10 @@ pub fn render_markdown(r: &BenchReport) -> String {
     for (name, m) in [("block", &r.block_mode), ("tx", &r.tx_mode)] {
         let _ = writeln!(
             s,
-            "\n## {name} mode\n\nscaling -j 1 -> -j {}: harness {:.2}x, raw revm {:.2}x; harness {}\n",
+            "\n## {name} mode\n\nscaling -j 1 -> -j {}: harness {:.2}x (best/best {:.2}x), raw revm {:.2}x; harness {}\n",
             m.by_jobs.last().map_or(1, |a| a.jobs),
             m.scaling,
+            m.scaling_best_vs_best,
             m.raw_scaling,
             if m.harness_pass {
                 "matched the chain on every run"
@@ -600,18 +634,19 @@ pub fn render_markdown(r: &BenchReport) -> String {
         );
         let _ = writeln!(
             s,
-            "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw | harness/raw CPU | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw (best/best) | harness/raw CPU | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for a in &m.by_jobs {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}] | {:.3} [{:.3}] | {:.3} |",
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} ({:.3}) [{:.3}-{:.3}] | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}] | {:.3} [{:.3}] | {:.3} |",
                 a.jobs,
                 a.harness_mgas_per_s,
                 a.harness_tx_per_s,
                 a.raw_mgas_per_s,
                 a.raw_tx_per_s,
                 a.overhead_vs_raw,
+                a.overhead_best_vs_best,
                 a.overhead_range[0],
                 a.overhead_range[1],
                 a.overhead_cpu_vs_raw,
@@ -627,13 +662,14 @@ pub fn render_markdown(r: &BenchReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nload: {}% of replay time, {}% of the whole job\n\nbaseline + candidate (block, -j {}): {:.3} s vs {:.3} s baseline only = {}x\n\ncommand: `{}`",
+        "\nload: {}% of replay time, {}% of the whole job\n\nbaseline + candidate (block, -j {}): {:.3} s vs {:.3} s baseline only (best of each) = {}x (best/best {}x)\n\ncommand: `{}`",
         f2(h.load_share_of_replay * 100.0),
         f2(h.load_share_of_job * 100.0),
         r.candidate.jobs,
         r.candidate.with_candidate_seconds.best,
         r.candidate.baseline_only_seconds.best,
         f2(r.candidate.cost_x_baseline),
+        f2(r.candidate.cost_best_vs_best),
         r.info.command
     );
     if let Some(v) = &r.revme {
@@ -657,4 +693,31 @@ pub fn render_markdown(r: &BenchReport) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_medians_of_pairs_measured_together() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[f64::NAN, 1.0]), 1.0);
+        let mut a = Seconds::default();
+        let mut b = Seconds::default();
+        // a slow moment hits both figures of repetition 2 alike
+        for (x, y) in [(1.2, 1.0), (2.4, 2.0), (1.3, 1.0)] {
+            a.push(x);
+            b.push(y);
+        }
+        let p = paired(&a, &b);
+        assert!((median(&p) - 1.2).abs() < 1e-12, "{p:?}");
+        assert!((a.best / b.best - 1.2).abs() < 1e-12);
+        assert_eq!((a.best, a.worst, b.worst), (1.2, 2.4, 2.0));
+        assert_eq!(job_levels(1), [1]);
+        assert_eq!(job_levels(2), [1, 2]);
+        assert_eq!(job_levels(6), [1, 2, 4, 6]);
+    }
 }

@@ -1,5 +1,6 @@
 //! CLI tests: the real `txshadow` binary on the corpus shipped in `corpora/`.
 
+mod bench;
 mod candidate;
 mod capture;
 mod node;

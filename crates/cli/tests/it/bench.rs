@@ -1,0 +1,136 @@
+//! `txshadow bench` end to end on the shipped corpus: the same work on both sides, every figure
+//! present and finite, the JSON headline in the order scripts read it. No timing is asserted.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn positive(v: &serde_json::Value, what: &str) -> f64 {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+    assert!(x.is_finite() && x > 0.0, "{what} = {x}");
+    x
+}
+
+#[test]
+fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
+    let out = tempfile::tempdir().unwrap();
+    let revme = root().join(".tools/bin/revme");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_txshadow"));
+    cmd.current_dir(root())
+        .args([
+            "bench",
+            "corpora/mainnet",
+            "-j",
+            "2",
+            "--reps",
+            "2",
+            "--json",
+        ])
+        .arg("--out-dir")
+        .arg(out.path())
+        .args(["--run-id", "b"]);
+    if revme.exists() {
+        cmd.arg("--revme").arg(&revme).args(["--fixtures", "20"]);
+    } else {
+        eprintln!("revme not installed under .tools: the peer comparison is not exercised");
+        cmd.arg("--no-revme");
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // a script looking for the first "overhead" / "scaling" / "mgas" key finds block mode's
+    let first = |pat: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with('"') && l.contains(pat) && l.contains(':'))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        first("overhead").starts_with("\"block_overhead_vs_raw_per_worker\""),
+        "{}",
+        first("overhead")
+    );
+    assert!(first("scaling").starts_with("\"block_scaling_j1_to_jn\""));
+    assert!(first("mgas").starts_with("\"block_mgas_per_s\""));
+    let h = &b["headline"];
+    for k in [
+        "block_overhead_vs_raw_per_worker",
+        "block_scaling_j1_to_jn",
+        "block_mgas_per_s",
+        "block_tx_per_s",
+        "block_cpu_overhead_vs_raw",
+        "tx_overhead_vs_raw_per_worker",
+        "tx_mgas_per_s",
+        "load_share_of_replay",
+        "candidate_run_cost_x_baseline",
+    ] {
+        positive(&h[k], k);
+    }
+    assert_eq!(h["jobs"], 2);
+    assert_eq!(b["targets"].as_array().unwrap().len(), 5);
+    for m in ["block_mode", "tx_mode"] {
+        let f = &b[m];
+        // the raw loop executed exactly the harness's gas: the ratio compares the same work
+        assert_eq!(f["gas"], f["raw_gas"], "{m}");
+        assert_eq!(f["raw_invalid"], 0, "{m}");
+        assert_eq!(f["txs"], 1870, "{m}");
+        assert_eq!(
+            f["harness_pass"], true,
+            "{m}: the harness matched the chain"
+        );
+        let levels: Vec<u64> = f["by_jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["jobs"].as_u64().unwrap())
+            .collect();
+        assert_eq!(levels, [1, 2], "{m}");
+        for a in f["by_jobs"].as_array().unwrap() {
+            assert_eq!(a["harness_seconds"]["all"].as_array().unwrap().len(), 2);
+            for k in [
+                "overhead_vs_raw",
+                "overhead_best_vs_best",
+                "overhead_cpu_vs_raw",
+                "harness_mgas_per_s",
+                "raw_mgas_per_s",
+            ] {
+                positive(&a[k], k);
+            }
+        }
+    }
+    assert_eq!(b["candidate"]["pass"], true, "same rules on both sides");
+    if revme.exists() {
+        let r = &b["revme"];
+        assert_eq!(r["fixtures"], 20);
+        assert_eq!(r["revme_pass"], true, "{r}");
+        positive(&r["revme_tx_per_s"], "revme tx/s");
+    }
+    let dir = out.path().join("b");
+    let md = std::fs::read_to_string(dir.join("bench.md")).unwrap();
+    assert!(md.contains("| target | measured | limit | met |"), "{md}");
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(on_disk["headline"], b["headline"]);
+}
+
+#[test]
+fn bench_of_a_missing_corpus_is_a_clear_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_txshadow"))
+        .args(["bench", "/nonexistent/corpus", "--no-revme"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent/corpus") && err.contains("not a txshadow corpus"),
+        "{err}"
+    );
+}
