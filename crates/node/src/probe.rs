@@ -180,12 +180,24 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         "blockHash": { (number - 1).to_string(): hash },
     });
     let state = json!({ probe.to_string(): {"code": code} });
-    let missing = |e: CaptureError| NodeError::Capability {
-        node: node.clone(),
-        reason: format!(
-            "{e}; the node engine needs debug_traceCall with state and block overrides and the \
-             callTracer and prestateTracer (anvil, geth or reth with the debug namespace)"
-        ),
+    let missing = |e: CaptureError| match &e {
+        // no answer at all (down, timing out, refusing the connection): not a missing method
+        CaptureError::Rpc { reason, .. } if reason.starts_with("gave up after") => {
+            NodeError::Connect {
+                node: node.clone(),
+                reason: format!(
+                    "no answer to the capability probe: {e}; check that the node is up and \
+                     answers within the timeout (node=URL,timeout=SECONDS,retries=N)"
+                ),
+            }
+        }
+        _ => NodeError::Capability {
+            node: node.clone(),
+            reason: format!(
+                "{e}; the node engine needs debug_traceCall with state and block overrides and \
+                 the callTracer and prestateTracer (anvil, geth or reth with the debug namespace)"
+            ),
+        },
     };
     let checks: [(&str, U256); 7] = [
         ("blockHash", hash.into()),

@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::Value;
 use txshadow_testnode::{
-    Anvil, FaultPlan, FaultProxy, OLDER_ANVIL,
+    Anvil, Fault, FaultPlan, FaultProxy, OLDER_ANVIL,
     traffic::{self, TrafficOptions, TrafficReport},
 };
 
@@ -344,6 +344,34 @@ fn node_faults_chain_id_and_mode_are_clear_errors() {
     );
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("--mode tx"), "{log}");
+    // a node that stops answering during the capability probe is unavailable, not a node
+    // without the method
+    let probe_dies = FaultProxy::start(
+        &node.url(),
+        FaultPlan::new(|_, methods| {
+            if methods.iter().any(|m| m == "debug_traceCall") {
+                Fault::Status(503)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let (code, _, log) = replay(
+        &c,
+        &reports,
+        &[
+            "--mode",
+            "tx",
+            "--candidate",
+            &format!("node={},retries=1,timeout=5", probe_dies.url()),
+        ],
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("no answer to the capability probe") && log.contains("gave up after"),
+        "{log}"
+    );
+    assert!(!log.contains("needs debug_traceCall"), "{log}");
     // the node dies in the middle of the run: exit 2, the block and tx named, the partial
     // report kept and marked failed
     let proxy = FaultProxy::start(&node.url(), FaultPlan::dead_after(12));
