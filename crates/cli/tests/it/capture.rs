@@ -9,7 +9,7 @@ use std::{
 };
 
 use txshadow_testnode::{
-    Anvil, FaultPlan, FaultProxy,
+    Anvil, Fault, FaultPlan, FaultProxy,
     traffic::{self, TrafficOptions, TrafficReport},
 };
 
@@ -362,6 +362,31 @@ fn capture_witness_adds_state_witnesses_and_replay_reports_state_roots() {
     );
     let again = run(capture(&node.url(), last, dir.path(), &["--witness"]));
     assert!(text(&again.stdout).contains(&format!("{last} already present")));
+    // a node whose debug_executionWitness answers with an error: the proofs instead, said once
+    let refusing = FaultProxy::start(
+        &node.url(),
+        FaultPlan::new(|_, methods| {
+            if methods.iter().any(|m| m == "debug_executionWitness") {
+                Fault::RpcError(-32000, "no witness for this block".into())
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let other = tempfile::tempdir().unwrap();
+    let o = run(capture(&refusing.url(), last, other.path(), &["--witness"]));
+    assert_ok(&o, "capture --witness through a node refusing witnesses");
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.matches("debug_executionWitness failed").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("no witness for this block"), "{err}");
+    let c = txshadow_corpus::Corpus::open(other.path()).unwrap();
+    let blocks = c.load_blocks().unwrap();
+    assert_eq!(blocks.len() as u64, last);
+    assert!(blocks.iter().all(|b| b.witness.is_some()));
 
     let reports = tempfile::tempdir().unwrap();
     let mut r = txshadow();
