@@ -101,6 +101,22 @@ pub enum NodeError {
     },
 }
 
+/// A JSON-RPC failure in the node engine's words: the capture client's errors carry hints for a
+/// capture (an archive node, the debug namespace for traces), which would send a user of the node
+/// engine after the wrong thing.
+pub(crate) fn rpc_text(e: &CaptureError) -> String {
+    match e {
+        CaptureError::MethodUnavailable { method, reason, .. } => {
+            format!("the node does not serve {method}: {reason}")
+        }
+        CaptureError::NoState { method, reason, .. } => {
+            format!("{method}: the node has no state for the block it was asked about ({reason})")
+        }
+        CaptureError::Rpc { method, reason, .. } => format!("{method} failed: {reason}"),
+        e => e.to_string(),
+    }
+}
+
 /// A `node=URL` configuration: the endpoint and how to treat it.
 #[derive(Clone)]
 pub struct NodeSpec {
@@ -351,7 +367,7 @@ impl NodeEngine {
                 Err(CaptureError::MethodUnavailable { reason, .. }) => Ok(NodeTx::NotComparable(
                     format!("the node's eth_simulateV1 does not take this tx: {reason}"),
                 )),
-                Err(e) => Err(fail(e.to_string())),
+                Err(e) => Err(fail(rpc_text(&e))),
             };
         }
         let calls = [
@@ -376,7 +392,7 @@ impl NodeEngine {
                     "the node's debug_traceCall does not take this tx: {reason}"
                 )));
             }
-            Err(e) => return Err(fail(e.to_string())),
+            Err(e) => return Err(fail(rpc_text(&e))),
         };
         let cleared = txshadow_capture::rpc::cleared_delegations(&env);
         exec_from_traces(&vals[0], &vals[1], &cleared)

@@ -116,7 +116,7 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
     let node = rpc.url().display().to_string();
     let connect = |e: CaptureError| NodeError::Connect {
         node: node.clone(),
-        reason: e.to_string(),
+        reason: crate::rpc_text(&e),
     };
     let id: String = rpc
         .call("eth_chainId", json!([]), None)
@@ -186,16 +186,18 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
             NodeError::Connect {
                 node: node.clone(),
                 reason: format!(
-                    "no answer to the capability probe: {e}; check that the node is up and \
-                     answers within the timeout (node=URL,timeout=SECONDS,retries=N)"
+                    "no answer to the capability probe: {}; check that the node is up and \
+                     answers within the timeout (node=URL,timeout=SECONDS,retries=N)",
+                    crate::rpc_text(&e)
                 ),
             }
         }
         _ => NodeError::Capability {
             node: node.clone(),
             reason: format!(
-                "{e}; the node engine needs debug_traceCall with state and block overrides and \
-                 the callTracer and prestateTracer (anvil, geth or reth with the debug namespace)"
+                "{}; the node engine needs debug_traceCall with state and block overrides and \
+                 the callTracer and prestateTracer (anvil, geth or reth with the debug namespace)",
+                crate::rpc_text(&e)
             ),
         },
     };
@@ -225,8 +227,9 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
                     node: node.clone(),
                     reason: format!(
                         "the node serves neither debug_traceCall ({reason}) nor eth_simulateV1 \
-                         ({e}); the node engine needs one of them with state and block overrides \
-                         (anvil, geth or reth with the debug or eth namespace)"
+                         ({}); the node engine needs one of them with state and block overrides \
+                         (anvil, geth or reth with the debug or eth namespace)",
+                        crate::rpc_text(&e)
                     ),
                 })?;
             return Ok(caps);
@@ -397,6 +400,43 @@ mod tests {
             native_blob_base_fee: native,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rpc_failures_are_told_without_the_capture_hints() {
+        let unavailable = CaptureError::MethodUnavailable {
+            method: "eth_simulateV1",
+            block: None,
+            reason: "JSON-RPC error -32601: method not found".into(),
+        };
+        assert!(
+            unavailable.to_string().contains("capture needs"),
+            "{unavailable}"
+        );
+        let t = crate::rpc_text(&unavailable);
+        assert_eq!(
+            t,
+            "the node does not serve eth_simulateV1: JSON-RPC error -32601: method not found"
+        );
+        let no_state = CaptureError::NoState {
+            method: "debug_traceCall",
+            block: Some(7),
+            reason: "missing trie node".into(),
+        };
+        let t = crate::rpc_text(&no_state);
+        assert!(
+            !t.contains("capture") && t.contains("missing trie node"),
+            "{t}"
+        );
+        let gave_up = CaptureError::Rpc {
+            method: "debug_traceCall",
+            block: None,
+            reason: "gave up after 2 attempts: HTTP 503".into(),
+        };
+        assert_eq!(
+            crate::rpc_text(&gave_up),
+            "debug_traceCall failed: gave up after 2 attempts: HTTP 503"
+        );
     }
 
     #[test]
