@@ -784,18 +784,15 @@ mod tests {
         .expect("a block")
     }
 
+    /// A mainnet corpus writer at `dir`, resuming what is there.
+    fn writer(dir: &Path) -> CorpusWriter {
+        CorpusWriter::create(dir, ChainConfig::mainnet(), Provenance::default(), false).unwrap()
+    }
+
     #[test]
     fn deferred_blocks_are_indexed_when_the_manifest_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let create = || {
-            CorpusWriter::create(
-                dir.path(),
-                ChainConfig::mainnet(),
-                Provenance::default(),
-                false,
-            )
-            .unwrap()
-        };
+        let create = || writer(dir.path());
         let mut w = create();
         w.put_block_deferred(&block(2)).unwrap();
         w.put_block_deferred(&block(1)).unwrap();
@@ -824,13 +821,7 @@ mod tests {
     #[test]
     fn a_damaged_code_file_fails_the_load_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = CorpusWriter::create(
-            dir.path(),
-            ChainConfig::mainnet(),
-            Provenance::default(),
-            false,
-        )
-        .unwrap();
+        let mut w = writer(dir.path());
         let code = [0x60u8, 0x01, 0x60, 0x02, 0x01, 0x00];
         let h = w.put_code(&code).unwrap();
         let mut b = block(1);
@@ -876,13 +867,7 @@ mod tests {
     #[test]
     fn a_damaged_block_file_fails_the_load_by_crc_and_verify_by_sha256() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = CorpusWriter::create(
-            dir.path(),
-            ChainConfig::mainnet(),
-            Provenance::default(),
-            false,
-        )
-        .unwrap();
+        let mut w = writer(dir.path());
         w.put_block(&block(5)).unwrap();
         let c = w.finish().unwrap();
         let entry = c.manifest().blocks[0].clone();
@@ -919,13 +904,7 @@ mod tests {
         m.blocks[0].crc32 = None;
         m.checksum = Some(m.digest());
         fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
-        let w = CorpusWriter::create(
-            dir.path(),
-            ChainConfig::mainnet(),
-            Provenance::default(),
-            false,
-        )
-        .unwrap();
+        let w = writer(dir.path());
         assert_eq!(w.manifest().blocks[0].crc32, entry.crc32);
     }
 }

@@ -63,6 +63,15 @@ fn replay(corpus: &Path, reports: &Path, args: &[&str]) -> (i32, Option<Value>, 
     (o.status.code().unwrap_or(-1), report, log)
 }
 
+/// `replay --mode tx --candidate node=<spec>`.
+fn candidate_node(corpus: &Path, reports: &Path, spec: &str) -> (i32, Option<Value>, String) {
+    replay(
+        corpus,
+        reports,
+        &["--mode", "tx", "--candidate", &format!("node={spec}")],
+    )
+}
+
 fn count(r: &Value, k: &str) -> u64 {
     r["counts"][k].as_u64().unwrap_or(0)
 }
@@ -139,31 +148,13 @@ fn anvil_replays_its_own_corpus_through_overrides_against_the_chain_and_revm() {
         "{summary}"
     );
     // revm as the baseline, the node as the candidate, forcing the block pre-state in full
-    let (code, r, log) = replay(
-        &c,
-        &reports,
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={url},state=block"),
-        ],
-    );
+    let (code, r, log) = candidate_node(&c, &reports, &format!("{url},state=block"));
     assert_clean(code, &r, &log, t.txs);
     // a candidate node that changes a contract: the same differences as revm finds
     let code_file = dir.path().join("probe.hex");
     std::fs::write(&code_file, "0x60016000f3").unwrap();
     let change = format!("code.{}={}", t.probe, code_file.display());
-    let (code_node, r_node, log) = replay(
-        &c,
-        &reports,
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={url},{change}"),
-        ],
-    );
+    let (code_node, r_node, log) = candidate_node(&c, &reports, &format!("{url},{change}"));
     let (code_revm, r_revm, _) = replay(&c, &reports, &["--mode", "tx", "--candidate", &change]);
     assert_eq!((code_node, code_revm), (1, 1), "{log}");
     let (mut fn_, mut fr) = (findings(&r_node.unwrap()), findings(&r_revm.unwrap()));
@@ -234,16 +225,7 @@ fn revm_and_anvil_agree_on_cancun_mainnet_txs() {
     let node = Anvil::spawn_with(&["--hardfork", "cancun", "--chain-id", "1"])
         .unwrap_or_else(|e| panic!("{e}"));
     let reports = dir.path().join("r");
-    let (code, r, log) = replay(
-        &c,
-        &reports,
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={}", node.url()),
-        ],
-    );
+    let (code, r, log) = candidate_node(&c, &reports, &node.url());
     // 37 + 24 + 45 txs, all comparable (anvil takes every override it needs: it has no
     // blobBaseFee override, but these blocks' blob base fee is the minimum, which is anvil's)
     let warnings = r
@@ -259,16 +241,7 @@ fn revm_and_anvil_agree_on_cancun_mainnet_txs() {
     // a node left on its default hardfork runs other rules: said before the run and in the
     // report, whatever it then finds
     let other = Anvil::spawn_with(&["--chain-id", "1"]).unwrap_or_else(|e| panic!("{e}"));
-    let (_, r, log) = replay(
-        &c,
-        &dir.path().join("r2"),
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={}", other.url()),
-        ],
-    );
+    let (_, r, log) = candidate_node(&c, &dir.path().join("r2"), &other.url());
     let r = r.unwrap_or_else(|| panic!("no report: {log}"));
     let w = r["configurations"]["node_warnings"][0]
         .as_str()
@@ -288,18 +261,13 @@ fn a_dead_node_is_a_harness_failure_with_its_url_redacted() {
         l.local_addr().unwrap().port()
     };
     let url = format!("http://user:hunter2@127.0.0.1:{port}/v2/sekretkey");
-    let (code, _, log) = replay(
+    let (code, _, log) = candidate_node(
         Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../corpora/mainnet"
         )),
         &dir.path().join("r"),
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={url},retries=1,timeout=5"),
-        ],
+        &format!("{url},retries=1,timeout=5"),
     );
     assert_eq!(code, 2, "{log}");
     assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
@@ -316,16 +284,7 @@ fn node_faults_chain_id_and_mode_are_clear_errors() {
     let reports = dir.path().join("r");
     // another chain id: CHAINID and signatures would differ
     let other = Anvil::spawn_with(&["--chain-id", "5"]).unwrap_or_else(|e| panic!("{e}"));
-    let (code, _, log) = replay(
-        &c,
-        &reports,
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={}", other.url()),
-        ],
-    );
+    let (code, _, log) = candidate_node(&c, &reports, &other.url());
     assert_eq!(code, 2, "{log}");
     assert!(
         log.contains("chain id 5") && log.contains("--chain-id 31337"),
@@ -356,15 +315,10 @@ fn node_faults_chain_id_and_mode_are_clear_errors() {
             }
         }),
     );
-    let (code, _, log) = replay(
+    let (code, _, log) = candidate_node(
         &c,
         &reports,
-        &[
-            "--mode",
-            "tx",
-            "--candidate",
-            &format!("node={},retries=1,timeout=5", probe_dies.url()),
-        ],
+        &format!("{},retries=1,timeout=5", probe_dies.url()),
     );
     assert_eq!(code, 2, "{log}");
     assert!(
