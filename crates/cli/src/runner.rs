@@ -111,8 +111,8 @@ pub fn load(dir: &std::path::Path, shard: Option<(usize, usize)>) -> Result<Load
             .collect();
     }
     let store = corpus.load_codes(&blocks)?;
-    let hashes: Vec<_> = blocks.iter().flat_map(|b| b.code_hashes()).collect();
-    let codes = Codes::from_store(&store, hashes);
+    // the store holds exactly the codes these blocks refer to
+    let codes = Codes::from_store(&store, store.hashes());
     Ok(Loaded {
         blocks,
         codes,
@@ -239,10 +239,6 @@ pub fn process_block(
             state_compared = o.state_compared;
             (o.reference, o.got)
         }
-        (Mode::Block, None) if !block.expected.has_tx_post_states() => (
-            None,
-            run_block_receipts_only(block, ch, codes, &cfg.baseline),
-        ),
         (Mode::Block, None) if !block.expected.has_tx_post_states() => (
             None,
             run_block_receipts_only(block, ch, codes, &cfg.baseline),

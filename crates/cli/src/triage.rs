@@ -140,8 +140,7 @@ pub fn load_for_tx(dir: &Path, which: &str) -> Result<Loaded> {
         hit.into_iter().collect()
     };
     let store = corpus.load_codes(&blocks)?;
-    let codes =
-        txshadow_replay::Codes::from_store(&store, blocks.iter().flat_map(|b| b.code_hashes()));
+    let codes = txshadow_replay::Codes::from_store(&store, store.hashes());
     Ok(Loaded {
         blocks,
         codes,

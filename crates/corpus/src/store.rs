@@ -171,6 +171,10 @@ impl CodeStore {
     pub fn unavailable(&self) -> impl Iterator<Item = &B256> {
         self.unavailable.iter()
     }
+    /// The hashes of the codes it holds.
+    pub fn hashes(&self) -> impl Iterator<Item = B256> + '_ {
+        self.codes.keys().copied()
+    }
     /// Looks a code up.
     pub fn get(&self, hash: &B256) -> Option<&Bytes> {
         self.codes.get(hash)

@@ -180,9 +180,9 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         "blockHash": { (number - 1).to_string(): hash },
     });
     let state = json!({ probe.to_string(): {"code": code} });
-    let missing = |e: CaptureError| match &e {
-        // no answer at all (down, timing out, refusing the connection): not a missing method
-        CaptureError::Rpc { reason, .. } if reason.starts_with("gave up after") => {
+    let missing = |e: CaptureError| {
+        if e.gave_up() {
+            // no answer at all (down, timing out, refusing the connection): not a missing method
             NodeError::Connect {
                 node: node.clone(),
                 reason: format!(
@@ -191,15 +191,17 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
                     crate::rpc_text(&e)
                 ),
             }
+        } else {
+            NodeError::Capability {
+                node: node.clone(),
+                reason: format!(
+                    "{}; the node engine needs debug_traceCall with state and block overrides \
+                     and the callTracer and prestateTracer (anvil, geth or reth with the debug \
+                     namespace)",
+                    crate::rpc_text(&e)
+                ),
+            }
         }
-        _ => NodeError::Capability {
-            node: node.clone(),
-            reason: format!(
-                "{}; the node engine needs debug_traceCall with state and block overrides and \
-                 the callTracer and prestateTracer (anvil, geth or reth with the debug namespace)",
-                crate::rpc_text(&e)
-            ),
-        },
     };
     let checks: [(&str, U256); 7] = [
         ("blockHash", hash.into()),
@@ -437,6 +439,7 @@ mod tests {
             crate::rpc_text(&gave_up),
             "debug_traceCall failed: gave up after 2 attempts: HTTP 503"
         );
+        assert!(gave_up.gave_up() && !unavailable.gave_up() && !no_state.gave_up());
     }
 
     #[test]

@@ -402,6 +402,7 @@ fn execute_block(
         }
         // before Byzantium a receipt holds the state root after its tx, built from the changes
         let tx_state = p.tx_state || !spec.is_enabled_in(SpecId::BYZANTIUM);
+        let no_changes = EvmState::default();
         let mut cumulative = 0u64;
         for (i, tx) in p.txs.iter().enumerate() {
             let mut o = p.tx_meta(i);
@@ -419,18 +420,15 @@ fn execute_block(
                 ex.execute_transaction_with_result_closure(tx, |r| {
                     let ResultAndState { result, state } = &r.result;
                     let g = result.tx_gas_used();
-                    exec = Some(if tx_state {
-                        tx_exec(result, state, spec, cumulative + g, new_codes, codes)
-                    } else {
-                        tx_exec(
-                            result,
-                            &EvmState::default(),
-                            spec,
-                            cumulative + g,
-                            new_codes,
-                            codes,
-                        )
-                    });
+                    let state = if tx_state { state } else { &no_changes };
+                    exec = Some(tx_exec(
+                        result,
+                        state,
+                        spec,
+                        cumulative + g,
+                        new_codes,
+                        codes,
+                    ));
                 })
             }));
             o.result = match r {

@@ -15,7 +15,7 @@ use alloy_rpc_client::RpcClient;
 use alloy_transport::{TransportError, TransportErrorKind, TransportFut};
 use tokio::sync::Semaphore;
 
-use super::{CaptureError, redact::RpcUrl};
+use super::{CaptureError, GAVE_UP, redact::RpcUrl};
 
 /// How the client treats the node.
 #[derive(Debug, Clone)]
@@ -404,11 +404,7 @@ impl Rpc {
                         block,
                         // not "JSON-RPC error ...": a caller tells a node's answer to this
                         // request (a refusal) from a node that stayed unavailable by that prefix
-                        reason: format!(
-                            "gave up after {} attempts: {}",
-                            attempt + 1,
-                            scrub(&reason)
-                        ),
+                        reason: format!("{GAVE_UP} {} attempts: {}", attempt + 1, scrub(&reason)),
                     });
                 }
                 Fault::MethodMissing(reason) => {

@@ -124,7 +124,17 @@ fn method_hint(method: &str) -> &'static str {
     }
 }
 
+/// How the reason of a call that failed for good without a usable answer begins (the node was
+/// down, timed out or kept failing until the retries ran out), unlike a node's own error answer.
+pub const GAVE_UP: &str = "gave up after";
+
 impl CaptureError {
+    /// Whether the node gave no usable answer before the retries ran out, as opposed to
+    /// answering with an error of its own.
+    pub fn gave_up(&self) -> bool {
+        matches!(self, Self::Rpc { reason, .. } if reason.starts_with(GAVE_UP))
+    }
+
     /// The block the error is about, if any.
     pub const fn block(&self) -> Option<u64> {
         match self {

@@ -91,12 +91,9 @@ pub(crate) async fn fetch_witness(
             // the node answered, with an error (a witness it cannot build for this block, a
             // state scheme that has none): eth_getProof proves the same pre-state. A node that
             // did not answer at all ("gave up after ...") stops the capture as any call does.
-            Err(CaptureError::Rpc { reason, .. }) if !reason.starts_with("gave up after") => {
+            Err(e @ CaptureError::Rpc { .. }) if !e.gave_up() => {
                 if ctx.execution_witness.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "block {n}: debug_executionWitness failed ({reason}): witnesses from \
-                         eth_getProof from here on"
-                    );
+                    tracing::warn!("{e}: witnesses from eth_getProof from here on");
                 }
             }
             Err(e) => return Err(e),
