@@ -17,6 +17,7 @@ mod chain;
 mod error;
 mod hexnum;
 mod model;
+pub mod pack;
 pub mod store;
 
 pub use chain::{ChainConfig, MAINNET_DEPOSIT_CONTRACT, default_blob_schedule, parse_fork};

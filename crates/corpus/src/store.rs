@@ -1,10 +1,12 @@
-//! The on-disk format: a directory with a manifest, one JSON file per block and one file per code.
+//! The on-disk format: a directory with a manifest, one JSON file per block and the codes (packed,
+//! or one file per code until the writer packs them).
 //!
 //! ```text
 //! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each),
-//!                                 CRC-32 of each code file
+//!                                 CRC-32 of each code
 //! <corpus>/blocks/<stem>.json     one BlockRecord
-//! <corpus>/codes/<keccak>.bin     contract code, once per hash (its name is its checksum)
+//! <corpus>/codes/pack-<id>.pack   contract codes, many per file (see [`crate::pack`])
+//! <corpus>/codes/<keccak>.bin     contract code not yet packed (its name is its checksum)
 //! <corpus>/codes/<keccak>.unavailable
 //!                                 empty marker: the source gave this code hash without the code
 //! ```
@@ -339,9 +341,15 @@ impl Corpus {
             need.extend(b.code_hashes());
         }
         let need: Vec<B256> = need.into_iter().collect();
+        let packs = crate::pack::open_packs(&self.dir)?;
         let loaded = need
             .par_iter()
             .map(|h| {
+                if let Some((pack, code)) = packs.iter().find_map(|p| Some((p, p.get(h)?))) {
+                    let crc = self.manifest.code_crc32.get(h).copied();
+                    check_code(pack.path(), h, &code, crc, full)?;
+                    return Ok((*h, Some(code)));
+                }
                 let path = self.code_path(h);
                 let bytes = match fs::read(&path) {
                     Err(e)
@@ -405,10 +413,18 @@ impl Corpus {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .sum();
-        // stray code files are fine; damaged ones are not
-        let code_dir = self.dir.join("codes");
-        let mut extra_codes = 0;
-        if let Ok(rd) = fs::read_dir(&code_dir) {
+        // stray codes (loose or packed) are fine; damaged ones are not
+        let mut extra: HashSet<B256> = HashSet::new();
+        for pack in crate::pack::open_packs(&self.dir)? {
+            for h in pack.hashes() {
+                if codes.get(h).is_none() {
+                    let code = pack.get(h).expect("listed in the pack");
+                    check_code(pack.path(), h, &code, None, true)?;
+                    extra.insert(*h);
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.dir.join("codes")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 let Some(hex) = name.strip_suffix(".bin") else {
@@ -417,21 +433,15 @@ impl Corpus {
                 let Ok(h) = hex.parse::<B256>() else { continue };
                 if codes.get(&h).is_none() {
                     let bytes = fs::read(e.path()).map_err(io_err(&e.path()))?;
-                    if keccak256(&bytes) != h {
-                        return Err(CorpusError::Checksum {
-                            path: e.path(),
-                            expected: h.to_string(),
-                            got: keccak256(&bytes).to_string(),
-                        });
-                    }
-                    extra_codes += 1;
+                    check_code(&e.path(), &h, &bytes, None, true)?;
+                    extra.insert(h);
                 }
             }
         }
         Ok(VerifySummary {
             blocks: blocks.len(),
             txs,
-            codes: codes.len() + extra_codes,
+            codes: codes.len() + extra.len(),
         })
     }
 }
@@ -450,7 +460,7 @@ fn check_code(
         if got != crc {
             return Err(CorpusError::Checksum {
                 path: path.to_path_buf(),
-                expected: format!("crc32 {crc:08x}"),
+                expected: format!("crc32 {crc:08x} for code {h}"),
                 got: format!("crc32 {got:08x}"),
             });
         }
@@ -546,6 +556,23 @@ fn code_path(dir: &Path, h: &B256) -> PathBuf {
     dir.join("codes").join(format!("{h:x}.bin"))
 }
 
+/// The hashes of the files `<dir>/codes/<keccak><suffix>`.
+fn codes_with(dir: &Path, suffix: &str) -> HashSet<B256> {
+    fs::read_dir(dir.join("codes"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(suffix)?
+                        .parse::<B256>()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn unavailable_path(dir: &Path, h: &B256) -> PathBuf {
     dir.join("codes").join(format!("{h:x}.unavailable"))
 }
@@ -611,23 +638,11 @@ impl CorpusWriter {
                 }
             }
         }
-        let codes_with = |suffix: &str| -> HashSet<B256> {
-            fs::read_dir(dir.join("codes"))
-                .map(|rd| {
-                    rd.flatten()
-                        .filter_map(|e| {
-                            e.file_name()
-                                .to_str()?
-                                .strip_suffix(suffix)?
-                                .parse::<B256>()
-                                .ok()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let known_codes = codes_with(".bin");
-        let unavailable_codes = codes_with(".unavailable");
+        let mut known_codes = codes_with(&dir, ".bin");
+        for pack in crate::pack::open_packs(&dir)? {
+            known_codes.extend(pack.hashes().copied());
+        }
+        let unavailable_codes = codes_with(&dir, ".unavailable");
         let block_hashes = manifest.blocks.iter().map(|b| b.hash).collect();
         let block_files = manifest.blocks.iter().map(|b| b.file.clone()).collect();
         let mut w = Self {
@@ -760,10 +775,51 @@ impl CorpusWriter {
         write_atomic(&self.dir.join(MANIFEST), &bytes)
     }
 
-    /// Finishes: rewrites the manifest and returns the opened corpus.
+    /// Finishes: rewrites the manifest, packs the codes written as loose files (see
+    /// [`crate::pack`]) and returns the opened corpus.
     pub fn finish(mut self) -> Result<Corpus, CorpusError> {
         self.write_manifest()?;
+        self.pack_loose_codes()?;
         Corpus::open(&self.dir)
+    }
+
+    /// Moves the loose code files into one new pack: the pack is written (atomically) before
+    /// any loose file is removed, so an interruption leaves every code readable. A loose file
+    /// whose bytes do not match the manifest's CRC-32 (or, without one, its keccak) is left
+    /// where it is for the load to name. Returns the number of codes packed.
+    pub fn pack_loose_codes(&mut self) -> Result<usize, CorpusError> {
+        let packed: HashSet<B256> = crate::pack::open_packs(&self.dir)?
+            .iter()
+            .flat_map(|p| p.hashes().copied().collect::<Vec<_>>())
+            .collect();
+        let mut loose = Vec::new();
+        let mut redundant = Vec::new();
+        for h in &codes_with(&self.dir, ".bin") {
+            let path = code_path(&self.dir, h);
+            if packed.contains(h) {
+                redundant.push(path);
+                continue;
+            }
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(CorpusError::Io { path, source }),
+            };
+            let crc = self.manifest.code_crc32.get(h).copied();
+            if check_code(&path, h, &bytes, crc, false).is_ok() {
+                loose.push((path, *h, Bytes::from(bytes)));
+            }
+        }
+        if !loose.is_empty() {
+            let mut codes: Vec<(B256, Bytes)> =
+                loose.iter().map(|(_, h, c)| (*h, c.clone())).collect();
+            crate::pack::write_pack(&self.dir, &mut codes)?;
+        }
+        let n = loose.len();
+        for path in loose.into_iter().map(|(p, _, _)| p).chain(redundant) {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        Ok(n)
     }
 }
 
@@ -822,50 +878,115 @@ mod tests {
         assert_eq!(Corpus::open(dir.path()).unwrap().manifest().blocks.len(), 3);
     }
 
-    #[test]
-    fn a_damaged_code_file_fails_the_load_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = writer(dir.path());
-        let code = [0x60u8, 0x01, 0x60, 0x02, 0x01, 0x00];
-        let h = w.put_code(&code).unwrap();
-        let mut b = block(1);
+    /// An account holding code `h`.
+    fn with_code(n: u64, h: B256) -> BlockRecord {
+        let mut b = block(n);
         b.pre_state.insert(
-            alloy_primitives::Address::repeat_byte(7),
+            alloy_primitives::Address::repeat_byte(n as u8),
             Some(crate::AccountState {
                 code_hash: h,
                 ..Default::default()
             }),
         );
-        w.put_block(&b).unwrap();
-        let c = w.finish().unwrap();
-        assert_eq!(c.manifest().code_crc32[&h], crc32fast::hash(&code));
-        let blocks = c.load_blocks().unwrap();
-        assert_eq!(c.load_codes(&blocks).unwrap().get(&h).unwrap()[..], code);
-        // the same length, one byte changed: the CRC catches it on load, keccak on verify
-        let path = code_path(dir.path(), &h);
-        let mut bad = code;
-        bad[1] = 0x09;
-        fs::write(&path, bad).unwrap();
-        let named = |e: CorpusError| {
-            let msg = e.to_string();
-            assert!(msg.contains(&path.display().to_string()), "{msg}");
-            msg
+        b
+    }
+
+    #[test]
+    fn a_damaged_code_fails_the_load_naming_its_file_and_hash() {
+        // a loose code file (a writer that did not finish) and a packed code
+        for packed in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w = writer(dir.path());
+            let code = [0x60u8, 0x01, 0x60, 0x02, 0x01, 0x00];
+            let h = w.put_code(&code).unwrap();
+            w.put_block(&with_code(1, h)).unwrap();
+            let c = if packed {
+                w.finish().unwrap()
+            } else {
+                drop(w);
+                Corpus::open(dir.path()).unwrap()
+            };
+            assert_eq!(c.manifest().code_crc32[&h], crc32fast::hash(&code));
+            let blocks = c.load_blocks().unwrap();
+            assert_eq!(c.load_codes(&blocks).unwrap().get(&h).unwrap()[..], code);
+            let loose = code_path(dir.path(), &h);
+            assert_eq!(loose.exists(), !packed);
+            let (path, at) = if packed {
+                let pack = crate::pack::pack_paths(dir.path()).remove(0);
+                let len = fs::metadata(&pack).unwrap().len() as usize;
+                (pack, len - code.len())
+            } else {
+                (loose, 0)
+            };
+            // the same length, one byte changed: the CRC catches it on load, keccak on verify
+            let mut bytes = fs::read(&path).unwrap();
+            assert_eq!(bytes[at..at + code.len()], code);
+            bytes[at + 1] = 0x09;
+            fs::write(&path, &bytes).unwrap();
+            let mut bad = code;
+            bad[1] = 0x09;
+            let named = |e: CorpusError| {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&path.display().to_string()) && msg.contains(&h.to_string()),
+                    "{msg}"
+                );
+                msg
+            };
+            assert!(named(c.load_codes(&blocks).unwrap_err()).contains("crc32"));
+            named(c.verify().unwrap_err());
+            // a corpus written before the CRCs: keccak on load
+            let mut old = Corpus::open(dir.path()).unwrap();
+            old.manifest.code_crc32.clear();
+            named(old.load_codes(&blocks).unwrap_err());
+            // a CRC that matches the damaged bytes passes the load; verify's keccak still fails
+            old.manifest.code_crc32.insert(h, crc32fast::hash(&bad));
+            assert!(old.load_codes(&blocks).is_ok());
+            let msg = named(old.verify().unwrap_err());
+            assert!(!msg.contains("crc32"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn codes_are_packed_when_the_writer_finishes_and_a_resumed_writer_knows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let loose = |dir: &Path| {
+            fs::read_dir(dir.join("codes"))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".bin"))
+                .count()
         };
-        assert!(named(c.load_codes(&blocks).unwrap_err()).contains("crc32"));
-        named(c.verify().unwrap_err());
-        // a corpus written before the CRCs: keccak on load
-        let mut old = Corpus::open(dir.path()).unwrap();
-        old.manifest.code_crc32.clear();
-        let msg = named(old.load_codes(&blocks).unwrap_err());
-        assert!(msg.contains(&h.to_string()), "{msg}");
-        // a CRC that matches the damaged bytes passes the load; verify's keccak still fails
-        old.manifest.code_crc32.insert(h, crc32fast::hash(&bad));
-        assert!(old.load_codes(&blocks).is_ok());
-        let msg = named(old.verify().unwrap_err());
-        assert!(
-            msg.contains(&h.to_string()) && !msg.contains("crc32"),
-            "{msg}"
+        let mut w = writer(dir.path());
+        let (a, b) = (
+            w.put_code(&[0x5b; 3]).unwrap(),
+            w.put_code(&[0x00]).unwrap(),
         );
+        w.put_block(&with_code(1, a)).unwrap();
+        w.put_block(&with_code(2, b)).unwrap();
+        assert_eq!(loose(dir.path()), 2);
+        let c = w.finish().unwrap();
+        assert_eq!(loose(dir.path()), 0);
+        assert_eq!(crate::pack::pack_paths(dir.path()).len(), 1);
+        let codes = c.load_codes(&c.load_blocks().unwrap()).unwrap();
+        assert_eq!(codes.get(&a).unwrap()[..], [0x5b; 3]);
+        assert_eq!(codes.get(&b).unwrap()[..], [0x00]);
+
+        // resumed: a packed code is known (not written again); a new one is packed apart; a
+        // loose copy of a packed code (a writer killed between packing and removing) goes
+        let mut w = writer(dir.path());
+        assert!(w.has_code(&a));
+        w.put_code(&[0x5b; 3]).unwrap();
+        assert_eq!(loose(dir.path()), 0);
+        let n = w.put_code(&[0x60, 0x00]).unwrap();
+        w.put_block(&with_code(3, n)).unwrap();
+        fs::write(code_path(dir.path(), &b), [0x00]).unwrap();
+        assert_eq!(w.pack_loose_codes().unwrap(), 1);
+        assert_eq!(loose(dir.path()), 0);
+        let c = w.finish().unwrap();
+        assert_eq!(crate::pack::pack_paths(dir.path()).len(), 2);
+        let v = c.verify().unwrap();
+        assert_eq!((v.blocks, v.codes), (3, 3));
     }
 
     #[test]

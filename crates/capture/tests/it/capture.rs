@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use txshadow_capture::rpc::{BlockRange, CaptureError, CaptureOptions, CaptureSummary, capture};
-use txshadow_corpus::Corpus;
+use txshadow_corpus::{Corpus, CorpusWriter};
 use txshadow_diff::Mode;
 use txshadow_testnode::{
     Anvil, FaultPlan, FaultProxy,
@@ -85,6 +85,19 @@ fn captured_anvil_blocks_replay_exactly() {
     let c = Corpus::open(dir.path()).unwrap();
     let v = c.verify().unwrap();
     assert_eq!(v.txs, traffic.txs);
+    // the finished capture packed its codes: one pack, no loose code files
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("codes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(v.codes > 0);
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".pack")).count(),
+        1,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".bin")), "{names:?}");
     let m = c.manifest();
     assert_eq!(m.provenance.source, "capture");
     assert!(
@@ -210,6 +223,14 @@ fn a_node_that_stays_down_stops_the_capture_with_a_valid_partial_corpus() {
     let c = Corpus::open(dir.path()).unwrap();
     c.verify().unwrap();
     assert!((c.manifest().blocks.len() as u64) < traffic.last_block);
+    // its codes are still loose files; packing them (as a resumed capture or `corpus pack`
+    // does) keeps every block whole
+    let m = c.manifest();
+    let mut w =
+        CorpusWriter::create(dir.path(), m.chain.clone(), m.provenance.clone(), false).unwrap();
+    assert!(w.pack_loose_codes().unwrap() > 0);
+    let packed = w.finish().unwrap().verify().unwrap();
+    assert_eq!(packed.blocks, c.manifest().blocks.len());
 }
 
 #[test]

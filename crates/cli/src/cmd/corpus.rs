@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use eyre::Result;
-use txshadow_corpus::Corpus;
+use txshadow_corpus::{Corpus, CorpusWriter};
 
 /// Corpus inspection.
 #[derive(Debug, Subcommand)]
@@ -19,6 +19,13 @@ pub enum CorpusCmd {
     },
     /// Check every file: checksums, header and tx hashes, senders, codes. Exit 2 on damage.
     Verify {
+        /// Corpus directory.
+        dir: PathBuf,
+    },
+    /// Move loose code files into a pack (one file for many codes, read faster). Import and
+    /// capture pack what they write; this is for corpora written by older versions or by a
+    /// capture that was stopped.
+    Pack {
         /// Corpus directory.
         dir: PathBuf,
     },
@@ -120,6 +127,16 @@ impl CorpusCmd {
                     s.codes,
                     dir.display()
                 );
+                Ok(crate::EXIT_OK)
+            }
+            Self::Pack { dir } => {
+                let c = Corpus::open(&dir)?;
+                let m = c.manifest();
+                let mut w =
+                    CorpusWriter::create(&dir, m.chain.clone(), m.provenance.clone(), false)?;
+                let n = w.pack_loose_codes()?;
+                w.finish()?;
+                println!("packed {n} loose codes in {}", dir.display());
                 Ok(crate::EXIT_OK)
             }
         }
