@@ -188,8 +188,13 @@ pub struct TxJob {
 /// The node answered a tx's call with an error: invalid params (-32602) means its call API
 /// cannot take the request (e.g. anvil's eth_simulateV1 builds no contract creation): not
 /// comparable; anything else is the node refusing the tx (an invalid tx there).
-fn refused(method: &str, reason: String) -> NodeTx {
-    if reason.starts_with("JSON-RPC error -32602") {
+/// `e` must be such an answer ([`CaptureError::node_error_code`]).
+fn refused(method: &str, e: &CaptureError) -> NodeTx {
+    let reason = match e {
+        CaptureError::Rpc { reason, .. } => reason.clone(),
+        e => e.to_string(),
+    };
+    if e.node_error_code() == Some(-32602) {
         NodeTx::NotComparable(format!(
             "the node's {method} does not take this tx: {reason}"
         ))
@@ -361,9 +366,7 @@ impl NodeEngine {
                 Ok(v) => trace::exec_from_simulate(&v, &env, rec.from)
                     .map(NodeTx::Exec)
                     .map_err(|e| fail(format!("unexpected eth_simulateV1 result: {e}"))),
-                Err(CaptureError::Rpc { reason, .. }) if reason.starts_with("JSON-RPC error") => {
-                    Ok(refused("eth_simulateV1", reason))
-                }
+                Err(e) if e.node_error_code().is_some() => Ok(refused("eth_simulateV1", &e)),
                 Err(CaptureError::MethodUnavailable { reason, .. }) => Ok(NodeTx::NotComparable(
                     format!("the node's eth_simulateV1 does not take this tx: {reason}"),
                 )),
@@ -383,9 +386,7 @@ impl NodeEngine {
         let res = self.rpc.call_many(&calls, Some(n)).await;
         let vals = match res {
             Ok(v) => v,
-            Err(CaptureError::Rpc { reason, .. }) if reason.starts_with("JSON-RPC error") => {
-                return Ok(refused("debug_traceCall", reason));
-            }
+            Err(e) if e.node_error_code().is_some() => return Ok(refused("debug_traceCall", &e)),
             Err(CaptureError::MethodUnavailable { reason, .. }) => {
                 // the probe showed the method works: the node rejects something of this tx
                 return Ok(NodeTx::NotComparable(format!(

@@ -15,7 +15,7 @@ use alloy_rpc_client::RpcClient;
 use alloy_transport::{TransportError, TransportErrorKind, TransportFut};
 use tokio::sync::Semaphore;
 
-use super::{CaptureError, GAVE_UP, redact::RpcUrl};
+use super::{CaptureError, GAVE_UP, NODE_ERROR, redact::RpcUrl};
 
 /// How the client treats the node.
 #[derive(Debug, Clone)]
@@ -150,7 +150,7 @@ fn has_any(text: &str, words: &[&str]) -> bool {
 pub(crate) fn classify(err: &TransportError) -> Fault {
     match err {
         RpcError::ErrorResp(p) => {
-            let text = format!("JSON-RPC error {}: {}", p.code, p.message);
+            let text = format!("{NODE_ERROR} {}: {}", p.code, p.message);
             let msg = p.message.as_ref();
             const NO_STATE: &[&str] = &[
                 "missing trie node",
@@ -402,8 +402,8 @@ impl Rpc {
                     return Err(CaptureError::Rpc {
                         method,
                         block,
-                        // not "JSON-RPC error ...": a caller tells a node's answer to this
-                        // request (a refusal) from a node that stayed unavailable by that prefix
+                        // not NODE_ERROR: a caller tells a node's answer to this request (a
+                        // refusal) from a node that stayed unavailable by that prefix
                         reason: format!("{GAVE_UP} {} attempts: {}", attempt + 1, scrub(&reason)),
                     });
                 }
@@ -579,6 +579,34 @@ mod tests {
             message: msg.into(),
             data: None,
         })
+    }
+
+    #[test]
+    fn a_node_error_answer_keeps_its_code() {
+        let Fault::Fatal(reason) = classify(&resp(-32602, "invalid params: no creations")) else {
+            panic!("an invalid-params answer is fatal");
+        };
+        let rpc = |reason: String| CaptureError::Rpc {
+            method: "eth_simulateV1",
+            block: Some(3),
+            reason,
+        };
+        let answered = rpc(reason);
+        assert_eq!(answered.node_error_code(), Some(-32602));
+        assert!(!answered.gave_up());
+        let down = rpc(format!("{GAVE_UP} 3 attempts: HTTP 503"));
+        assert_eq!(down.node_error_code(), None);
+        assert!(down.gave_up());
+        assert_eq!(
+            rpc("unexpected result: not an object".into()).node_error_code(),
+            None
+        );
+        let missing = CaptureError::MethodUnavailable {
+            method: "eth_simulateV1",
+            block: None,
+            reason: format!("{NODE_ERROR} -32601: method not found"),
+        };
+        assert_eq!(missing.node_error_code(), None);
     }
 
     #[test]

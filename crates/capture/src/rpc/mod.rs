@@ -128,11 +128,30 @@ fn method_hint(method: &str) -> &'static str {
 /// down, timed out or kept failing until the retries ran out), unlike a node's own error answer.
 pub const GAVE_UP: &str = "gave up after";
 
+/// How the reason of a call the node answered with a JSON-RPC error begins:
+/// `"JSON-RPC error <code>: <message>"`.
+pub const NODE_ERROR: &str = "JSON-RPC error";
+
 impl CaptureError {
     /// Whether the node gave no usable answer before the retries ran out, as opposed to
     /// answering with an error of its own.
     pub fn gave_up(&self) -> bool {
         matches!(self, Self::Rpc { reason, .. } if reason.starts_with(GAVE_UP))
+    }
+
+    /// The JSON-RPC error code when the node answered the call with an error of its own (it
+    /// refused the request), as opposed to never answering or answering something unusable.
+    pub fn node_error_code(&self) -> Option<i64> {
+        let Self::Rpc { reason, .. } = self else {
+            return None;
+        };
+        reason
+            .strip_prefix(NODE_ERROR)?
+            .trim_start()
+            .split(':')
+            .next()?
+            .parse()
+            .ok()
     }
 
     /// The block the error is about, if any.
