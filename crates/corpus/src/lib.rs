@@ -23,4 +23,5 @@ pub mod store;
 pub use chain::{ChainConfig, MAINNET_DEPOSIT_CONTRACT, default_blob_schedule, parse_fork};
 pub use error::CorpusError;
 pub use model::*;
+pub use pack::Analysed;
 pub use store::{BlockEntry, CodeStore, Corpus, CorpusWriter, Manifest, decode_tx, write_atomic};

@@ -2,20 +2,29 @@
 //! per code. Opening, reading and closing 2,209 code files was 41% of loading the pevm corpus;
 //! a pack is mapped into memory once and each code is a slice of it.
 //!
+//! A pack also keeps each legacy code's jump table (its valid JUMPDESTs, as revm's analysis finds
+//! them when the code is packed) behind the code and 33 zero bytes of padding, so that a replay
+//! takes the analysed code from the mapped file instead of analysing it again: analysing every
+//! code a run executes was a tenth of a block-mode run on the pevm corpus.
+//!
 //! ```text
 //! <corpus>/codes/pack-<id>.pack
 //!   magic    8 bytes  "TXSHPACK"
-//!   version  u32 LE   1
+//!   version  u32 LE   2
 //!   count    u32 LE   number of codes
-//!   index    count × (keccak 32 bytes, offset u64 LE, length u32 LE), sorted by keccak
-//!   data     the codes, at their offsets (from the start of the file)
+//!   index    count × (keccak 32 bytes, offset u64 LE, length u32 LE, table length u32 LE,
+//!                     CRC-32 u32 LE of the padding and table), sorted by keccak
+//!   data     per code, at its offset (from the start of the file): the code, 33 zero bytes,
+//!            the jump table (length⌈/8⌉ bytes, bit i set when byte i is a valid JUMPDEST;
+//!            empty for a code that is not legacy bytecode, e.g. an EIP-7702 delegation)
 //! ```
 //!
 //! A pack is written once (atomically) and never changed; the writer packs the codes it wrote
 //! as loose files when it finishes ([`crate::CorpusWriter::finish`]) and then removes those
-//! files. Each code is still checked on load against the CRC-32 the manifest records for it, and
-//! `verify` hashes every code with keccak, so a pack needs no checksum of its own; its index is
-//! checked against the file's length when it is opened.
+//! files. Each code is checked on load against the CRC-32 the manifest records for it and its
+//! padding and jump table against the CRC-32 in the pack's index; `verify` also hashes every code
+//! with keccak and analyses it again to compare the jump table. The index is checked against
+//! the file's length when a pack is opened.
 
 use std::{
     collections::HashMap,
@@ -24,20 +33,78 @@ use std::{
 };
 
 use alloy_primitives::{B256, Bytes, keccak256};
+use rayon::prelude::*;
 
 use crate::{CorpusError, store::write_atomic};
 
 const MAGIC: &[u8; 8] = b"TXSHPACK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 16;
-const ENTRY: usize = 44;
+const ENTRY: usize = 52;
+/// Zero bytes after each code: enough for a PUSH32 as its last byte and the STOP after it, so
+/// execution never reads past the padded code whatever the code is.
+pub const PADDING: usize = 33;
+
+/// A legacy code with its jump table, taken from a pack: what a replay runs without analysing
+/// the code again. The padding is checked to be [`PADDING`] zero bytes and the table to have
+/// one bit per byte of code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysed {
+    /// The code followed by [`PADDING`] zero bytes.
+    pub padded: Bytes,
+    /// The code's length.
+    pub len: usize,
+    /// Bit `i` (least significant first) is set when byte `i` is a valid JUMPDEST.
+    pub jump_table: Bytes,
+}
+
+/// One code of a pack: the code, its padding and its jump table, adjacent in the mapped file.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    whole: Bytes,
+    len: usize,
+    /// CRC-32 the index records for the padding and table.
+    pub(crate) tail_crc: u32,
+}
+
+impl Entry {
+    /// The code.
+    pub(crate) fn code(&self) -> Bytes {
+        self.whole.slice(..self.len)
+    }
+
+    /// The padding and jump table, as stored.
+    pub(crate) fn tail(&self) -> &[u8] {
+        &self.whole[self.len..]
+    }
+
+    /// The analysed code, if the pack holds a jump table for it.
+    pub(crate) fn analysed(&self) -> Option<Analysed> {
+        let split = self.len + PADDING;
+        (self.whole.len() > split).then(|| Analysed {
+            padded: self.whole.slice(..split),
+            len: self.len,
+            jump_table: self.whole.slice(split..),
+        })
+    }
+}
+
+/// The jump table revm's analysis gives `code`, or `None` when it is not legacy bytecode.
+pub(crate) fn jump_table(code: &[u8]) -> Option<Vec<u8>> {
+    if code.is_empty() {
+        return None;
+    }
+    let b = revm_bytecode::Bytecode::new_raw_checked(Bytes::copy_from_slice(code)).ok()?;
+    b.legacy_jump_table().map(|t| t.as_slice().to_vec())
+}
 
 /// An opened pack: the file mapped into memory and its index.
 #[derive(Debug)]
 pub(crate) struct Pack {
     path: PathBuf,
     data: Bytes,
-    index: HashMap<B256, (usize, usize)>,
+    /// Per code: where it starts, its length, the length of its jump table, the tail's CRC-32.
+    index: HashMap<B256, (usize, usize, usize, u32)>,
 }
 
 impl Pack {
@@ -70,7 +137,8 @@ impl Pack {
         let version = u32_at(8);
         if version != VERSION {
             return Err(invalid(format!(
-                "code pack version {version}, this txshadow reads version {VERSION}"
+                "code pack version {version}, this txshadow reads version {VERSION}; pack the \
+                 codes again with this txshadow (re-import or re-capture the corpus)"
             )));
         }
         let count = u32_at(12) as usize;
@@ -82,20 +150,27 @@ impl Pack {
             )));
         }
         let mut index = HashMap::with_capacity(count);
-        for e in data[HEADER..end].chunks_exact(ENTRY) {
+        for (k, e) in data[HEADER..end].chunks_exact(ENTRY).enumerate() {
+            let at = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().expect("4 bytes"));
             let hash = B256::from_slice(&e[..32]);
             let offset = u64::from_le_bytes(e[32..40].try_into().expect("8 bytes"));
-            let length = u32::from_le_bytes(e[40..44].try_into().expect("4 bytes")) as usize;
+            let (length, table) = (at(40) as usize, at(44) as usize);
+            let tail_crc = at(48);
+            if table != 0 && table != length.div_ceil(8) {
+                return Err(invalid(format!(
+                    "code {hash} of {length} bytes has a jump table of {table} bytes"
+                )));
+            }
             let fits = usize::try_from(offset)
                 .ok()
-                .filter(|o| *o >= end && o.saturating_add(length) <= data.len());
+                .filter(|o| *o >= end && o.saturating_add(length + PADDING + table) <= data.len());
             let Some(offset) = fits else {
                 return Err(invalid(format!(
-                    "code {hash} at {offset}+{length} lies outside the file ({} bytes)",
+                    "code {hash} (entry {k}) at {offset}+{length} lies outside the file ({} bytes)",
                     data.len()
                 )));
             };
-            index.insert(hash, (offset, length));
+            index.insert(hash, (offset, length, table, tail_crc));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -109,11 +184,13 @@ impl Pack {
         &self.path
     }
 
-    /// A code, sharing the mapped file (no copy).
-    pub(crate) fn get(&self, h: &B256) -> Option<Bytes> {
-        self.index
-            .get(h)
-            .map(|(o, l)| Bytes::from(self.data.0.slice(*o..*o + *l)))
+    /// A code with its padding and jump table, sharing the mapped file (no copy).
+    pub(crate) fn get(&self, h: &B256) -> Option<Entry> {
+        self.index.get(h).map(|(o, l, t, crc)| Entry {
+            whole: self.data.slice(*o..*o + *l + PADDING + *t),
+            len: *l,
+            tail_crc: *crc,
+        })
     }
 
     /// The hashes it holds.
@@ -145,11 +222,21 @@ pub(crate) fn open_packs(dir: &Path) -> Result<Vec<Pack>, CorpusError> {
     pack_paths(dir).iter().map(|p| Pack::open(p)).collect()
 }
 
-/// Writes `codes` as one new pack in `<dir>/codes` (atomically) and returns its path; its name is
-/// taken from the keccak of its index, so packing the same codes twice gives the same file.
+/// Writes `codes` as one new pack in `<dir>/codes` (atomically), each legacy code with the jump
+/// table revm's analysis gives it, and returns its path; its name is taken from the keccak of
+/// its index, so packing the same codes twice gives the same file.
 pub(crate) fn write_pack(dir: &Path, codes: &mut [(B256, Bytes)]) -> Result<PathBuf, CorpusError> {
     codes.sort_by_key(|(h, _)| *h);
-    let total: usize = codes.iter().map(|(_, c)| c.len()).sum();
+    let tails: Vec<Vec<u8>> = codes
+        .par_iter()
+        .map(|(_, c)| {
+            let mut tail = vec![0u8; PADDING];
+            tail.extend(jump_table(c).unwrap_or_default());
+            tail
+        })
+        .collect();
+    let total: usize = codes.iter().map(|(_, c)| c.len()).sum::<usize>()
+        + tails.iter().map(Vec::len).sum::<usize>();
     let end = HEADER + codes.len() * ENTRY;
     let mut out = Vec::with_capacity(end + total);
     out.extend_from_slice(MAGIC);
@@ -157,15 +244,19 @@ pub(crate) fn write_pack(dir: &Path, codes: &mut [(B256, Bytes)]) -> Result<Path
     let count = u32::try_from(codes.len()).expect("fewer than 2^32 codes in one pack");
     out.extend_from_slice(&count.to_le_bytes());
     let mut offset = end as u64;
-    for (h, c) in codes.iter() {
+    for ((h, c), tail) in codes.iter().zip(&tails) {
         out.extend_from_slice(h.as_slice());
         out.extend_from_slice(&offset.to_le_bytes());
         let len = u32::try_from(c.len()).expect("a code is shorter than 4 GiB");
         out.extend_from_slice(&len.to_le_bytes());
-        offset += c.len() as u64;
+        let table = u32::try_from(tail.len() - PADDING).expect("a table is shorter than 4 GiB");
+        out.extend_from_slice(&table.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(tail).to_le_bytes());
+        offset += (c.len() + tail.len()) as u64;
     }
-    for (_, c) in codes.iter() {
+    for ((_, c), tail) in codes.iter().zip(&tails) {
         out.extend_from_slice(c);
+        out.extend_from_slice(tail);
     }
     let id = keccak256(&out[..end]);
     let path = dir.join("codes").join(format!(
@@ -192,7 +283,20 @@ mod tests {
         assert_eq!(pack_paths(dir.path()), std::slice::from_ref(&path));
         let p = Pack::open(&path).unwrap();
         for (h, c) in &want {
-            assert_eq!(p.get(h).as_ref(), Some(c));
+            let e = p.get(h).unwrap();
+            assert_eq!(&e.code(), c);
+            assert_eq!(crc32fast::hash(e.tail()), e.tail_crc);
+            match e.analysed() {
+                // revm's analysis: every byte of 40 JUMPDESTs is one; PUSH1's data is not
+                Some(a) => {
+                    assert_eq!(a.len, c.len());
+                    assert_eq!(a.padded[..c.len()], c[..]);
+                    assert_eq!(a.padded[c.len()..], [0u8; PADDING]);
+                    let want: &[u8] = if c[0] == 0x5b { &[0xff; 5] } else { &[0x00] };
+                    assert_eq!(a.jump_table[..], *want);
+                }
+                None => assert!(c.is_empty()),
+            }
         }
         assert_eq!(p.hashes().count(), 3);
         assert!(p.get(&B256::ZERO).is_none());

@@ -161,10 +161,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CorpusError> {
 #[derive(Debug, Default, Clone)]
 pub struct CodeStore {
     codes: HashMap<B256, Bytes>,
+    analysed: HashMap<B256, crate::pack::Analysed>,
     unavailable: HashSet<B256>,
 }
 
 impl CodeStore {
+    /// A packed code with the jump table the pack stores for it (see [`crate::pack`]).
+    pub fn analysed(&self, hash: &B256) -> Option<&crate::pack::Analysed> {
+        self.analysed.get(hash)
+    }
     /// Whether the corpus records this hash as unavailable (its source did not have the code).
     pub fn is_unavailable(&self, hash: &B256) -> bool {
         self.unavailable.contains(hash)
@@ -353,10 +358,12 @@ impl Corpus {
         let loaded = need
             .par_iter()
             .map(|h| {
-                if let Some((pack, code)) = packs.iter().find_map(|p| Some((p, p.get(h)?))) {
+                if let Some((pack, entry)) = packs.iter().find_map(|p| Some((p, p.get(h)?))) {
+                    let code = entry.code();
                     let crc = self.manifest.code_crc32.get(h).copied();
                     check_code(pack.path(), h, &code, crc, full)?;
-                    return Ok((*h, Some(code)));
+                    let analysed = check_analysis(pack.path(), h, &entry, full)?;
+                    return Ok((*h, Some((code, analysed))));
                 }
                 let path = self.code_path(h);
                 let bytes = match fs::read(&path) {
@@ -383,14 +390,17 @@ impl Corpus {
                 })?;
                 let crc = self.manifest.code_crc32.get(h).copied();
                 check_code(&path, h, &bytes, crc, full)?;
-                Ok((*h, Some(Bytes::from(bytes))))
+                Ok((*h, Some((Bytes::from(bytes), None))))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut store = CodeStore::default();
         for (h, code) in loaded {
             match code {
-                Some(c) => {
+                Some((c, analysed)) => {
                     store.codes.insert(h, c);
+                    if let Some(a) = analysed {
+                        store.analysed.insert(h, a);
+                    }
                 }
                 None => {
                     store.unavailable.insert(h);
@@ -426,8 +436,9 @@ impl Corpus {
         for pack in crate::pack::open_packs(&self.dir)? {
             for h in pack.hashes() {
                 if codes.get(h).is_none() {
-                    let code = pack.get(h).expect("listed in the pack");
-                    check_code(pack.path(), h, &code, None, true)?;
+                    let entry = pack.get(h).expect("listed in the pack");
+                    check_code(pack.path(), h, &entry.code(), None, true)?;
+                    check_analysis(pack.path(), h, &entry, true)?;
                     extra.insert(*h);
                 }
             }
@@ -452,6 +463,42 @@ impl Corpus {
             codes: codes.len() + extra.len(),
         })
     }
+}
+
+/// Checks a packed code's padding and jump table against the CRC-32 in the pack's index and
+/// returns the analysed code; on a `full` check, also that the table is the one revm's analysis
+/// gives the code now.
+fn check_analysis(
+    path: &Path,
+    h: &B256,
+    entry: &crate::pack::Entry,
+    full: bool,
+) -> Result<Option<crate::pack::Analysed>, CorpusError> {
+    let got = crc32fast::hash(entry.tail());
+    if got != entry.tail_crc {
+        return Err(CorpusError::Checksum {
+            path: path.to_path_buf(),
+            expected: format!(
+                "crc32 {:08x} for the jump table of code {h}",
+                entry.tail_crc
+            ),
+            got: format!("crc32 {got:08x}"),
+        });
+    }
+    let analysed = entry.analysed();
+    if full {
+        let stored = analysed.as_ref().map(|a| a.jump_table.to_vec());
+        if stored != crate::pack::jump_table(&entry.code()) {
+            return Err(CorpusError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the jump table stored for code {h} is not the one revm's analysis gives it; \
+                     re-import or re-capture this corpus"
+                ),
+            });
+        }
+    }
+    Ok(analysed)
 }
 
 /// Checks a code file's bytes: with the manifest's CRC-32 when it has one (a fast check against
@@ -921,8 +968,12 @@ mod tests {
             assert_eq!(loose.exists(), !packed);
             let (path, at) = if packed {
                 let pack = crate::pack::pack_paths(dir.path()).remove(0);
-                let len = fs::metadata(&pack).unwrap().len() as usize;
-                (pack, len - code.len())
+                let at = fs::read(&pack)
+                    .unwrap()
+                    .windows(code.len())
+                    .position(|w| w == code)
+                    .unwrap();
+                (pack, at)
             } else {
                 (loose, 0)
             };
@@ -952,6 +1003,25 @@ mod tests {
             assert!(old.load_codes(&blocks).is_ok());
             let msg = named(old.verify().unwrap_err());
             assert!(!msg.contains("crc32"), "{msg}");
+
+            if packed {
+                // the jump table behind the code (after 33 zero bytes; no JUMPDEST in it)
+                bytes[at + 1] = code[1];
+                let table = at + code.len() + crate::pack::PADDING;
+                assert_eq!(bytes[table], 0x00);
+                bytes[table] = 0x01;
+                fs::write(&path, &bytes).unwrap();
+                let msg = named(c.load_codes(&blocks).unwrap_err());
+                assert!(msg.contains("jump table"), "{msg}");
+                // with the index's CRC-32 made to match, the load takes it; verify does not
+                let tail = crc32fast::hash(&bytes[at + code.len()..table + 1]);
+                bytes[16 + 48..16 + 52].copy_from_slice(&tail.to_le_bytes());
+                fs::write(&path, &bytes).unwrap();
+                let a = c.load_codes(&blocks).unwrap().analysed(&h).unwrap().clone();
+                assert_eq!(a.jump_table[..], [0x01]);
+                let msg = named(c.verify().unwrap_err());
+                assert!(msg.contains("revm's analysis"), "{msg}");
+            }
         }
     }
 

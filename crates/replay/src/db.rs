@@ -6,19 +6,21 @@ use std::{cell::RefCell, collections::HashMap, sync::OnceLock};
 
 use alloy_primitives::{Address, B256, U256};
 use revm::{
-    bytecode::Bytecode,
+    bytecode::{Bytecode, JumpTable},
     database::CacheDB,
     database_interface::{DBErrorMarker, Database, DatabaseRef},
     primitives::StorageKey,
     state::AccountInfo,
 };
-use txshadow_corpus::{AccountState, BlockRecord, CodeStore, KECCAK_EMPTY};
+use txshadow_corpus::{AccountState, Analysed, BlockRecord, CodeStore, KECCAK_EMPTY};
 
 use crate::Overrides;
 
-/// Codes shared by every block and worker, each decoded and analysed (its jump table) the first
-/// time a replay runs or reads it, once per run: a code the corpus holds for an account whose
-/// code no tx loads (a balance read, a credited contract) is never analysed.
+/// Codes shared by every block and worker, each decoded the first time a replay runs or reads
+/// it, once per run: a code the corpus holds for an account whose code no tx loads (a balance
+/// read, a credited contract) is never decoded. A packed code comes with the jump table revm's
+/// analysis gave it when it was packed, and is taken as it is from the mapped pack; any other
+/// code is analysed then.
 #[derive(Debug, Default, Clone)]
 pub struct Codes {
     map: HashMap<B256, LazyCode>,
@@ -27,6 +29,7 @@ pub struct Codes {
 #[derive(Debug, Clone)]
 struct LazyCode {
     raw: alloy_primitives::Bytes,
+    analysed: Option<Analysed>,
     decoded: OnceLock<Bytecode>,
 }
 
@@ -39,6 +42,7 @@ impl Codes {
                 store.get(&h).map(|code| {
                     let lazy = LazyCode {
                         raw: code.clone(),
+                        analysed: store.analysed(&h).cloned(),
                         decoded: OnceLock::new(),
                     };
                     (h, lazy)
@@ -50,9 +54,14 @@ impl Codes {
 
     /// Looks a code up, decoding it on first use.
     pub fn get(&self, h: &B256) -> Option<&Bytecode> {
-        self.map
-            .get(h)
-            .map(|c| c.decoded.get_or_init(|| decode_code(c.raw.clone())))
+        self.map.get(h).map(|c| {
+            c.decoded.get_or_init(|| {
+                c.analysed
+                    .as_ref()
+                    .and_then(|a| from_analysed(&c.raw, a))
+                    .unwrap_or_else(|| decode_code(c.raw.clone()))
+            })
+        })
     }
 
     /// Whether the code is known, without decoding it.
@@ -65,11 +74,39 @@ impl Codes {
         let h = code.hash_slow();
         let lazy = LazyCode {
             raw: code.original_bytes(),
+            analysed: None,
             decoded: OnceLock::from(code),
         };
         self.map.insert(h, lazy);
         h
     }
+}
+
+/// Legacy bytecode from a code and the jump table stored with it, without analysing it again;
+/// `None` (analyse it instead) unless the code is legacy bytecode, the padding is
+/// [`txshadow_corpus::pack::PADDING`] zero bytes after exactly the code, and the table has a bit
+/// per byte of code. Those checks make the result safe to execute whatever the table holds: a
+/// PUSH32 as the last byte of code reads padding, and the STOP after it ends execution; a jump
+/// the table wrongly allows lands inside the padded code. The table's correctness is checked by
+/// its CRC-32 on load and against revm's analysis by `corpus verify`.
+fn from_analysed(raw: &alloy_primitives::Bytes, a: &Analysed) -> Option<Bytecode> {
+    use txshadow_corpus::pack::PADDING;
+    let len = raw.len();
+    let legacy = len > 0 && !raw.starts_with(revm::bytecode::eip7702::EIP7702_MAGIC_BYTES);
+    let sound = legacy
+        && a.len == len
+        && a.padded.len() == len + PADDING
+        && a.padded[..len] == raw[..]
+        && a.padded[len..].iter().all(|b| *b == 0)
+        && a.jump_table.len() == len.div_ceil(8);
+    if !sound {
+        return None;
+    }
+    let table = JumpTable::from_slice(&a.jump_table, len);
+    // SAFETY: the code is followed by PADDING (33) zero bytes, more than revm's own analysis
+    // pads (at most a PUSH32's data and a STOP), and the table covers every byte of the code
+    // (checked above); see the function's docs.
+    Some(unsafe { Bytecode::new_analyzed(a.padded.clone(), len, table) })
 }
 
 /// Bytecode from raw bytes; malformed EOF/7702 bytes stay raw legacy code instead of panicking.
@@ -296,5 +333,76 @@ impl Database for CorpusDb<'_> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
         block_hash(self.block, number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use revm::bytecode::opcode;
+    use txshadow_corpus::{Corpus, pack::PADDING};
+
+    use super::*;
+
+    fn analysed(code: &[u8], table: &[u8], padding: &[u8]) -> Analysed {
+        Analysed {
+            padded: [code, padding].concat().into(),
+            len: code.len(),
+            jump_table: table.to_vec().into(),
+        }
+    }
+
+    #[test]
+    fn packed_codes_are_revms_analysis_without_running_it() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpora/mainnet");
+        let corpus = Corpus::open(dir).unwrap();
+        let store = corpus.load_codes(&corpus.load_blocks().unwrap()).unwrap();
+        assert!(store.len() > 200);
+        let codes = Codes::from_store(&store, store.hashes());
+        for h in store.hashes() {
+            let raw = store.get(&h).unwrap();
+            assert!(
+                store.analysed(&h).is_some(),
+                "{h}: the shipped corpus is packed"
+            );
+            let packed = codes.get(&h).unwrap();
+            let fresh = decode_code(raw.clone());
+            assert_eq!(packed.original_bytes(), fresh.original_bytes(), "{h}");
+            let (p, f) = (packed.legacy_jump_table(), fresh.legacy_jump_table());
+            assert_eq!(p.map(|t| t.len()), f.map(|t| t.len()), "{h}");
+            assert_eq!(p.map(|t| t.as_slice()), f.map(|t| t.as_slice()), "{h}");
+            assert_eq!(packed.hash_slow(), h);
+        }
+    }
+
+    #[test]
+    fn a_stored_analysis_that_could_read_past_the_code_is_not_used() {
+        // PUSH32 as the last byte: its data is the padding
+        let code = [opcode::JUMPDEST, opcode::PUSH32];
+        let raw = alloy_primitives::Bytes::copy_from_slice(&code);
+        let good = analysed(&code, &[0x01], &[0; PADDING]);
+        let b = from_analysed(&raw, &good).unwrap();
+        assert_eq!(b.bytes_slice().len(), code.len() + PADDING);
+        assert!(b.legacy_jump_table().unwrap().is_valid(0));
+        // short or non-zero padding, a table of the wrong size, other bytes, a delegation
+        for bad in [
+            analysed(&code, &[0x01], &[0; PADDING - 1]),
+            analysed(
+                &code,
+                &[0x01],
+                &[[0; PADDING - 1].as_slice(), &[1]].concat(),
+            ),
+            analysed(&code, &[], &[0; PADDING]),
+            analysed(&code, &[0x01, 0x00], &[0; PADDING]),
+            analysed(&[opcode::JUMPDEST, opcode::PUSH1], &[0x01], &[0; PADDING]),
+        ] {
+            assert!(from_analysed(&raw, &bad).is_none(), "{bad:?}");
+        }
+        let delegation: Vec<u8> = [&[0xef, 0x01, 0x00][..], &[7; 20]].concat();
+        let table = vec![0; delegation.len().div_ceil(8)];
+        let raw7702 = alloy_primitives::Bytes::from(delegation.clone());
+        assert!(from_analysed(&raw7702, &analysed(&delegation, &table, &[0; PADDING])).is_none());
+        // a table that wrongly allows a jump is still safe to run (the CRC and verify catch it)
+        let wrong = from_analysed(&raw, &analysed(&code, &[0x03], &[0; PADDING])).unwrap();
+        assert!(wrong.legacy_jump_table().unwrap().is_valid(1));
     }
 }
