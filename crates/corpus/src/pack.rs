@@ -46,8 +46,9 @@ const ENTRY: usize = 52;
 pub const PADDING: usize = 33;
 
 /// A legacy code with its jump table, taken from a pack: what a replay runs without analysing
-/// the code again. The padding is checked to be [`PADDING`] zero bytes and the table to have
-/// one bit per byte of code.
+/// the code again. Its bytes are as stored (CRC-checked on load); the replay checks that the
+/// padding is [`PADDING`] zero bytes and the table has one bit per byte of code before it runs
+/// it, and analyses the code itself otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysed {
     /// The code followed by [`PADDING`] zero bytes.

@@ -223,3 +223,43 @@ fn spec_change_is_found_and_exits_1() {
             .any(|f| f["block"] == 9068998 && f["kind"] == "gas")
     );
 }
+
+#[test]
+fn corpus_pack_moves_loose_codes_into_a_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("c");
+    copy_dir(&shipped(), &c);
+    let files = |suffix: &str| {
+        std::fs::read_dir(c.join("codes"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+            .count()
+    };
+    assert_eq!((files(".pack"), files(".bin")), (1, 0));
+    // a loose code (as a stopped capture leaves them), referenced by no block
+    let code = [0x60u8, 0x00, 0x5b, 0x00];
+    let h = alloy_primitives::keccak256(code);
+    std::fs::write(c.join("codes").join(format!("{h:x}.bin")), code).unwrap();
+    let o = bin().args(["corpus", "pack"]).arg(&c).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("packed 1 loose codes"),
+        "{o:?}"
+    );
+    assert_eq!((files(".pack"), files(".bin")), (2, 0));
+    let v = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{v:?}");
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("262 codes verified"),
+        "{v:?}"
+    );
+    let r = bin()
+        .args(["replay"])
+        .arg(&c)
+        .arg("--out-dir")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+}
