@@ -14,14 +14,24 @@
 //! ```
 
 mod chain;
+mod codes;
 mod error;
+mod fsutil;
 mod hexnum;
+mod manifest;
 mod model;
 pub mod pack;
 pub mod store;
+mod verify;
+mod writer;
 
 pub use chain::{ChainConfig, MAINNET_DEPOSIT_CONTRACT, default_blob_schedule, parse_fork};
+pub use codes::{CodeReader, CodeStore};
 pub use error::CorpusError;
+pub use fsutil::write_atomic;
+pub use manifest::{BlockEntry, FORMAT_NAME, FORMAT_VERSION, Manifest};
 pub use model::*;
 pub use pack::Analysed;
-pub use store::{BlockEntry, CodeStore, Corpus, CorpusWriter, Manifest, decode_tx, write_atomic};
+pub use store::Corpus;
+pub use verify::{VerifySummary, decode_tx};
+pub use writer::{CorpusWriter, SharedCodes};

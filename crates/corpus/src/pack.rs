@@ -35,7 +35,7 @@ use std::{
 use alloy_primitives::{B256, Bytes, keccak256};
 use rayon::prelude::*;
 
-use crate::{CorpusError, store::write_atomic};
+use crate::{CorpusError, fsutil::write_atomic};
 
 const MAGIC: &[u8; 8] = b"TXSHPACK";
 const VERSION: u32 = 2;

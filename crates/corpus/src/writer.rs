@@ -1,0 +1,266 @@
+//! Writing a corpus: blocks, codes and the manifest, each written atomically.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fs,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use alloy_primitives::{B256, Bytes, keccak256};
+
+use crate::{
+    BlockRecord, ChainConfig, CodeStore, Corpus, CorpusError, Provenance,
+    codes::{check_code, code_path, codes_with, unavailable_path},
+    fsutil::{hex_sha256, io_err, write_atomic},
+    manifest::{BlockEntry, FORMAT_NAME, FORMAT_VERSION, MANIFEST, Manifest},
+};
+
+/// Builds or resumes a corpus. Blocks are written one at a time; the manifest is rewritten after
+/// each ([`Self::put_block`]), or when the writer says so ([`Self::put_block_deferred`] then
+/// [`Self::write_manifest`]), so an interrupted writer leaves a valid corpus of the blocks it
+/// indexed.
+#[derive(Debug)]
+pub struct CorpusWriter {
+    dir: PathBuf,
+    manifest: Manifest,
+    known_codes: HashSet<B256>,
+    unavailable_codes: HashSet<B256>,
+    /// Hashes and file names of the indexed blocks (fast `has_block`).
+    block_hashes: HashSet<B256>,
+    block_files: HashSet<String>,
+    /// The index needs sorting before it is written.
+    unsorted: bool,
+}
+
+impl CorpusWriter {
+    /// Creates a corpus in `dir`, or resumes the one there. With `overwrite`, the existing index
+    /// is discarded. An existing corpus of another chain is an error.
+    pub fn create(
+        dir: impl AsRef<Path>,
+        chain: ChainConfig,
+        provenance: Provenance,
+        overwrite: bool,
+    ) -> Result<Self, CorpusError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(dir.join("blocks")).map_err(io_err(&dir))?;
+        fs::create_dir_all(dir.join("codes")).map_err(io_err(&dir))?;
+        let mut manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            chain: chain.clone(),
+            provenance,
+            blocks: vec![],
+            code_crc32: BTreeMap::new(),
+            checksum: None,
+        };
+        if dir.join(MANIFEST).exists() && !overwrite {
+            let existing = Corpus::open(&dir)?;
+            if existing.manifest.chain.chain_id != chain.chain_id {
+                return Err(CorpusError::Invalid {
+                    path: dir.join(MANIFEST),
+                    reason: format!(
+                        "existing corpus is for chain {}, not {}; use another --out or --overwrite",
+                        existing.manifest.chain.chain_id, chain.chain_id
+                    ),
+                });
+            }
+            manifest.code_crc32 = existing.manifest.code_crc32;
+            // keep only entries whose file is intact
+            for mut e in existing.manifest.blocks {
+                let p = dir.join("blocks").join(&e.file);
+                if let Ok(b) = fs::read(&p)
+                    && hex_sha256(&b) == e.sha256
+                {
+                    e.crc32 = Some(crc32fast::hash(&b));
+                    manifest.blocks.push(e);
+                }
+            }
+        }
+        let mut known_codes = codes_with(&dir, ".bin");
+        for pack in crate::pack::open_packs(&dir)? {
+            known_codes.extend(pack.hashes().copied());
+        }
+        let unavailable_codes = codes_with(&dir, ".unavailable");
+        let block_hashes = manifest.blocks.iter().map(|b| b.hash).collect();
+        let block_files = manifest.blocks.iter().map(|b| b.file.clone()).collect();
+        let mut w = Self {
+            dir,
+            manifest,
+            known_codes,
+            unavailable_codes,
+            block_hashes,
+            block_files,
+            unsorted: false,
+        };
+        w.write_manifest()?;
+        Ok(w)
+    }
+
+    /// Whether a block with this hash is already complete.
+    pub fn has_block(&self, hash: &B256) -> bool {
+        self.block_hashes.contains(hash)
+    }
+
+    /// The manifest as written so far.
+    pub const fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Adds notes to the provenance.
+    pub fn add_note(&mut self, note: impl Into<String>) {
+        self.manifest.provenance.notes.push(note.into());
+    }
+
+    /// Updates provenance fields and rewrites the manifest.
+    pub fn set_provenance(&mut self, p: Provenance) -> Result<(), CorpusError> {
+        self.manifest.provenance = p;
+        self.write_manifest()
+    }
+
+    /// Writes a code (once per hash). Returns its hash.
+    pub fn put_code(&mut self, code: &[u8]) -> Result<B256, CorpusError> {
+        let h = keccak256(code);
+        if h != alloy_primitives::KECCAK256_EMPTY && self.known_codes.insert(h) {
+            let p = code_path(&self.dir, &h);
+            write_atomic(&p, code)?;
+        }
+        if h != alloy_primitives::KECCAK256_EMPTY {
+            self.manifest
+                .code_crc32
+                .entry(h)
+                .or_insert_with(|| crc32fast::hash(code));
+        }
+        Ok(h)
+    }
+
+    /// Whether a code is stored.
+    pub fn has_code(&self, h: &B256) -> bool {
+        self.known_codes.contains(h)
+    }
+
+    /// Records that the source gives code hash `h` without the code (see the module docs). A
+    /// block may then refer to `h`; a replay fails only if it needs the bytes.
+    pub fn put_code_unavailable(&mut self, h: B256) -> Result<(), CorpusError> {
+        if h != alloy_primitives::KECCAK256_EMPTY
+            && !self.known_codes.contains(&h)
+            && self.unavailable_codes.insert(h)
+        {
+            write_atomic(&unavailable_path(&self.dir, &h), b"")?;
+        }
+        Ok(())
+    }
+
+    /// Writes a block (its codes must have been put first) and updates the manifest.
+    pub fn put_block(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
+        self.put_block_deferred(block)?;
+        self.write_manifest()
+    }
+
+    /// Writes a block file (its codes must have been put first) and adds it to the index in
+    /// memory only: it is part of the corpus on disk once [`Self::write_manifest`] or
+    /// [`Self::finish`] has run. A writer of many blocks indexes them in batches instead of
+    /// rewriting a growing manifest per block; if it is killed, the blocks it had not indexed
+    /// are simply missing (a resumed capture writes them again).
+    pub fn put_block_deferred(&mut self, block: &BlockRecord) -> Result<(), CorpusError> {
+        for h in block.code_hashes() {
+            if !self.known_codes.contains(&h) && !self.unavailable_codes.contains(&h) {
+                return Err(CorpusError::MissingCode {
+                    hash: h,
+                    path: code_path(&self.dir, &h),
+                });
+            }
+        }
+        let file = format!("{}.json", block.file_stem());
+        let bytes = serde_json::to_vec(block).expect("block serialises");
+        write_atomic(&self.dir.join("blocks").join(&file), &bytes)?;
+        if self.block_files.contains(&file) {
+            let hashes = &mut self.block_hashes;
+            self.manifest.blocks.retain(|b| {
+                let keep = b.file != file;
+                if !keep {
+                    hashes.remove(&b.hash);
+                }
+                keep
+            });
+        }
+        self.block_hashes.insert(block.hash);
+        self.block_files.insert(file.clone());
+        self.manifest.blocks.push(BlockEntry {
+            file,
+            number: block.number(),
+            hash: block.hash,
+            txs: block.transactions.len(),
+            gas_used: block.gas_used(),
+            sha256: hex_sha256(&bytes),
+            crc32: Some(crc32fast::hash(&bytes)),
+            label: block.label.clone(),
+        });
+        self.unsorted = true;
+        Ok(())
+    }
+
+    /// Rewrites the manifest atomically.
+    pub fn write_manifest(&mut self) -> Result<(), CorpusError> {
+        if self.unsorted {
+            self.manifest
+                .blocks
+                .sort_by(|a, b| (a.number, &a.file).cmp(&(b.number, &b.file)));
+            self.unsorted = false;
+        }
+        self.manifest.checksum = None;
+        self.manifest.checksum = Some(self.manifest.digest());
+        let bytes = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        write_atomic(&self.dir.join(MANIFEST), &bytes)
+    }
+
+    /// Finishes: rewrites the manifest, packs the codes written as loose files (see
+    /// [`crate::pack`]) and returns the opened corpus.
+    pub fn finish(mut self) -> Result<Corpus, CorpusError> {
+        self.write_manifest()?;
+        self.pack_loose_codes()?;
+        Corpus::open(&self.dir)
+    }
+
+    /// Moves the loose code files into one new pack: the pack is written (atomically) before
+    /// any loose file is removed, so an interruption leaves every code readable. A loose file
+    /// whose bytes do not match the manifest's CRC-32 (or, without one, its keccak) is left
+    /// where it is for the load to name. Returns the number of codes packed.
+    pub fn pack_loose_codes(&mut self) -> Result<usize, CorpusError> {
+        let packed: HashSet<B256> = crate::pack::open_packs(&self.dir)?
+            .iter()
+            .flat_map(|p| p.hashes().copied().collect::<Vec<_>>())
+            .collect();
+        let mut loose = Vec::new();
+        let mut redundant = Vec::new();
+        for h in &codes_with(&self.dir, ".bin") {
+            let path = code_path(&self.dir, h);
+            if packed.contains(h) {
+                redundant.push(path);
+                continue;
+            }
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(CorpusError::Io { path, source }),
+            };
+            let crc = self.manifest.code_crc32.get(h).copied();
+            if check_code(&path, h, &bytes, crc, false).is_ok() {
+                loose.push((path, *h, Bytes::from(bytes)));
+            }
+        }
+        if !loose.is_empty() {
+            let mut codes: Vec<(B256, Bytes)> =
+                loose.iter().map(|(_, h, c)| (*h, c.clone())).collect();
+            crate::pack::write_pack(&self.dir, &mut codes)?;
+        }
+        let n = loose.len();
+        for path in loose.into_iter().map(|(p, _, _)| p).chain(redundant) {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        Ok(n)
+    }
+}
+
+/// Shared, immutable code store handle.
+pub type SharedCodes = Arc<CodeStore>;
