@@ -3,15 +3,18 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use txshadow::{bench::raw, runner};
 use txshadow_benches::shipped_corpus;
 use txshadow_diff::{Mode, diff_outcomes};
 use txshadow_replay::{SideConfig, run_block, run_block_tx_mode};
-use txshadow_report::{Report, ReportWriter};
+use txshadow_report::{Report, ReportWriter, Sink};
+use txshadow_run::{
+    BlockSource, CorpusSource, RunConfig, RunHooks, SourceBlock,
+    bench::{Loaded, raw},
+};
 
 /// The three largest blocks of the shipped corpus (by gas), the same every run.
-fn pinned() -> (runner::Loaded, Vec<usize>) {
-    let loaded = runner::load(&shipped_corpus(), None).expect("shipped corpus loads");
+fn pinned() -> (Loaded, Vec<usize>) {
+    let loaded = Loaded::load(&shipped_corpus()).expect("shipped corpus loads");
     let mut idx: Vec<usize> = (0..loaded.blocks.len()).collect();
     idx.sort_by_key(|i| std::cmp::Reverse(loaded.blocks[*i].gas_used()));
     idx.truncate(3);
@@ -21,8 +24,38 @@ fn pinned() -> (runner::Loaded, Vec<usize>) {
 fn corpus_load(c: &mut Criterion) {
     let dir = shipped_corpus();
     c.bench_function("corpus_load/shipped", |b| {
-        b.iter(|| runner::load(&dir, None).expect("loads"))
+        b.iter(|| Loaded::load(&dir).expect("loads"))
     });
+    // what a run does: one block and its codes at a time
+    c.bench_function("corpus_stream/shipped", |b| {
+        b.iter(|| {
+            let mut s = CorpusSource::open(&dir, None).expect("opens");
+            let mut n = 0;
+            while let Some(block) = s.next_block() {
+                n += block.expect("loads").block.transactions.len();
+            }
+            n
+        })
+    });
+}
+
+fn whole_run(c: &mut Criterion) {
+    let dir = shipped_corpus();
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group("run");
+    g.sample_size(10);
+    for (name, mode) in [("block_mode", Mode::Block), ("tx_mode", Mode::Tx)] {
+        let mut cfg = RunConfig::against_chain(mode, out.path());
+        cfg.run_id = Some(name.into());
+        g.bench_function(format!("shipped/{name}"), |b| {
+            b.iter(|| {
+                let mut s = CorpusSource::open(&dir, None).expect("opens");
+                let o = txshadow_run::run(&mut s, &cfg, RunHooks::default()).expect("runs");
+                assert_eq!(o.exit, 0);
+            })
+        });
+    }
+    g.finish();
 }
 
 fn block_replay(c: &mut Criterion) {
@@ -74,25 +107,12 @@ fn diff(c: &mut Criterion) {
 
 fn report_writing(c: &mut Criterion) {
     let (l, idx) = pinned();
-    let cfg = runner::RunConfig {
-        corpus: shipped_corpus(),
-        mode: Mode::Block,
-        jobs: 1,
-        baseline: SideConfig::chain("baseline"),
-        candidate: None,
-        baseline_node: None,
-        candidate_node: None,
-        out_dir: std::env::temp_dir(),
-        run_id: None,
-        accepted: None,
-        fail_on: vec![],
-        shard: None,
-    };
+    let cfg = RunConfig::against_chain(Mode::Block, std::env::temp_dir());
     let results: Vec<_> = idx
         .iter()
         .map(|i| {
-            runner::process_block(&l.blocks[*i], &l.chain, &l.codes, &cfg, Default::default())
-                .expect("no node side")
+            let sb = SourceBlock::new(l.blocks[*i].clone(), &l.chain, l.codes.clone());
+            txshadow_run::replay_block(&sb, &cfg).expect("no node side")
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -100,12 +120,15 @@ fn report_writing(c: &mut Criterion) {
         b.iter_batched(
             || results.clone(),
             |rs| {
-                let mut w = ReportWriter::create(&dir.path().join("r"), Report::default(), false)
+                let mut report = Report::default();
+                let mut w = ReportWriter::create(&dir.path().join("r"), &report, false)
                     .expect("creates");
                 for r in rs {
-                    w.add(r).expect("adds");
+                    report.add_block(&r);
+                    w.block(&r, &report).expect("adds");
                 }
-                w.finish("pass", String::new()).expect("finishes")
+                report.close(txshadow_report::RunVerdict::Pass, String::new());
+                w.finish(&report).expect("finishes")
             },
             BatchSize::SmallInput,
         )
@@ -118,6 +141,7 @@ criterion_group!(
     block_replay,
     tx_replay,
     diff,
-    report_writing
+    report_writing,
+    whole_run
 );
 criterion_main!(benches);

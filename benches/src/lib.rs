@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The whole-corpus figures (overhead against raw revm, scaling, load share) come from
-//! `txshadow bench <corpus>`, which runs the same library functions on a whole corpus.
+//! `txshadow bench <corpus>`, which runs the same library functions (`txshadow-run`) on a whole
+//! corpus.
 
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
 //! txshadow: shadow-traffic transaction replay for EVM chains.
 //!
 //! The command-line front of `capture → corpus → replay → diff → report`. Every subcommand is a
-//! module of [`cmd`] with an args struct and a `run` method; the work lives in the library crates
-//! (`txshadow-corpus`, `-capture`, `-replay`, `-diff`, `-report`) and in [`runner`], which tests
-//! and benches call directly.
+//! module of [`cmd`] with an args struct and a `run` method that parses, calls a library crate
+//! and prints; the work lives in the library crates (`txshadow-corpus`, `-capture`, `-replay`,
+//! `-diff`, `-report`, and `-run`, the replay job that tests and benches call directly).
 //!
 //! Exit codes: 0 no unaccepted difference, 1 differences found, 2 the harness failed (bad input,
 //! I/O). Results go to stdout and report files; logs and progress to stderr.
@@ -12,22 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub mod bench;
 pub mod cmd;
-pub mod fixture;
-pub mod node_run;
 pub mod progress;
-pub mod runner;
-pub mod sides;
-mod state_roots;
-pub mod triage;
 
-/// Exit code: nothing differs.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: differences found.
-pub const EXIT_DIFF: u8 = 1;
-/// Exit code: the harness failed.
-pub const EXIT_HARNESS: u8 = 2;
+pub use txshadow_run::{EXIT_DIFF, EXIT_HARNESS, EXIT_OK};
 
 /// Shadow-traffic transaction replay harness for Ethereum and EVM chains.
 ///
@@ -100,44 +88,4 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(EXIT_HARNESS)
         }
     }
-}
-
-/// A run directory's default name: UTC time, `kind` (`block`, `tx`, `bench`) and the process
-/// id, so runs sort by time and two runs in one second do not collide.
-pub fn default_run_id(kind: &str) -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{kind}-{}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        std::process::id()
-    )
-}
-
-/// CPU seconds this process has used so far, on all its threads.
-pub fn process_cpu_seconds() -> f64 {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: writes one timespec we own; the clock id is a constant every unix has
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-        if rc == 0 {
-            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
-        }
-    }
-    0.0
-}
-
-/// Now, RFC 3339 UTC.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -191,7 +191,16 @@ impl CodeReader {
         for b in blocks {
             need.extend(b.code_hashes());
         }
-        let need: Vec<B256> = need.into_iter().collect();
+        self.load_hashes(need, full)
+    }
+
+    /// The codes of these hashes, each checked (with `full`, also hashed with keccak).
+    pub fn load_hashes(
+        &self,
+        hashes: impl IntoIterator<Item = B256>,
+        full: bool,
+    ) -> Result<CodeStore, CorpusError> {
+        let need: Vec<B256> = hashes.into_iter().collect::<HashSet<_>>().into_iter().collect();
         let loaded = if need.len() > 64 {
             need.par_iter()
                 .map(|h| self.load_one(h, full))

@@ -4,7 +4,7 @@ use alloy_primitives::{Address, B256, Log, U256, hex};
 use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, StateMap};
 use txshadow_replay::{BlockOutcome, TxExec, TxOutcome};
 
-use crate::{Finding, Kind, Side};
+use crate::{Comparison, Finding, Kind};
 
 /// Replay mode (decides which block-level checks apply).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,7 +19,7 @@ pub enum Mode {
 struct Ctx<'a> {
     block: u64,
     hash: B256,
-    side: Side,
+    side: Comparison,
     out: &'a mut Vec<Finding>,
 }
 
@@ -353,7 +353,7 @@ pub fn diff_against_chain(
     chain: &ChainConfig,
     out: &BlockOutcome,
     mode: Mode,
-    side: Side,
+    side: Comparison,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut c = Ctx {
@@ -496,7 +496,7 @@ pub fn diff_outcomes(
     let mut c = Ctx {
         block: base.number,
         hash: base.hash,
-        side: Side::CandidateVsBaseline,
+        side: Comparison::CandidateVsBaseline,
         out: &mut findings,
     };
     match (&cand.error, &base.error) {

@@ -73,10 +73,10 @@ impl Kind {
     }
 }
 
-/// Which comparison produced a finding.
+/// Which comparison produced a finding (serialised as the finding's `side`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Side {
+pub enum Comparison {
     /// `got` is the baseline replay, `expected` what the chain recorded.
     BaselineVsChain,
     /// `got` is the candidate, `expected` the baseline.
@@ -101,7 +101,7 @@ pub struct Finding {
     /// The tx's 4-byte selector, hex.
     pub selector: Option<String>,
     /// Which comparison.
-    pub side: Side,
+    pub side: Comparison,
     /// Category.
     pub kind: Kind,
     /// The exact field (`gas_used`, `logs[2].topics[0]`, `state.0xab…/storage/0x01`).
@@ -132,7 +132,7 @@ impl Finding {
             tx_hash: None,
             to: None,
             selector: None,
-            side: Side::BaselineVsChain,
+            side: Comparison::BaselineVsChain,
             kind,
             field: field.into(),
             got: got.to_string(),

@@ -6,6 +6,9 @@
 //!   roots, post-state);
 //! - [`diff_outcomes`]: a candidate against a baseline.
 //!
+//! It also holds the accepted-differences file ([`AcceptedFile`]) and the launch criteria
+//! ([`Criterion`], [`evaluate`]) a run's exit code follows.
+//!
 //! Order of checks: status → gas → return data → logs → created address → state changes →
 //! block level (cumulative gas, receipts root, logs bloom, state root).
 //!
@@ -17,8 +20,10 @@
 
 mod accept;
 mod compare;
+mod criteria;
 mod finding;
 
 pub use accept::{ACCEPTED_VERSION, AcceptRule, Accepted, AcceptedFile, apply_accepted};
 pub use compare::{Mode, diff_against_chain, diff_outcomes};
-pub use finding::{Finding, Kind, Side};
+pub use criteria::{CRITERIA_SYNTAX, Criterion, Totals, evaluate};
+pub use finding::{Comparison, Finding, Kind};

@@ -1,15 +1,159 @@
-use serde::{Deserialize, Serialize};
+//! One row per tx: the typed [`TxRow`] and its `results.csv` form.
 
-/// One row of `results.csv`: one tx, both sides.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use txshadow_diff::Kind;
+
+/// A tx's verdict: every tx of a run has exactly one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// No unaccepted finding, no error.
+    #[default]
+    Match,
+    /// At least one unaccepted finding.
+    Differ,
+    /// Findings, every one covered by an accepted-differences rule.
+    Accepted,
+    /// The tx could not be replayed on a side.
+    Error,
+    /// The corpus marks the tx's block as not replayable.
+    Skipped,
+    /// A side cannot reproduce the tx (a node that cannot be given what it needs).
+    NotComparable,
+}
+
+impl Verdict {
+    /// The name written in `results.csv` and the reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Differ => "differ",
+            Self::Accepted => "accepted",
+            Self::Error => "error",
+            Self::Skipped => "skipped",
+            Self::NotComparable => "not-comparable",
+        }
+    }
+}
+
+/// One tx, both sides: typed. Written as one row of `results.csv` (see [`CsvRow`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxRow {
     /// Block number.
     pub block: u64,
     /// Index in the block.
     pub index: usize,
     /// Tx hash.
-    pub hash: String,
+    pub hash: B256,
     /// Sender.
+    pub from: Address,
+    /// Recipient (`None` for creations).
+    pub to: Option<Address>,
+    /// 4-byte selector, if the input has one.
+    pub selector: Option<[u8; 4]>,
+    /// EIP-2718 type.
+    pub tx_type: u8,
+    /// Status on the reference side (the chain, or the baseline), where known.
+    pub expected_status: Option<bool>,
+    /// Gas on the reference side, where known.
+    pub expected_gas: Option<u64>,
+    /// Status on the replayed side (baseline vs chain, or candidate).
+    pub got_status: Option<bool>,
+    /// Gas on the replayed side.
+    pub got_gas: Option<u64>,
+    /// Whether the logs are equal (`None`: not compared).
+    pub logs_equal: Option<bool>,
+    /// Whether the state changes are equal (`None`: not compared).
+    pub state_equal: Option<bool>,
+    /// The tx's verdict.
+    pub verdict: Verdict,
+    /// Kinds of the tx's findings, in the order found, without repeats.
+    pub kinds: Vec<Kind>,
+    /// Why the tx is not comparable or in error.
+    pub note: Option<String>,
+}
+
+impl TxRow {
+    /// got − expected gas, where both are known.
+    pub fn gas_delta(&self) -> Option<i128> {
+        Some(i128::from(self.got_gas?) - i128::from(self.expected_gas?))
+    }
+
+    /// The gas change in percent of the expected gas, where both are known and expected > 0.
+    pub fn gas_delta_percent(&self) -> Option<f64> {
+        let e = self.expected_gas.filter(|e| *e > 0)?;
+        Some(self.gas_delta()? as f64 / e as f64 * 100.0)
+    }
+
+    /// The row as `results.csv` writes it.
+    pub fn to_csv(&self) -> CsvRow {
+        let status = |s: Option<bool>| s.map_or(String::new(), |s| u8::from(s).to_string());
+        let num = |n: Option<u64>| n.map_or(String::new(), |n| n.to_string());
+        let flag = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
+        // lower-case hex: the EIP-55 checksum costs a keccak per address
+        CsvRow {
+            block: self.block,
+            index: self.index,
+            hash: format!("{:#x}", self.hash),
+            from: format!("{:#x}", self.from),
+            to: self.to.map(|a| format!("{a:#x}")).unwrap_or_default(),
+            selector: self
+                .selector
+                .map(alloy_primitives::hex::encode_prefixed)
+                .unwrap_or_default(),
+            tx_type: self.tx_type,
+            expected_status: status(self.expected_status),
+            expected_gas: num(self.expected_gas),
+            got_status: status(self.got_status),
+            got_gas: num(self.got_gas),
+            gas_delta: self.gas_delta().map_or(String::new(), |d| d.to_string()),
+            logs_equal: flag(self.logs_equal),
+            state_equal: flag(self.state_equal),
+            verdict: self.verdict.as_str().into(),
+            kinds: self
+                .kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            note: self.note.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The columns of `results.csv`, in order: the fields of [`CsvRow`].
+pub(crate) const CSV_HEADER: [&str; 17] = [
+    "block",
+    "index",
+    "hash",
+    "from",
+    "to",
+    "selector",
+    "tx_type",
+    "expected_status",
+    "expected_gas",
+    "got_status",
+    "got_gas",
+    "gas_delta",
+    "logs_equal",
+    "state_equal",
+    "verdict",
+    "kinds",
+    "note",
+];
+
+/// One row of `results.csv` as written: the column names and their text. Empty cells are
+/// unknown or not compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvRow {
+    /// Block number.
+    pub block: u64,
+    /// Index in the block.
+    pub index: usize,
+    /// Tx hash, `0x` + 64 lower-case hex.
+    pub hash: String,
+    /// Sender, lower-case hex.
     pub from: String,
     /// Recipient (empty for creations).
     pub to: String,
@@ -17,24 +161,24 @@ pub struct TxRow {
     pub selector: String,
     /// EIP-2718 type.
     pub tx_type: u8,
-    /// Status on the reference side (the chain, or the baseline): 1, 0, or empty if unknown.
+    /// Status on the reference side: 1, 0, or empty if unknown.
     pub expected_status: String,
     /// Gas on the reference side (empty if unknown).
     pub expected_gas: String,
-    /// Status on the replayed side (baseline vs chain, or candidate).
+    /// Status on the replayed side.
     pub got_status: String,
     /// Gas on the replayed side.
     pub got_gas: String,
-    /// got - expected gas (empty if either is unknown).
+    /// got − expected gas (empty if either is unknown).
     pub gas_delta: String,
-    /// Logs equal (`true`/`false`/empty if not compared).
+    /// `true`/`false`, empty if not compared.
     pub logs_equal: String,
-    /// State equal (`true`/`false`/empty if not compared).
+    /// `true`/`false`, empty if not compared.
     pub state_equal: String,
     /// `match`, `differ`, `accepted`, `error`, `skipped` or `not-comparable`.
     pub verdict: String,
     /// Kinds of the findings, `;`-separated.
     pub kinds: String,
-    /// Why the tx is not comparable (empty otherwise).
+    /// Why the tx is not comparable or in error (empty otherwise).
     pub note: String,
 }

@@ -1,18 +1,111 @@
+use std::collections::BTreeMap;
+
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 use txshadow_diff::{Accepted, Finding};
 
 /// Version of the `report.json` schema. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 2: `verdict` is `pending` while the run goes (was empty); `run.status` may be
+///   `interrupted`; `counts.block_errors` counts blocks that failed as a whole (they were in
+///   `errors`), so `matched + differing + errors + not_comparable = txs`: every tx in one
+///   verdict; `configurations` always has the same keys.
+/// - 1: the first schema.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The verdict of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunVerdict {
+    /// The run has not finished.
+    #[default]
+    Pending,
+    /// No launch criterion failed (exit 0).
+    Pass,
+    /// A launch criterion failed (exit 1).
+    Fail,
+    /// The harness failed (exit 2).
+    Error,
+}
+
+impl RunVerdict {
+    /// The name in the reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Running (or killed before it could say otherwise: see [`crate::read_report`]).
+    #[default]
+    Running,
+    /// Finished.
+    Complete,
+    /// Stopped by a harness failure.
+    Failed,
+    /// Stopped before the end (a signal, or the process is gone).
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The name in the reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What ran on each side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Configurations {
+    /// The baseline configuration, described.
+    pub baseline: String,
+    /// The candidate configuration, described; `None` when the baseline is compared with the
+    /// chain.
+    pub candidate: Option<String>,
+    /// What the replayed side is compared with: `baseline` or `recorded chain results`.
+    pub compared_with: String,
+    /// The baseline's engine (`revm`, or the node and the path the probe chose), when a side
+    /// runs on a node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_engine: Option<String>,
+    /// The candidate's engine, when a side runs on a node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_engine: Option<String>,
+    /// What each node side's probe found, by side.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_capabilities: BTreeMap<String, serde_json::Value>,
+    /// Said before the run about the node sides (e.g. a node that runs none of the corpus's
+    /// forks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_warnings: Vec<String>,
+}
 
 /// Counts of a run.
 ///
+/// Every tx replayed has exactly one verdict, so `matched + differing + errors +
+/// not_comparable = txs`:
 /// - `txs`: transactions in the blocks replayed (skipped ones excluded);
-/// - `matched`: txs without any unaccepted finding or error;
-/// - `differing`: txs with an unaccepted finding, plus blocks whose block-level checks fail
-///   while none of their txs shows a difference (a block counts once);
-/// - `errors`: txs or blocks that could not be replayed;
+/// - `matched`: txs without any unaccepted finding or error (accepted ones included);
+/// - `differing`: txs with an unaccepted finding;
+/// - `errors`: txs that could not be replayed on a side;
 /// - `skipped`: txs the corpus marks as not replayable (with a reason in `skipped`).
+///
+/// Block-level results: `differing_blocks` counts blocks with an unaccepted finding (a block
+/// whose receipts root differs while every tx matches is one), `block_errors` blocks that
+/// failed as a whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Blocks replayed.
@@ -21,9 +114,9 @@ pub struct Counts {
     pub txs: usize,
     /// Txs that match.
     pub matched: usize,
-    /// Txs (and blocks) that differ.
+    /// Txs that differ.
     pub differing: usize,
-    /// Txs or blocks in error.
+    /// Txs in error.
     pub errors: usize,
     /// Txs skipped.
     pub skipped: usize,
@@ -33,6 +126,10 @@ pub struct Counts {
     pub accepted: usize,
     /// Blocks with at least one unaccepted finding.
     pub differing_blocks: usize,
+    /// Blocks that failed as a whole (a block-level error: the block could not be run, or
+    /// its state root could not be checked).
+    #[serde(default)]
+    pub block_errors: usize,
     /// Gas of the txs on the reference side (chain or baseline), where known.
     pub gas_expected: u64,
     /// Gas of the same txs on the replayed side.
@@ -107,8 +204,8 @@ pub struct RunInfo {
     pub started: String,
     /// End time, RFC 3339 (empty while running).
     pub finished: String,
-    /// `running`, `complete` or `failed`.
-    pub status: String,
+    /// Where the run stands.
+    pub status: RunStatus,
     /// Replay mode (`block` or `tx`).
     pub mode: String,
     /// Corpus directory.
@@ -125,12 +222,13 @@ pub struct Report {
     pub schema_version: u32,
     /// Run identity.
     pub run: RunInfo,
-    /// Configurations: `baseline`, optional `candidate`, and what `expected` is.
-    pub configurations: serde_json::Value,
+    /// What ran on each side.
+    pub configurations: Configurations,
     /// Counts.
     pub counts: Counts,
-    /// `pass` (exit 0) or `fail` (exit 1); `error` when the harness failed.
-    pub verdict: String,
+    /// `pass` (exit 0), `fail` (exit 1), `error` (the harness failed), `pending` while the
+    /// run goes.
+    pub verdict: RunVerdict,
     /// Every finding.
     pub findings: Vec<Finding>,
     /// Accepted-differences rules with their match counts (0 = stale).

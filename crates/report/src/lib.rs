@@ -1,28 +1,42 @@
 //! txshadow reports: what a run found, written while it runs.
 //!
-//! The last stage of `capture → corpus → replay → diff → report`. A [`ReportWriter`] creates
-//! every output file before the long work starts (a bad path fails at once), streams one CSV row
-//! per tx as blocks finish, rewrites `report.json` periodically, and writes the final
-//! `report.json`, `summary.md` and `junit.xml` at the end, so a killed run still leaves valid
-//! files. All writes of whole files are atomic.
+//! The last stage of `capture → corpus → replay → diff → report`. A run tallies each block's
+//! [`BlockResult`] into its [`Report`] ([`Report::add_block`]) and hands it to every [`Sink`] in
+//! block order. [`ReportWriter`] is the sink of the run directory: it creates every file before
+//! the long work starts (a bad path fails at once), streams one CSV row per tx as blocks arrive,
+//! rewrites `report.json` periodically, and writes the final `report.json`, `summary.md` and
+//! `junit.xml` at the end, so a killed run still leaves valid files. All writes of whole files
+//! are atomic. The model is typed ([`Verdict`], [`RunVerdict`], [`Configurations`], numbers as
+//! numbers); strings are made only by the writers.
 //!
 //! Files in `reports/<run-id>/`:
 //! - `report.json`: versioned envelope ([`SCHEMA_VERSION`]): run, inputs, configurations,
 //!   counts, findings, skipped items, throughput, per-block state roots;
 //! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas,
 //!   state roots;
-//! - `results.csv`: one row per tx ([`TxRow`]);
+//! - `results.csv`: one row per tx ([`CsvRow`]);
 //! - `junit.xml`: one test case per tx with findings or error, and per block.
+//!
+//! ```
+//! use txshadow_report::{BlockResult, Report, RunVerdict, TxRow, Verdict};
+//! let mut report = Report::default();
+//! let row = TxRow { block: 1, verdict: Verdict::Match, ..Default::default() };
+//! report.add_block(&BlockResult { block: 1, rows: vec![row], ..Default::default() });
+//! report.close(RunVerdict::Pass, "2026-01-01T00:00:00Z".into());
+//! assert_eq!((report.counts.txs, report.counts.matched), (1, 1));
+//! ```
 
 mod csvrow;
 mod envelope;
 mod junit;
 mod markdown;
+mod tally;
 mod writer;
 
-pub use csvrow::TxRow;
+pub use csvrow::{CsvRow, TxRow, Verdict};
 pub use envelope::{
-    Counts, NotComparable, Report, RunInfo, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry,
-    Throughput,
+    Configurations, Counts, NotComparable, Report, RunInfo, RunStatus, RunVerdict,
+    SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
-pub use writer::{BlockResult, ReportError, ReportWriter};
+pub use tally::{BlockResult, Sink};
+pub use writer::{ReportError, ReportWriter};

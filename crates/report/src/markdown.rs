@@ -2,7 +2,9 @@
 
 use std::{collections::BTreeMap, fmt::Write};
 
-use crate::Report;
+use txshadow_diff::{Finding, Kind};
+
+use crate::{Report, RunVerdict};
 
 fn cell(s: &str) -> String {
     let s = s.replace('|', "\\|").replace('\n', " ");
@@ -16,11 +18,29 @@ fn cell(s: &str) -> String {
 /// Renders the summary. `gas_deltas` are per-tx relative gas changes in percent.
 pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
     let mut m = String::new();
+    header(&mut m, r);
+    counts(&mut m, r);
+    findings(&mut m, r);
+    gas_histogram(&mut m, gas_deltas);
+    accepted(&mut m, r);
+    skipped_and_warnings(&mut m, r);
+    state_roots(&mut m, r);
+    let t = &r.throughput;
+    let _ = writeln!(
+        m,
+        "\n## Throughput\n\n{:.1} Mgas/s, {:.0} tx/s with {} worker(s); load {:.2} s, replay {:.2} s.",
+        t.mgas_per_s, t.tx_per_s, t.jobs, t.load_seconds, t.replay_seconds
+    );
+    m
+}
+
+fn header(m: &mut String, r: &Report) {
     let c = &r.counts;
-    let icon = match r.verdict.as_str() {
-        "pass" => "PASS",
-        "fail" => "FAIL",
-        _ => "ERROR",
+    let icon = match r.verdict {
+        RunVerdict::Pass => "PASS",
+        RunVerdict::Fail => "FAIL",
+        RunVerdict::Error => "ERROR",
+        RunVerdict::Pending => "INTERRUPTED",
     };
     let _ = writeln!(m, "# txshadow: {icon}\n");
     let _ = writeln!(
@@ -28,39 +48,37 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
         "Run `{}` ({} mode) over `{}`: {} blocks, {} txs.\n",
         r.run.id, r.run.mode, r.run.corpus, c.blocks, c.txs
     );
+    let cf = &r.configurations;
     let _ = writeln!(m, "| | |\n|---|---|");
-    if let Some(obj) = r.configurations.as_object() {
-        for (k, v) in obj {
-            let _ = writeln!(
-                m,
-                "| {} | `{}` |",
-                cell(k),
-                cell(v.as_str().unwrap_or(&v.to_string()))
-            );
+    let _ = writeln!(m, "| baseline | `{}` |", cell(&cf.baseline));
+    if let Some(cand) = &cf.candidate {
+        let _ = writeln!(m, "| candidate | `{}` |", cell(cand));
+    }
+    let _ = writeln!(m, "| compared with | {} |", cell(&cf.compared_with));
+    if let Some(shard) = &r.run.shard {
+        let _ = writeln!(m, "| shard | {shard} |");
+    }
+    // which engine each side ran on, in full (a node: its client, the path, the overrides)
+    let engines: Vec<_> = [
+        ("baseline", &cf.baseline_engine),
+        ("candidate", &cf.candidate_engine),
+    ]
+    .into_iter()
+    .filter_map(|(side, e)| Some((side, e.as_deref()?)))
+    .collect();
+    if !engines.is_empty() {
+        let _ = writeln!(m, "\n## Engines\n");
+        for (side, e) in engines {
+            let _ = writeln!(m, "- {side}: {}", e.replace('\n', " "));
+        }
+        for w in &cf.node_warnings {
+            let _ = writeln!(m, "- **warning**: {w}");
         }
     }
-    if let Some(obj) = r.configurations.as_object() {
-        // which engine each side ran on, in full (a node: its client, the path, the overrides)
-        let engines: Vec<_> = ["baseline_engine", "candidate_engine"]
-            .iter()
-            .filter_map(|k| Some((k.trim_end_matches("_engine"), obj.get(*k)?.as_str()?)))
-            .collect();
-        if !engines.is_empty() {
-            let _ = writeln!(m, "\n## Engines\n");
-            for (side, e) in engines {
-                let _ = writeln!(m, "- {side}: {}", e.replace('\n', " "));
-            }
-            for w in obj
-                .get("node_warnings")
-                .and_then(|w| w.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.as_str())
-            {
-                let _ = writeln!(m, "- **warning**: {w}");
-            }
-        }
-    }
+}
+
+fn counts(m: &mut String, r: &Report) {
+    let c = &r.counts;
     let _ = writeln!(m, "\n## Counts\n");
     let _ = writeln!(
         m,
@@ -72,6 +90,13 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
         "| {} | {} | {} | {} | {} | {} | {} | {} |",
         c.blocks, c.txs, c.matched, c.differing, c.errors, c.skipped, c.findings, c.accepted
     );
+    if c.differing_blocks > 0 || c.block_errors > 0 {
+        let _ = writeln!(
+            m,
+            "\nBlocks: {} differing, {} failed as a whole.",
+            c.differing_blocks, c.block_errors
+        );
+    }
     if !r.not_comparable.is_empty() {
         let _ = writeln!(
             m,
@@ -99,6 +124,29 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             let _ = writeln!(m, "- {f}");
         }
     }
+}
+
+/// Impact order: errors and status flips first, then gas changes by size, then the rest in
+/// block order.
+fn by_impact<'a>(findings: &[&'a Finding]) -> Vec<&'a Finding> {
+    let rank = |f: &Finding| -> (u8, std::cmp::Reverse<u128>) {
+        match f.kind {
+            Kind::Error => (0, std::cmp::Reverse(0)),
+            Kind::Status => (1, std::cmp::Reverse(0)),
+            Kind::Gas | Kind::BlockGas | Kind::CumulativeGas => {
+                let d = f.gas_pair().map_or(0, |(g, e)| g.abs_diff(e));
+                (2, std::cmp::Reverse(u128::from(d)))
+            }
+            _ => (3, std::cmp::Reverse(0)),
+        }
+    };
+    let mut v = findings.to_vec();
+    // stable: equal ranks keep block order
+    v.sort_by_key(|f| rank(f));
+    v
+}
+
+fn findings(m: &mut String, r: &Report) {
     let open: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_none()).collect();
     if !r.findings.is_empty() {
         let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -137,7 +185,7 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
                 m,
                 "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|"
             );
-            for f in open.iter().take(25) {
+            for f in by_impact(&open).iter().take(25) {
                 let tx = match (f.tx_index, f.tx_hash) {
                     (Some(i), Some(h)) => format!("{i} `{}`", &h.to_string()[..12]),
                     _ => "(block)".into(),
@@ -158,6 +206,9 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             }
         }
     }
+}
+
+fn gas_histogram(m: &mut String, gas_deltas: &[f64]) {
     if !gas_deltas.is_empty() {
         let buckets: [(f64, f64, &str); 9] = [
             (f64::NEG_INFINITY, -10.0, "< -10%"),
@@ -191,6 +242,9 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             let _ = writeln!(m, "| {label} | {n} | {bar} |");
         }
     }
+}
+
+fn accepted(m: &mut String, r: &Report) {
     let accepted: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_some()).collect();
     if !accepted.is_empty() {
         let _ = writeln!(
@@ -215,6 +269,9 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             let _ = writeln!(m, "- {}", cell(&a.rule.reason));
         }
     }
+}
+
+fn skipped_and_warnings(m: &mut String, r: &Report) {
     if !r.skipped.is_empty() {
         let _ = writeln!(
             m,
@@ -237,14 +294,6 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
             let _ = writeln!(m, "- {}", cell(w));
         }
     }
-    state_roots(&mut m, r);
-    let t = &r.throughput;
-    let _ = writeln!(
-        m,
-        "\n## Throughput\n\n{:.1} Mgas/s, {:.0} tx/s with {} worker(s); load {:.2} s, replay {:.2} s.",
-        t.mgas_per_s, t.tx_per_s, t.jobs, t.load_seconds, t.replay_seconds
-    );
-    m
 }
 
 fn side_root(s: &crate::SideStateRoot) -> String {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Bytes, Log, U256};
 use txshadow_capture::import::{Format, ImportOptions, import};
 use txshadow_corpus::{BlockRecord, Corpus, ExpectedTx};
-use txshadow_diff::{Finding, Kind, Mode, Side, diff_against_chain};
+use txshadow_diff::{Finding, Kind, Mode, Comparison, diff_against_chain};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block_tx_mode};
 
 use crate::common::shared;
@@ -101,7 +101,7 @@ fn diff(b: &BlockRecord, out: &BlockOutcome) -> Vec<Finding> {
         b.chain.as_ref().unwrap(),
         out,
         Mode::Tx,
-        Side::BaselineVsChain,
+        Comparison::BaselineVsChain,
     )
 }
 

@@ -59,7 +59,7 @@ fn receipts_only_block_mode_agrees_with_full_block_mode() {
             chain,
             &lean,
             txshadow_diff::Mode::Block,
-            txshadow_diff::Side::BaselineVsChain,
+            txshadow_diff::Comparison::BaselineVsChain,
         );
         assert!(diffs.is_empty(), "block {n}: {diffs:#?}");
         let pre_byzantium = !txshadow_replay::evm_env(b, chain, &side)

@@ -9,7 +9,7 @@ use alloy_rlp::Decodable;
 use alloy_trie::{Nibbles, TrieAccount};
 use txshadow_capture::import::Format;
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Kind, Mode, Side, diff_against_chain};
+use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block};
 use txshadow_trie::{NodeSet, SparseTrie};
 
@@ -77,7 +77,7 @@ fn zeth_and_keth_blocks_get_their_header_state_roots() {
                     &c.manifest().chain,
                     &outs[i],
                     mode,
-                    Side::BaselineVsChain,
+                    Comparison::BaselineVsChain,
                 );
                 assert!(f.iter().any(|f| f.kind == Kind::ReceiptsRoot), "{f:#?}");
             }
@@ -154,7 +154,7 @@ fn an_altered_pre_state_value_fails_the_block_naming_it() {
         &c.manifest().chain,
         &out,
         Mode::Block,
-        Side::BaselineVsChain,
+        Comparison::BaselineVsChain,
     );
     assert!(
         f.iter()
@@ -269,7 +269,7 @@ fn a_missing_collapse_sibling_is_named_and_no_root_is_guessed() {
         &c.manifest().chain,
         &out,
         Mode::Block,
-        Side::BaselineVsChain,
+        Comparison::BaselineVsChain,
     );
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{U256, address};
 use txshadow_capture::import::{Format, ImportError, ImportOptions, import};
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Kind, Mode, Side, diff_against_chain};
+use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
 use txshadow_replay::BlockOutcome;
 
 use crate::common::{replay_and_diff, shared};
@@ -33,7 +33,7 @@ fn post_state_check_bites(c: &Corpus, b: &BlockRecord, out: &BlockOutcome) {
         .as_mut()
         .unwrap()
         .insert(addr, Some(changed));
-    let f = diff_against_chain(&m, chain, out, Mode::Block, Side::BaselineVsChain);
+    let f = diff_against_chain(&m, chain, out, Mode::Block, Comparison::BaselineVsChain);
     assert!(
         f.iter()
             .any(|f| f.kind == Kind::State && f.field == format!("state.{addr}.balance")),
@@ -54,7 +54,7 @@ fn post_state_check_bites(c: &Corpus, b: &BlockRecord, out: &BlockOutcome) {
         .as_mut()
         .unwrap()
         .insert(addr, Some(changed));
-    let f = diff_against_chain(&m, chain, out, Mode::Block, Side::BaselineVsChain);
+    let f = diff_against_chain(&m, chain, out, Mode::Block, Comparison::BaselineVsChain);
     assert!(
         f.iter().any(|f| f.kind == Kind::State
             && f.field == format!("state.{addr}.storage[{slot:#x}]")),

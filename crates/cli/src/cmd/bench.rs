@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use eyre::Result;
 
-use crate::bench::{self, BenchConfig};
+use txshadow_run::bench::{self, BenchConfig};
 
 /// Measure replay speed against raw revm on the same txs: Mgas/s and tx/s per mode, overhead,
 /// scaling with -j, corpus load share, baseline + candidate cost.

@@ -10,11 +10,8 @@ use std::{
 
 use clap::Args;
 use eyre::{Result, WrapErr, eyre};
-use rayon::prelude::*;
 use txshadow_capture::rpc::{BlockRange, CaptureEvent, CaptureOptions, RpcUrl, capture};
 use txshadow_corpus::{Corpus, CorpusWriter, parse_fork};
-use txshadow_diff::{Mode, Side, diff_against_chain};
-use txshadow_replay::{Codes, SideConfig, run_block};
 
 use crate::progress;
 
@@ -87,61 +84,6 @@ pub struct CaptureArgs {
     /// root and computes the exact post-block state root.
     #[arg(long)]
     pub witness: bool,
-}
-
-/// What `--verify` found.
-struct Verified {
-    blocks: usize,
-    reproduced: usize,
-    failures: Vec<(u64, String)>,
-}
-
-/// Replays the corpus's blocks `first..=last` against what the node recorded.
-fn verify(dir: &Path, first: u64, last: u64) -> Result<Verified> {
-    let corpus = Corpus::open(dir)?;
-    let entries: Vec<_> = corpus
-        .manifest()
-        .blocks
-        .iter()
-        .filter(|e| (first..=last).contains(&e.number))
-        .collect();
-    let blocks = entries
-        .par_iter()
-        .map(|e| corpus.load_block(e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let store = corpus.load_codes(&blocks)?;
-    let codes = Codes::from_store(&store, blocks.iter().flat_map(|b| b.code_hashes()));
-    let chain = &corpus.manifest().chain;
-    let side = SideConfig::chain("baseline");
-    let mut failures: Vec<(u64, String)> = blocks
-        .par_iter()
-        .filter_map(|b| {
-            let ch = b.chain.as_ref().unwrap_or(chain);
-            let out = run_block(b, ch, &codes, &side);
-            let f = diff_against_chain(b, ch, &out, Mode::Block, Side::BaselineVsChain);
-            let first = f.first()?;
-            let tx = first
-                .tx_index
-                .map(|i| format!("tx {i} "))
-                .unwrap_or_default();
-            Some((
-                b.number(),
-                format!(
-                    "{tx}{}: got {}, node {} ({} difference(s))",
-                    first.field,
-                    first.got,
-                    first.expected,
-                    f.len()
-                ),
-            ))
-        })
-        .collect();
-    failures.sort();
-    Ok(Verified {
-        blocks: blocks.len(),
-        reproduced: blocks.len() - failures.len(),
-        failures,
-    })
 }
 
 /// Adds a note to the corpus's provenance (replacing an earlier `verify:` note).
@@ -261,7 +203,7 @@ impl CaptureArgs {
         if !self.verify {
             return Ok(crate::EXIT_OK);
         }
-        let v = verify(&self.out, s.first, s.last)?;
+        let v = txshadow_run::verify::replay_range(&self.out, s.first..=s.last)?;
         let mut note = format!(
             "verify: {} of {} blocks ({}..={}) reproduce the node's receipts and post-states (txshadow {}, {})",
             v.reproduced,
@@ -269,7 +211,7 @@ impl CaptureArgs {
             s.first,
             s.last,
             env!("CARGO_PKG_VERSION"),
-            crate::now_rfc3339()
+            txshadow_run::now_rfc3339()
         );
         if !v.failures.is_empty() {
             let list: Vec<String> = v

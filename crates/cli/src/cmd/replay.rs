@@ -4,14 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use eyre::{Result, bail, eyre};
-use txshadow_diff::{AcceptedFile, Kind, Mode};
-use txshadow_report::Report;
-
-use crate::{
-    progress,
-    runner::{self, Progress, RunConfig},
-    sides::{Side, Suite, parse_side_engine},
+use txshadow_diff::{AcceptedFile, Criterion, Mode};
+use txshadow_run::{
+    CorpusSource, RunConfig, RunEvent, RunHooks, RunOutcome, Shard, SideSpec,
+    sides::{Suite, parse_side_engine},
 };
+
+use crate::progress;
 
 /// The corpus `txshadow replay` uses when none is given.
 pub const DEFAULT_CORPUS: &str = "corpora/mainnet";
@@ -66,137 +65,10 @@ pub struct ReplayArgs {
     /// Run id (directory name under --out-dir; default: time-based).
     #[arg(long)]
     pub run_id: Option<String>,
-    /// Replay only shard I of N (`I/N`, I from 0), by block position.
+    /// Replay only shard I of N (`I/N`, I from 0). Blocks go to shards by gas, so shards take
+    /// about the same time; `txshadow report merge` joins their run directories.
     #[arg(long)]
-    pub shard: Option<String>,
-}
-
-/// A launch criterion.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Criterion {
-    /// Any unaccepted finding or error.
-    Any,
-    /// Any unaccepted finding of this kind.
-    Kind(Kind),
-    /// A tx's gas increased by more than this percentage.
-    GasTx(f64),
-    /// Total gas increased by more than this percentage.
-    GasTotal(f64),
-    /// More than this percentage of the txs were not comparable (a node engine could not be
-    /// given what they need); `not-comparable` alone fails on any.
-    NotComparable(f64),
-}
-
-impl Criterion {
-    /// Parses `--fail-on`.
-    pub fn parse(s: &str) -> Result<Self> {
-        let pct = |v: &str| -> Result<f64> {
-            v.trim_end_matches('%')
-                .parse::<f64>()
-                .map_err(|_| eyre!("--fail-on {s}: {v} is not a percentage"))
-        };
-        Ok(match s {
-            "any" => Self::Any,
-            "status" => Self::Kind(Kind::Status),
-            "logs" => Self::Kind(Kind::Logs),
-            "state" => Self::Kind(Kind::State),
-            "output" => Self::Kind(Kind::Output),
-            "error" => Self::Kind(Kind::Error),
-            "gas" => Self::Kind(Kind::Gas),
-            "not-comparable" => Self::NotComparable(0.0),
-            _ => {
-                if let Some(v) = s.strip_prefix("gas-tx>") {
-                    Self::GasTx(pct(v)?)
-                } else if let Some(v) = s.strip_prefix("gas-total>") {
-                    Self::GasTotal(pct(v)?)
-                } else if let Some(v) = s.strip_prefix("not-comparable>") {
-                    Self::NotComparable(pct(v)?)
-                } else if let Some(k) = Kind::parse(s) {
-                    Self::Kind(k)
-                } else {
-                    bail!(
-                        "unknown --fail-on {s:?} (any, status, logs, state, output, error, gas, gas-tx>N%, \
-                         gas-total>M%, not-comparable, not-comparable>N%)"
-                    )
-                }
-            }
-        })
-    }
-}
-
-/// The criteria a report fails, as readable lines.
-pub fn evaluate(criteria: &[Criterion], r: &Report) -> Vec<String> {
-    let open: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_none()).collect();
-    let mut failed = vec![];
-    for c in criteria {
-        match c {
-            Criterion::Any => {
-                if !open.is_empty() || r.counts.errors > 0 {
-                    failed.push(format!(
-                        "any: {} unaccepted finding(s), {} error(s)",
-                        open.len(),
-                        r.counts.errors
-                    ));
-                }
-            }
-            Criterion::Kind(k) => {
-                let n = open.iter().filter(|f| f.kind == *k).count();
-                if n > 0 {
-                    failed.push(format!("{}: {n} finding(s)", k.as_str()));
-                }
-            }
-            Criterion::GasTx(p) => {
-                let n = open
-                    .iter()
-                    .filter(|f| f.kind == Kind::Gas)
-                    .filter_map(|f| f.gas_pair())
-                    .filter(|(g, e)| *e > 0 && (*g as f64 - *e as f64) / *e as f64 * 100.0 > *p)
-                    .count();
-                if n > 0 {
-                    failed.push(format!("gas-tx>{p}%: {n} tx(s) over the limit"));
-                }
-            }
-            Criterion::NotComparable(p) => {
-                let (n, all) = (r.counts.not_comparable, r.counts.txs);
-                let share = if all == 0 {
-                    0.0
-                } else {
-                    n as f64 / all as f64 * 100.0
-                };
-                if n > 0 && share > *p {
-                    failed.push(format!(
-                        "not-comparable{}: {n} of {all} tx(s) not comparable ({share:.1}%)",
-                        if *p > 0.0 {
-                            format!(">{p}%")
-                        } else {
-                            String::new()
-                        }
-                    ));
-                }
-            }
-            Criterion::GasTotal(p) => {
-                let (g, e) = (r.counts.gas_got as f64, r.counts.gas_expected as f64);
-                if e > 0.0 && (g - e) / e * 100.0 > *p {
-                    failed.push(format!(
-                        "gas-total>{p}%: total gas up {:.3}%",
-                        (g - e) / e * 100.0
-                    ));
-                }
-            }
-        }
-    }
-    failed
-}
-
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or_else(|| eyre!("--shard {s}: expected I/N"))?;
-    let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
-    if n == 0 || i >= n {
-        bail!("--shard {s}: need 0 <= I < N");
-    }
-    Ok((i, n))
+    pub shard: Option<Shard>,
 }
 
 impl ReplayArgs {
@@ -224,23 +96,12 @@ impl ReplayArgs {
             .or_else(|| suite.as_ref().and_then(|s| s.0.candidate.clone()));
         let baseline = match &baseline_name {
             Some(v) => parse_side_engine("baseline", v, suite.as_ref())?,
-            None => Side {
-                config: txshadow_replay::SideConfig::chain("baseline"),
-                node: None,
-            },
+            None => SideSpec::revm(txshadow_replay::SideConfig::chain("baseline")),
         };
         let candidate = candidate_name
             .as_deref()
             .map(|v| parse_side_engine("candidate", v, suite.as_ref()))
             .transpose()?;
-        if self.mode == ModeArg::Block
-            && (baseline.node.is_some() || candidate.as_ref().is_some_and(|c| c.node.is_some()))
-        {
-            bail!(
-                "the node engine runs in tx mode only (each tx on its own pre-state through \
-                 state overrides): use --mode tx"
-            );
-        }
         let accepted_path = self.accepted.clone().or_else(|| {
             suite
                 .as_ref()
@@ -256,46 +117,55 @@ impl ReplayArgs {
                 .map(|s| s.0.fail_on.clone())
                 .unwrap_or_default();
         }
-        let mut fail_on = crit
+        let fail_on = crit
             .iter()
-            .map(|c| Criterion::parse(c))
+            .map(|c| Criterion::parse(c).map_err(|e| eyre!(e)))
             .collect::<Result<Vec<_>>>()?;
-        if fail_on.is_empty() {
-            fail_on.push(Criterion::Any);
-        }
-        Ok(RunConfig {
-            corpus: self.corpus.clone(),
+        let cfg = RunConfig {
             mode: match self.mode {
                 ModeArg::Block => Mode::Block,
                 ModeArg::Tx => Mode::Tx,
             },
             jobs: self.jobs,
-            baseline_node: baseline.node,
-            baseline: baseline.config,
-            candidate_node: candidate.as_ref().and_then(|c| c.node.clone()),
-            candidate: candidate.map(|c| c.config),
+            baseline,
+            candidate,
             out_dir: self.out_dir.clone(),
             run_id: self.run_id.clone(),
             accepted,
             fail_on,
-            shard: self.shard.as_deref().map(parse_shard).transpose()?,
-        })
+            shard: self.shard,
+        };
+        cfg.check()?;
+        Ok(cfg)
     }
 
     /// Runs the replay, prints a summary line and the report path.
     pub fn run(self, quiet: bool) -> Result<u8> {
         let cfg = self.config()?;
+        let mut source = CorpusSource::open(&self.corpus, cfg.shard)?;
         let bar = progress::bar(0, "txs", quiet);
-        let out = runner::run(&cfg, &|p| match p {
-            Progress::Start { txs, .. } => bar.set_length(txs as u64),
-            Progress::Block { txs, .. } => bar.inc(txs as u64),
-        })?;
+        let events = |e: &RunEvent| match e {
+            RunEvent::Started { plan, .. } => bar.set_length(plan.txs.unwrap_or(0) as u64),
+            RunEvent::Block { txs, .. } => bar.inc(*txs as u64),
+        };
+        let hooks = RunHooks {
+            events: Some(&events),
+            ..Default::default()
+        };
+        let out = txshadow_run::run(&mut source, &cfg, hooks)?;
         bar.finish_and_clear();
-        let c = &out.report.counts;
+        print_outcome(&out);
+        Ok(out.exit)
+    }
+}
+
+/// The one-line verdict, the failed criteria and where the report is.
+pub fn print_outcome(out: &RunOutcome) {
+    let c = &out.report.counts;
         let t = &out.report.throughput;
         println!(
             "{}: {} blocks, {} txs: {} matched, {} differing, {} errors, {} skipped{} ({} findings, {} accepted); {:.1} Mgas/s, {:.0} tx/s",
-            out.report.verdict.to_uppercase(),
+            out.report.verdict.as_str().to_uppercase(),
             c.blocks,
             c.txs,
             c.matched,
@@ -312,36 +182,14 @@ impl ReplayArgs {
             t.mgas_per_s,
             t.tx_per_s
         );
-        for f in &out.report.failed_criteria {
-            println!("  failed: {f}");
-        }
-        println!("report: {}", out.dir.join("summary.md").display());
-        Ok(out.exit)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn not_comparable_txs_fail_a_run_only_when_asked() {
-        let mut r = Report::default();
-        r.counts.txs = 200;
-        r.counts.matched = 190;
-        r.counts.not_comparable = 10;
-        let crit = |s: &[&str]| -> Vec<Criterion> {
-            s.iter().map(|c| Criterion::parse(c).unwrap()).collect()
-        };
-        assert!(evaluate(&crit(&["any"]), &r).is_empty());
-        assert_eq!(
-            evaluate(&crit(&["not-comparable"]), &r),
-            ["not-comparable: 10 of 200 tx(s) not comparable (5.0%)"]
+    if c.differing_blocks > 0 || c.block_errors > 0 {
+        println!(
+            "  blocks: {} differing, {} failed as a whole",
+            c.differing_blocks, c.block_errors
         );
-        assert!(evaluate(&crit(&["not-comparable>5%"]), &r).is_empty());
-        assert_eq!(evaluate(&crit(&["not-comparable>4.5%"]), &r).len(), 1);
-        r.counts.not_comparable = 0;
-        assert!(evaluate(&crit(&["not-comparable"]), &r).is_empty());
-        assert!(Criterion::parse("not-comparable>x").is_err());
     }
+    for f in &out.report.failed_criteria {
+        println!("  failed: {f}");
+    }
+    println!("report: {}", out.dir.join("summary.md").display());
 }

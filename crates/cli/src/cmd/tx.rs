@@ -3,13 +3,13 @@
 use std::{io::IsTerminal, path::PathBuf};
 
 use clap::Args;
-use eyre::{Result, WrapErr, eyre};
+use eyre::Result;
 use txshadow_replay::SideConfig;
-
-use crate::{
-    fixture::{FixtureInput, build},
+use txshadow_run::{
+    EXIT_DIFF, EXIT_OK,
+    fixture::export,
     sides::{Suite, parse_side},
-    triage::{Triage, TriageOptions, short_hex, triage},
+    triage::{Triage, TriageOptions, short_hex, triage, write_eip3155},
 };
 
 /// Replay one tx under both sides with a step tracer and show where they diverge.
@@ -299,13 +299,15 @@ impl TxArgs {
             max_steps: self.max_steps,
             diff: self.diff,
         };
-        let (t, loaded) = triage(&self.corpus, &self.tx, &baseline, candidate.as_ref(), &opts)?;
+        let (t, block) = triage(&self.corpus, &self.tx, &baseline, candidate.as_ref(), &opts)?;
         if let Some(path) = &self.export_fixture {
-            export(&loaded, &t, &baseline, path)?;
+            for w in export(&block, &t, &baseline, path)? {
+                eprintln!("warning: {w}");
+            }
             eprintln!("wrote state-test fixture {}", path.display());
         }
         if let Some(dir) = &self.trace_dir {
-            crate::triage::write_eip3155(&loaded, &t, &baseline, candidate.as_ref(), dir)?;
+            write_eip3155(&block, &t, &baseline, candidate.as_ref(), dir)?;
             eprintln!("wrote EIP-3155 traces to {}", dir.display());
         }
         if self.json {
@@ -317,60 +319,9 @@ impl TxArgs {
         let errored = t.outcomes.0.result.is_err()
             || t.outcomes.1.as_ref().is_some_and(|o| o.result.is_err());
         Ok(if t.findings.is_empty() && !errored {
-            crate::EXIT_OK
+            EXIT_OK
         } else {
-            crate::EXIT_DIFF
+            EXIT_DIFF
         })
     }
-}
-
-fn export(
-    loaded: &crate::runner::Loaded,
-    t: &Triage,
-    baseline: &SideConfig,
-    path: &std::path::Path,
-) -> Result<()> {
-    let block = loaded
-        .blocks
-        .iter()
-        .find(|b| {
-            b.number() == t.block && b.transactions.get(t.index).is_some_and(|x| x.hash == t.tx)
-        })
-        .ok_or_else(|| eyre!("tx vanished"))?;
-    let chain = block.chain.as_ref().unwrap_or(&loaded.chain);
-    let runner = txshadow_replay::TxRunner::new(block, chain, &loaded.codes, baseline);
-    let mut touches = txshadow_replay::Touches::default();
-    let (o, state) = runner.run_with_state(baseline, t.index, &mut touches);
-    let exec = o
-        .result
-        .as_ref()
-        .map_err(|e| eyre!("the baseline cannot execute tx {}: {e}", t.tx))?;
-    let state = state.ok_or_else(|| eyre!("no state for tx {}", t.tx))?;
-    if touches.opcodes[0x40] {
-        eprintln!(
-            "warning: tx {} reads BLOCKHASH; state tests carry no block hashes, so the fixture will not reproduce it",
-            t.tx
-        );
-    }
-    let (pre, codes) = runner
-        .pre_values(baseline, t.index, &state)
-        .map_err(|e| eyre!("export of tx {}: reading its pre-state: {e}", t.tx))?;
-    let tx = txshadow_corpus::decode_tx(&block.transactions[t.index].raw).map_err(|e| eyre!(e))?;
-    let env = runner.env(baseline);
-    let fx = build(&FixtureInput {
-        name: format!("txshadow_{}_{}", t.block, t.index),
-        tx: &tx,
-        sender: block.transactions[t.index].from,
-        header: &block.header,
-        chain_id: chain.chain_id,
-        spec: env.cfg_env.spec,
-        pre: &pre,
-        codes: &codes,
-        exec,
-        prevrandao: env.block_env.prevrandao,
-        source: format!("tx {} of block {} ({})", t.tx, t.block, block.hash),
-    });
-    txshadow_corpus::write_atomic(path, serde_json::to_string_pretty(&fx)?.as_bytes())
-        .wrap_err_with(|| format!("write {}", path.display()))?;
-    Ok(())
 }

@@ -52,7 +52,7 @@ fn default_replay_from_repo_root_passes_and_writes_reports() {
     assert!(stdout.starts_with("PASS"), "{stdout}");
     let dir = out.path().join("t");
     let r = report(&dir);
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["run"]["status"], "complete");
     let c = &r["counts"];
     assert_eq!(c["blocks"], 13);

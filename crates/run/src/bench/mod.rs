@@ -3,7 +3,7 @@
 //! [`run`] is what `txshadow bench <corpus>` does. Each repetition runs, interleaved so that the
 //! machine's background load hits every figure alike:
 //!
-//! - the real replay job ([`crate::runner::run`]: load, replay, diff, streamed reports) in block
+//! - the real replay job ([`crate::run`]: streamed load, replay, diff, streamed reports) in block
 //!   mode and in tx mode, at `-j 1` and `-j N`;
 //! - the raw revm loop of [`raw`] on the same blocks and txs, at the same thread counts;
 //! - a baseline + candidate block-mode run (the candidate is the chain's own rules, so the two
@@ -34,7 +34,39 @@ use serde::Serialize;
 use txshadow_diff::Mode;
 use txshadow_replay::SideConfig;
 
-use crate::runner::{self, RunConfig};
+use crate::{CorpusSource, RunConfig, RunHooks, SideSpec};
+
+/// A whole corpus in memory, for the raw loop and the revme comparison (a run streams
+/// instead). Loaded with the corpus's own checks.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Blocks, in corpus order.
+    pub blocks: Vec<txshadow_corpus::BlockRecord>,
+    /// Their codes.
+    pub codes: txshadow_replay::Codes,
+    /// The corpus's chain.
+    pub chain: txshadow_corpus::ChainConfig,
+}
+
+impl Loaded {
+    /// Loads every block of the corpus at `dir` and the codes they refer to.
+    pub fn load(dir: &Path) -> Result<Self> {
+        use rayon::prelude::*;
+        let src = CorpusSource::open(dir, None)?;
+        let c = src.corpus();
+        let blocks = src
+            .entries()
+            .par_iter()
+            .map(|e| c.load_block(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = c.load_codes(&blocks)?;
+        Ok(Self {
+            codes: txshadow_replay::Codes::from_store(&store, store.hashes()),
+            chain: c.manifest().chain.clone(),
+            blocks,
+        })
+    }
+}
 
 /// Version of the bench JSON.
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -315,29 +347,23 @@ fn harness_run(
     out: &Path,
     id: &str,
 ) -> Result<HarnessRun> {
-    let cfg = RunConfig {
-        corpus: corpus.to_path_buf(),
-        mode,
-        jobs,
-        baseline: SideConfig::chain("baseline"),
-        candidate: candidate.then(|| SideConfig::chain("candidate")),
-        baseline_node: None,
-        candidate_node: None,
-        out_dir: out.to_path_buf(),
-        run_id: Some(id.to_string()),
-        accepted: None,
-        fail_on: vec![crate::cmd::replay::Criterion::Any],
-        shard: None,
-    };
+    let mut cfg = RunConfig::against_chain(mode, out);
+    cfg.jobs = jobs;
+    cfg.run_id = Some(id.to_string());
+    cfg.candidate = candidate.then(|| SideSpec::revm(SideConfig::chain("candidate")));
     let t = Instant::now();
     let cpu = crate::process_cpu_seconds();
-    let o = runner::run(&cfg, &|_| {}).wrap_err_with(|| format!("bench run {id}"))?;
+    let mut source = CorpusSource::open(corpus, None)?;
+    let o = crate::run(&mut source, &cfg, RunHooks::default())
+        .wrap_err_with(|| format!("bench run {id}"))?;
     let wall = t.elapsed().as_secs_f64();
     let cpu = crate::process_cpu_seconds() - cpu;
     let tp = &o.report.throughput;
+    // the load streams on its own thread beside the replay: the run's time is all of it, and
+    // the load's own time is the share it takes
     Ok(HarnessRun {
-        seconds: wall - tp.load_seconds,
-        cpu_seconds: cpu - tp.load_cpu_seconds,
+        seconds: wall,
+        cpu_seconds: cpu,
         load: tp.load_seconds,
         pass: o.exit == crate::EXIT_OK,
         gas: tp.gas,
@@ -363,7 +389,7 @@ pub fn run(cfg: &BenchConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<(Bench
 
     // the raw loop's inputs, prepared once, outside every clock
     progress("preparing the raw revm loop's in-memory state");
-    let loaded = runner::load(&cfg.corpus, None)?;
+    let loaded = Loaded::load(&cfg.corpus)?;
     let prepared = raw::prepare(&loaded.blocks, &loaded.chain, &loaded.codes);
 
     let modes = [

@@ -204,3 +204,51 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
         }
     })
 }
+
+/// Exports a triaged tx as an ethereum/tests state test at `path`, built from the baseline's
+/// run. Returns warnings (a tx that reads BLOCKHASH: state tests carry no block hashes).
+pub fn export(
+    sb: &crate::SourceBlock,
+    t: &crate::triage::Triage,
+    baseline: &txshadow_replay::SideConfig,
+    path: &std::path::Path,
+) -> eyre::Result<Vec<String>> {
+    use eyre::{WrapErr, eyre};
+    let (block, chain) = (&sb.block, &sb.chain);
+    let runner = txshadow_replay::TxRunner::new(block, chain, &sb.codes, baseline);
+    let mut warnings = vec![];
+    let mut touches = txshadow_replay::Touches::default();
+    let (o, state) = runner.run_with_state(baseline, t.index, &mut touches);
+    let exec = o
+        .result
+        .as_ref()
+        .map_err(|e| eyre!("the baseline cannot execute tx {}: {e}", t.tx))?;
+    let state = state.ok_or_else(|| eyre!("no state for tx {}", t.tx))?;
+    if touches.opcodes[0x40] {
+        warnings.push(format!(
+            "tx {} reads BLOCKHASH; state tests carry no block hashes, so the fixture will not reproduce it",
+            t.tx
+        ));
+    }
+    let (pre, codes) = runner
+        .pre_values(baseline, t.index, &state)
+        .map_err(|e| eyre!("export of tx {}: reading its pre-state: {e}", t.tx))?;
+    let tx = txshadow_corpus::decode_tx(&block.transactions[t.index].raw).map_err(|e| eyre!(e))?;
+    let env = runner.env(baseline);
+    let fx = build(&FixtureInput {
+        name: format!("txshadow_{}_{}", t.block, t.index),
+        tx: &tx,
+        sender: block.transactions[t.index].from,
+        header: &block.header,
+        chain_id: chain.chain_id,
+        spec: env.cfg_env.spec,
+        pre: &pre,
+        codes: &codes,
+        exec,
+        prevrandao: env.block_env.prevrandao,
+        source: format!("tx {} of block {} ({})", t.tx, t.block, block.hash),
+    });
+    txshadow_corpus::write_atomic(path, serde_json::to_string_pretty(&fx)?.as_bytes())
+        .wrap_err_with(|| format!("write {}", path.display()))?;
+    Ok(warnings)
+}

@@ -4,15 +4,14 @@
 use std::{path::Path, time::Instant};
 
 use alloy_primitives::{Address, B256};
-use eyre::{Result, bail, eyre};
+use eyre::{Result, bail};
 use serde::Serialize;
-use txshadow_corpus::BlockRecord;
-use txshadow_diff::{Finding, Kind, Mode, Side, diff_against_chain, diff_outcomes};
+use txshadow_diff::{Finding, Kind, Mode, Comparison, diff_against_chain, diff_outcomes};
 use txshadow_replay::{
     BlockOutcome, Frame, RichStep, SideConfig, Step, StepTrace, StepWindow, TxOutcome, TxRunner,
 };
 
-use crate::runner::Loaded;
+use crate::{CorpusSource, SourceBlock};
 
 /// Schema version of `txshadow tx --json`.
 pub const TRIAGE_SCHEMA_VERSION: u32 = 1;
@@ -103,88 +102,6 @@ pub struct Triage {
     pub note: Option<String>,
 }
 
-/// Loads only the block that holds the tx (by number from the manifest, or by scanning the
-/// blocks for the hash, stopping at the first hit) and the codes it needs: triage of one tx
-/// must not pay for loading a large corpus.
-pub fn load_for_tx(dir: &Path, which: &str) -> Result<Loaded> {
-    let t = Instant::now();
-    let corpus = txshadow_corpus::Corpus::open(dir)?;
-    let entries = &corpus.manifest().blocks;
-    let blocks: Vec<BlockRecord> = if let Some((b, _)) = which.split_once(':') {
-        let n: u64 = b
-            .parse()
-            .map_err(|_| eyre!("{which}: block must be a number"))?;
-        entries
-            .iter()
-            .filter(|e| e.number == n)
-            .map(|e| corpus.load_block(e))
-            .collect::<Result<_, _>>()?
-    } else {
-        let h: B256 = which
-            .parse()
-            .map_err(|_| eyre!("{which}: expected a tx hash or BLOCK:INDEX"))?;
-        use rayon::prelude::*;
-        let hit = entries
-            .par_iter()
-            .map(|e| {
-                corpus
-                    .load_block(e)
-                    .map(|b| b.transactions.iter().any(|t| t.hash == h).then_some(b))
-            })
-            .find_map_any(|r| match r {
-                Ok(Some(b)) => Some(Ok(b)),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            })
-            .transpose()?;
-        hit.into_iter().collect()
-    };
-    let store = corpus.load_codes(&blocks)?;
-    let codes = txshadow_replay::Codes::from_store(&store, store.hashes());
-    Ok(Loaded {
-        blocks,
-        codes,
-        chain: corpus.manifest().chain.clone(),
-        seconds: t.elapsed().as_secs_f64(),
-        cpu_seconds: 0.0,
-    })
-}
-
-/// Finds a tx by hash or `block:index`.
-pub fn find<'a>(loaded: &'a Loaded, which: &str) -> Result<(&'a BlockRecord, usize)> {
-    if let Some((b, i)) = which.split_once(':') {
-        let n: u64 = b
-            .parse()
-            .map_err(|_| eyre!("{which}: block must be a number"))?;
-        let i: usize = i
-            .parse()
-            .map_err(|_| eyre!("{which}: index must be a number"))?;
-        let block = loaded
-            .blocks
-            .iter()
-            .find(|x| x.number() == n)
-            .ok_or_else(|| {
-                eyre!("block {n} is not in the corpus (txshadow corpus stats lists its range)")
-            })?;
-        if i >= block.transactions.len() {
-            bail!(
-                "block {n} has {} txs, no index {i}",
-                block.transactions.len()
-            );
-        }
-        return Ok((block, i));
-    }
-    let h: B256 = which
-        .parse()
-        .map_err(|_| eyre!("{which}: expected a tx hash or BLOCK:INDEX"))?;
-    for b in &loaded.blocks {
-        if let Some(i) = b.transactions.iter().position(|t| t.hash == h) {
-            return Ok((b, i));
-        }
-    }
-    bail!("tx {h} is not in the corpus (check the hash, or give BLOCK:INDEX)")
-}
-
 const CALLS: [u8; 6] = [0xf0, 0xf1, 0xf2, 0xf4, 0xf5, 0xfa];
 
 /// First step where the two traces part.
@@ -269,15 +186,15 @@ pub fn triage(
     baseline: &SideConfig,
     candidate: Option<&SideConfig>,
     opts: &TriageOptions,
-) -> Result<(Triage, Loaded)> {
-    let loaded = load_for_tx(corpus, which)?;
+) -> Result<(Triage, SourceBlock)> {
+    // only the block that holds the tx is loaded: triage of one tx must not pay for a corpus
+    let (sb, index) = CorpusSource::open(corpus, None)?.find_tx(which)?;
     let t0 = Instant::now();
-    let (block, index) = find(&loaded, which)?;
+    let (block, chain) = (&sb.block, &sb.chain);
     if let Some(r) = &block.unsupported {
         bail!("block {} cannot be replayed: {r}", block.number());
     }
-    let chain = block.chain.as_ref().unwrap_or(&loaded.chain);
-    let runner = TxRunner::new(block, chain, &loaded.codes, baseline);
+    let runner = TxRunner::new(block, chain, &sb.codes, baseline);
     let mut tb = StepTrace::new(opts.max_steps);
     let ob = runner.run(baseline, index, &mut tb);
     let (oc, tc) = match candidate {
@@ -300,7 +217,7 @@ pub fn triage(
             chain,
             &with_tx(&runner.reference, &ob),
             Mode::Tx,
-            Side::BaselineVsChain,
+            Comparison::BaselineVsChain,
         ),
     }
     .into_iter()
@@ -390,7 +307,7 @@ pub fn triage(
             chain,
             &runner.reference,
             Mode::Block,
-            Side::BaselineVsChain,
+            Comparison::BaselineVsChain,
         )
         .into_iter()
         .filter(|f| f.tx_index.is_none())
@@ -428,22 +345,21 @@ pub fn triage(
         elapsed_ms: t0.elapsed().as_millis(),
         outcomes: (ob, oc),
     };
-    Ok((t, loaded))
+    Ok((t, sb))
 }
 
 /// Writes full EIP-3155 traces of both sides (`baseline.jsonl`, `candidate.jsonl`), streamed to
 /// disk by revm's tracer, never held in memory.
 pub fn write_eip3155(
-    loaded: &Loaded,
+    sb: &SourceBlock,
     t: &Triage,
     baseline: &SideConfig,
     candidate: Option<&SideConfig>,
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let (block, index) = find(loaded, &format!("{}", t.tx))?;
-    let chain = block.chain.as_ref().unwrap_or(&loaded.chain);
-    let runner = TxRunner::new(block, chain, &loaded.codes, baseline);
+    let index = t.index;
+    let runner = TxRunner::new(&sb.block, &sb.chain, &sb.codes, baseline);
     for (name, side) in [("baseline", Some(baseline)), ("candidate", candidate)] {
         let Some(side) = side else { continue };
         let file = std::fs::File::create(dir.join(format!("{name}.jsonl")))?;

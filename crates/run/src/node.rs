@@ -18,36 +18,36 @@ use txshadow_replay::{BlockOutcome, Codes, SideConfig, Touches, TxRunner};
 
 /// The nodes of a run, by side.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NodeSides<'a> {
+pub(crate) struct NodeSides<'a> {
     /// The baseline's node.
-    pub baseline: Option<&'a NodeEngine>,
+    pub(crate) baseline: Option<&'a NodeEngine>,
     /// The candidate's node.
-    pub candidate: Option<&'a NodeEngine>,
+    pub(crate) candidate: Option<&'a NodeEngine>,
 }
 
 impl NodeSides<'_> {
     /// Whether a side runs on a node.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.baseline.is_some() || self.candidate.is_some()
     }
 }
 
 /// What the sides produced: the baseline (when there is a candidate), the replayed side, and
 /// the txs that cannot be compared, by index.
-pub struct NodeRun {
+pub(crate) struct NodeRun {
     /// The baseline's outcome when a candidate runs; `None` when the baseline is compared with
     /// the chain.
-    pub reference: Option<BlockOutcome>,
+    pub(crate) reference: Option<BlockOutcome>,
     /// The side compared with the reference (the candidate, or the baseline against the chain).
-    pub got: BlockOutcome,
+    pub(crate) got: BlockOutcome,
     /// Txs not comparable, with reasons.
-    pub not_comparable: BTreeMap<usize, String>,
+    pub(crate) not_comparable: BTreeMap<usize, String>,
     /// Whether state changes can be compared (every node side's path gives the post-state).
-    pub state_compared: bool,
+    pub(crate) state_compared: bool,
 }
 
 /// Runs one block in tx mode with at least one side on a node.
-pub fn run(
+pub(crate) fn run(
     block: &BlockRecord,
     chain: &ChainConfig,
     codes: &Codes,
@@ -197,4 +197,62 @@ pub fn run(
             }
         }
     })
+}
+
+/// A node that says which hardfork it runs (anvil) and runs none of the forks of the blocks
+/// replayed applies other rules to every tx: said at the end of the run (in the log and the
+/// report), not an error, since comparing rules is a use of its own.
+pub(crate) struct NodeWarnings<'a> {
+    nodes: NodeSides<'a>,
+    seen: std::sync::Mutex<std::collections::BTreeSet<txshadow_replay::SpecId>>,
+}
+
+impl<'a> NodeWarnings<'a> {
+    pub(crate) fn new(nodes: NodeSides<'a>) -> Self {
+        Self {
+            nodes,
+            seen: Default::default(),
+        }
+    }
+
+    /// Notes the fork a block runs under.
+    pub(crate) fn see(&self, sb: &crate::SourceBlock) {
+        if !self.nodes.any() || sb.block.unsupported.is_some() {
+            return;
+        }
+        let spec = txshadow_replay::evm_env(&sb.block, &sb.chain, &SideConfig::chain("corpus"))
+            .cfg_env
+            .spec;
+        self.seen.lock().expect("not poisoned").insert(spec);
+    }
+
+    /// The warnings, each also logged.
+    pub(crate) fn finish(self) -> Vec<String> {
+        let forks = self.seen.into_inner().expect("not poisoned");
+        if forks.is_empty() {
+            return vec![];
+        }
+        let names: Vec<String> = forks.iter().map(|s| txshadow_replay::spec_name(*s)).collect();
+        let warnings: Vec<String> = [
+            ("baseline", self.nodes.baseline),
+            ("candidate", self.nodes.candidate),
+        ]
+        .into_iter()
+        .filter_map(|(side, n)| {
+            let fork = n?.caps.hardfork.as_deref()?;
+            let spec = txshadow_replay::parse_spec(fork)?;
+            (!forks.contains(&spec)).then(|| {
+                format!(
+                    "{side} node runs {fork}, the corpus's blocks run {}: its txs run under \
+                     other rules (start the node with the corpus's hardfork to compare engines)",
+                    names.join(", ")
+                )
+            })
+        })
+        .collect();
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        warnings
+    }
 }

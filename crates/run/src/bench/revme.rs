@@ -14,7 +14,7 @@ use txshadow_replay::{SideConfig, Touches, TxRunner};
 
 use crate::{
     fixture::{FixtureInput, build},
-    runner::Loaded,
+    bench::Loaded,
 };
 
 /// What the comparison measured.

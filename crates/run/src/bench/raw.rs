@@ -208,7 +208,7 @@ pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
         blocks.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let t = Instant::now();
     let cpu = crate::process_cpu_seconds();
-    crate::runner::for_each_queued(&pool, &order, |i| {
+    for_each_queued(&pool, &order, |i| {
         let b = work[i]
             .lock()
             .expect("unpoisoned")
@@ -234,4 +234,22 @@ pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
         r.gas_mismatch_blocks += usize::from(m);
     }
     r
+}
+
+/// Runs `f` on every item of `order` on the pool's threads: one task per thread pulls the next
+/// item of the shared queue until it is empty, so with `order` sorted largest first no thread
+/// idles while a large item waits.
+fn for_each_queued<F: Fn(usize) + Sync>(pool: &rayon::ThreadPool, order: &[usize], f: F) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    pool.scope(|s| {
+        for _ in 0..pool.current_num_threads() {
+            s.spawn(|_| {
+                while let Some(&i) =
+                    order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    f(i);
+                }
+            });
+        }
+    });
 }

@@ -33,6 +33,8 @@ use serde::Deserialize;
 use txshadow_node::NodeSpec;
 use txshadow_replay::{SideConfig, decode_code, parse_spec};
 
+use crate::SideSpec;
+
 /// One configuration in the suite file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,15 +66,6 @@ pub struct ConfigEntry {
     /// Node: which accounts the state overrides hold (`auto`, `block`, `touched`).
     #[serde(default)]
     pub state: Option<String>,
-}
-
-/// A parsed side: its configuration and, for the node engine, the node.
-#[derive(Debug, Clone)]
-pub struct Side {
-    /// The configuration (for a node: the overrides it adds).
-    pub config: SideConfig,
-    /// The node, when the side runs on one.
-    pub node: Option<NodeSpec>,
 }
 
 /// The suite file.
@@ -143,7 +136,7 @@ pub fn read_code(path: &Path) -> Result<Bytes> {
     Ok(code)
 }
 
-fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<Side> {
+fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<SideSpec> {
     let node = match &e.node {
         None => {
             if e.timeout.is_some()
@@ -203,7 +196,7 @@ fn build(name: &str, e: &ConfigEntry, base: &Path) -> Result<Side> {
     }
     side.overrides.storage = e.storage.clone();
     side.overrides.balance = e.balance.clone();
-    Ok(Side { config: side, node })
+    Ok(SideSpec { config: side, node })
 }
 
 /// Parses `--baseline`/`--candidate` for a command that runs revm only (`txshadow tx`).
@@ -224,7 +217,7 @@ pub fn parse_side_engine(
     name: &str,
     value: &str,
     suite: Option<&(Suite, PathBuf)>,
-) -> Result<Side> {
+) -> Result<SideSpec> {
     if let Some((s, base)) = suite
         && let Some(e) = s.config.get(value)
     {
@@ -242,7 +235,12 @@ pub fn parse_side_engine(
         );
     }
     let mut e = ConfigEntry::default();
+    let mut seen = std::collections::BTreeSet::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let key = item.split_once('=').map_or(item, |(k, _)| k);
+        if !key.contains("://") && !seen.insert(key.to_ascii_lowercase()) {
+            bail!("{name}: {key} is given twice; give each setting once");
+        }
         if let Some(url) = item.strip_prefix("node=") {
             e.node = Some(url.to_string());
             continue;
@@ -330,6 +328,15 @@ mod tests {
             assert!(e.contains("node="), "{e}");
             assert!(!e.contains("secretkey") && !e.contains("pw"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_setting_given_twice_is_refused() {
+        let e = parse_side_engine("candidate", "spec=istanbul,spec=berlin", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spec is given twice"), "{e}");
+        parse_side_engine("candidate", "spec=istanbul,balance.0x0000000000000000000000000000000000000001=1,balance.0x0000000000000000000000000000000000000002=1", None).unwrap();
     }
 
     #[test]

@@ -1,0 +1,331 @@
+//! One block through both sides and the diff: a [`BlockResult`] with a typed row per tx.
+
+use std::collections::{BTreeMap, HashMap};
+
+use txshadow_corpus::BlockRecord;
+use txshadow_diff::{
+    AcceptedFile, Comparison, Finding, Kind, Mode, apply_accepted, diff_against_chain,
+    diff_outcomes,
+};
+use txshadow_replay::{
+    BlockOutcome, TxOutcome, run_block, run_block_pair, run_block_receipts_only,
+    run_block_tx_mode,
+};
+use txshadow_report::{BlockResult, NotComparable, TxRow, Verdict};
+
+use crate::{RunConfig, SourceBlock, node::NodeSides};
+
+/// What the sides gave for one block, before the diff.
+struct Sides {
+    /// The baseline when a candidate runs (`None`: the replayed side is compared with the
+    /// chain).
+    reference: Option<BlockOutcome>,
+    /// The side compared: the candidate, or the baseline against the chain.
+    got: BlockOutcome,
+    /// Tx mode against the chain: the block run each tx alone is also held to.
+    block_run: Option<BlockOutcome>,
+    /// Txs a node side cannot reproduce, with reasons.
+    not_comparable: BTreeMap<usize, String>,
+    /// Whether tx state changes are compared (a node path without post-state: no).
+    state_compared: bool,
+}
+
+fn run_sides(
+    sb: &SourceBlock,
+    cfg: &RunConfig,
+    nodes: NodeSides<'_>,
+) -> Result<Sides, txshadow_node::NodeError> {
+    let (block, chain, codes) = (&sb.block, &sb.chain, &sb.codes);
+    let base = &cfg.baseline.config;
+    let cand = cfg.candidate.as_ref().map(|c| &c.config);
+    let sides = |reference, got| Sides {
+        reference,
+        got,
+        block_run: None,
+        not_comparable: BTreeMap::new(),
+        state_compared: true,
+    };
+    Ok(match (cfg.mode, cand) {
+        _ if nodes.any() => {
+            let o = crate::node::run(block, chain, codes, base, cand, nodes)?;
+            Sides {
+                reference: o.reference,
+                got: o.got,
+                block_run: None,
+                not_comparable: o.not_comparable,
+                state_compared: o.state_compared,
+            }
+        }
+        (Mode::Block, None) if !block.expected.has_tx_post_states() => {
+            sides(None, run_block_receipts_only(block, chain, codes, base))
+        }
+        (Mode::Block, None) => sides(None, run_block(block, chain, codes, base)),
+        (Mode::Tx, None) => {
+            let o = run_block_tx_mode(block, chain, codes, base, None);
+            let mut s = sides(None, o.baseline);
+            s.block_run = Some(o.reference);
+            s
+        }
+        (Mode::Block, Some(c)) => {
+            let (b, k) = run_block_pair(block, chain, codes, base, c);
+            sides(Some(b), k)
+        }
+        (Mode::Tx, Some(c)) => {
+            let o = run_block_tx_mode(block, chain, codes, base, Some(c));
+            sides(Some(o.baseline), o.candidate.expect("candidate requested"))
+        }
+    })
+}
+
+/// The rows of a block the corpus marks as not replayable.
+fn skipped(block: &BlockRecord, reason: &str) -> BlockResult {
+    BlockResult {
+        block: block.number(),
+        label: block.label.clone(),
+        skipped: Some(reason.to_string()),
+        rows: block
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TxRow {
+                block: block.number(),
+                index: i,
+                hash: t.hash,
+                from: t.from,
+                verdict: Verdict::Skipped,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Replays one block under the run's configuration and diffs it. The rows' verdicts are set
+/// by [`settle`], once accepted differences are applied. Fails only when a node the run
+/// depends on fails for good (a harness failure).
+pub(crate) fn process(
+    sb: &SourceBlock,
+    cfg: &RunConfig,
+    nodes: NodeSides<'_>,
+) -> Result<BlockResult, txshadow_node::NodeError> {
+    let block = &sb.block;
+    if let Some(reason) = &block.unsupported {
+        return Ok(skipped(block, reason));
+    }
+    let s = run_sides(sb, cfg, nodes)?;
+    let mut r = BlockResult {
+        block: block.number(),
+        label: block.label.clone(),
+        ..Default::default()
+    };
+    r.findings = match &s.reference {
+        None => diff_against_chain(block, &sb.chain, &s.got, cfg.mode, Comparison::BaselineVsChain),
+        Some(b) => diff_outcomes(block, b, &s.got, cfg.mode),
+    };
+    if let Some(block_run) = &s.block_run {
+        // tx mode against the chain: each tx alone must also agree with the block run, whose
+        // receipts the header's receipts root vouches for
+        let mut agree = diff_outcomes(block, block_run, &s.got, Mode::Tx);
+        for f in &mut agree {
+            f.side = Comparison::BaselineVsChain;
+            f.field = format!("{} (tx mode vs block mode)", f.field);
+        }
+        r.findings.extend(agree);
+    }
+    let witness_error = |o: &BlockOutcome| o.witness.as_ref()?.error.clone();
+    let reference = s.reference.as_ref();
+    r.error = s
+        .got
+        .error
+        .clone()
+        .or_else(|| reference.and_then(|b| b.error.clone()))
+        .or_else(|| witness_error(&s.got).or_else(|| reference.and_then(witness_error)));
+    r.state_root = crate::state_roots::entry(
+        block,
+        reference.unwrap_or(&s.got),
+        reference.map(|_| &s.got),
+    );
+    r.gas = s.got.gas_executed + reference.map_or(0, |b| b.gas_executed);
+    r.tx_errors = tx_errors(&s.got, reference);
+    if !s.state_compared {
+        // a node path without post-state (eth_simulateV1): tx state changes are not compared
+        r.findings
+            .retain(|f| f.kind != Kind::State || f.tx_index.is_none());
+    }
+    set_aside_not_comparable(block, &s.not_comparable, &mut r);
+    r.rows = s
+        .got
+        .txs
+        .iter()
+        .map(|t| row(block, t, &s, cfg))
+        .collect();
+    error_findings(block, &mut r);
+    Ok(r)
+}
+
+/// Each side's tx errors, by index (the baseline's prefixed when only it failed).
+fn tx_errors(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> Vec<(usize, String)> {
+    let mut out = vec![];
+    for t in &got.txs {
+        if let Err(e) = &t.result {
+            out.push((t.index, e.clone()));
+        } else if let Some(Err(e)) = reference.and_then(|b| b.txs.get(t.index)).map(|x| &x.result)
+        {
+            out.push((t.index, format!("baseline: {e}")));
+        }
+    }
+    out
+}
+
+/// Txs a side cannot reproduce: their findings and errors set aside, the reason kept.
+fn set_aside_not_comparable(
+    block: &BlockRecord,
+    not_comparable: &BTreeMap<usize, String>,
+    r: &mut BlockResult,
+) {
+    if not_comparable.is_empty() {
+        return;
+    }
+    let mut set_aside: BTreeMap<usize, usize> = BTreeMap::new();
+    r.findings.retain(|f| match f.tx_index {
+        Some(i) if not_comparable.contains_key(&i) => {
+            *set_aside.entry(i).or_default() += 1;
+            false
+        }
+        _ => true,
+    });
+    r.tx_errors.retain(|(i, _)| !not_comparable.contains_key(i));
+    for (i, reason) in not_comparable {
+        r.not_comparable.push(NotComparable {
+            block: block.number(),
+            tx_index: *i,
+            tx_hash: block.transactions[*i].hash.to_string(),
+            reason: reason.clone(),
+            findings_set_aside: set_aside.get(i).copied().unwrap_or_default(),
+        });
+    }
+}
+
+/// An error on either side is a finding with its message, so every list of findings (the
+/// report, the summary, JUnit) shows it: added where the diff gave none for that tx.
+fn error_findings(block: &BlockRecord, r: &mut BlockResult) {
+    for (i, e) in &r.tx_errors {
+        let has = r
+            .findings
+            .iter()
+            .any(|f| f.kind == Kind::Error && f.tx_index == Some(*i));
+        if has {
+            continue;
+        }
+        let row = &r.rows[*i];
+        let mut f = Finding::block(block.number(), block.hash, Kind::Error, "error", e, "");
+        f.tx_index = Some(*i);
+        f.tx_hash = Some(row.hash);
+        f.to = row.to;
+        f.selector = row.selector.map(alloy_primitives::hex::encode_prefixed);
+        r.findings.push(f);
+    }
+}
+
+/// A tx's row: both sides' status and gas, and which fields were compared (their verdicts come
+/// in [`settle`]).
+fn row(block: &BlockRecord, t: &TxOutcome, s: &Sides, cfg: &RunConfig) -> TxRow {
+    let mut row = TxRow {
+        block: block.number(),
+        index: t.index,
+        hash: t.hash,
+        from: t.from,
+        to: t.to,
+        selector: t.selector,
+        tx_type: t.tx_type,
+        ..Default::default()
+    };
+    if let Some(reason) = s.not_comparable.get(&t.index) {
+        row.verdict = Verdict::NotComparable;
+        row.note = Some(reason.clone());
+        return row;
+    }
+    if let Some(e) = t.exec() {
+        row.got_status = Some(e.status);
+        row.got_gas = Some(e.gas_used);
+    }
+    let (logs, state) = match &s.reference {
+        Some(b) => {
+            if let Some(e) = b.txs.get(t.index).and_then(|x| x.exec()) {
+                row.expected_status = Some(e.status);
+                row.expected_gas = Some(e.gas_used);
+            }
+            (true, true)
+        }
+        None => {
+            let rc = block.expected.receipts.as_ref().and_then(|r| r.get(t.index));
+            let x = block.expected.txs.get(t.index).and_then(|x| x.as_ref());
+            if let Some(rc) = rc {
+                row.expected_status = rc.status;
+                row.expected_gas = Some(rc.gas_used);
+            } else if let Some(x) = x {
+                row.expected_status = x.status;
+                row.expected_gas = x.gas_used;
+            }
+            (
+                rc.is_some() || x.is_some_and(|x| x.logs.is_some()),
+                x.is_some_and(|x| x.post_state.is_some()),
+            )
+        }
+    };
+    // compared: `Some`, settled once the findings are final
+    row.logs_equal = logs.then_some(true);
+    row.state_equal = (state && s.state_compared).then_some(true);
+    let _ = cfg;
+    row
+}
+
+/// Applies the accepted differences and sets every row's verdict from its findings and errors:
+/// run on the emitting thread, in block order, so rule counts are exact.
+pub(crate) fn settle(r: &mut BlockResult, accepted: Option<&AcceptedFile>, counts: &mut Vec<usize>) {
+    if let Some(a) = accepted {
+        apply_accepted(a, &mut r.findings, counts);
+    }
+    if r.skipped.is_some() {
+        return;
+    }
+    let mut by_tx: HashMap<usize, Vec<&Finding>> = HashMap::new();
+    for f in &r.findings {
+        if let Some(i) = f.tx_index {
+            by_tx.entry(i).or_default().push(f);
+        }
+    }
+    let errors: HashMap<usize, &String> = r.tx_errors.iter().map(|(i, e)| (*i, e)).collect();
+    for row in &mut r.rows {
+        if row.verdict == Verdict::NotComparable {
+            continue;
+        }
+        let mine = by_tx.get(&row.index).map_or(&[][..], Vec::as_slice);
+        let has = |k: Kind| mine.iter().any(|f| f.kind == k);
+        if row.logs_equal.is_some() {
+            row.logs_equal = Some(!has(Kind::Logs));
+        }
+        if row.state_equal.is_some() {
+            row.state_equal = Some(!has(Kind::State));
+        }
+        row.kinds.clear();
+        for f in mine {
+            if row.kinds.last() != Some(&f.kind) {
+                row.kinds.push(f.kind);
+            }
+        }
+        let error = errors.get(&row.index);
+        row.verdict = if error.is_some() || has(Kind::Error) {
+            Verdict::Error
+        } else if mine.iter().any(|f| f.accepted.is_none()) {
+            Verdict::Differ
+        } else if !mine.is_empty() {
+            Verdict::Accepted
+        } else {
+            Verdict::Match
+        };
+        if let Some(e) = error {
+            row.note = Some((*e).clone());
+        }
+    }
+}
