@@ -1,0 +1,193 @@
+//! The run library on the shipped mainnet corpus: streaming in a bounded window, results in
+//! block order, shards that add up to the whole, a stop that leaves an interrupted report.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+use txshadow_corpus::ChainConfig;
+use txshadow_diff::Mode;
+use txshadow_replay::SideConfig;
+use txshadow_report::{RunStatus, RunVerdict};
+use txshadow_run::{
+    BlockSource, CorpusSource, RunConfig, RunError, RunEvent, RunHooks, Shard, SideSpec,
+    SourceBlock, SourcePlan,
+};
+
+fn shipped() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet")
+}
+
+/// A corpus source that counts its reads, to see how far ahead of the results the run reads.
+struct Counting {
+    inner: CorpusSource,
+    read: Arc<AtomicUsize>,
+    emitted: Arc<AtomicUsize>,
+    most_ahead: Arc<AtomicUsize>,
+}
+
+impl BlockSource for Counting {
+    fn chain(&self) -> &ChainConfig {
+        self.inner.chain()
+    }
+    fn plan(&self) -> SourcePlan {
+        self.inner.plan()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
+        let b = self.inner.next_block()?;
+        let read = self.read.fetch_add(1, Ordering::SeqCst) + 1;
+        let ahead = read - self.emitted.load(Ordering::SeqCst);
+        self.most_ahead.fetch_max(ahead, Ordering::SeqCst);
+        Some(b)
+    }
+}
+
+fn rows(dir: &std::path::Path) -> Vec<Vec<String>> {
+    csv::Reader::from_path(dir.join("results.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn a_run_reads_a_bounded_window_ahead_and_writes_in_block_order() {
+    let out = tempfile::tempdir().unwrap();
+    for jobs in [1, 2] {
+        let (read, emitted, most) = Default::default();
+        let mut src = Counting {
+            inner: CorpusSource::open(&shipped(), None).unwrap(),
+            read: Arc::clone(&read),
+            emitted: Arc::clone(&emitted),
+            most_ahead: Arc::clone(&most),
+        };
+        let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
+        cfg.jobs = jobs;
+        cfg.run_id = Some(format!("j{jobs}"));
+        let numbers = std::sync::Mutex::new(vec![]);
+        let events = |e: &RunEvent| {
+            if let RunEvent::Block { number, .. } = e {
+                emitted.fetch_add(1, Ordering::SeqCst);
+                numbers.lock().unwrap().push(*number);
+            }
+        };
+        let hooks = RunHooks {
+            events: Some(&events),
+            ..Default::default()
+        };
+        let o = txshadow_run::run(&mut src, &cfg, hooks).unwrap();
+        assert_eq!(o.exit, 0);
+        assert_eq!(o.report.counts.txs, 1870);
+        assert_eq!(read.load(Ordering::SeqCst), 13);
+        // two blocks per worker at the most: memory does not follow the corpus's length
+        let ahead = most.load(Ordering::SeqCst);
+        assert!(ahead <= 2 * jobs, "-j {jobs}: read {ahead} blocks ahead");
+        let numbers = numbers.into_inner().unwrap();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        let rows = rows(&o.dir);
+        assert_eq!(rows.len(), 1870);
+        let key = |r: &Vec<String>| (r[0].parse::<u64>().unwrap(), r[1].parse::<usize>().unwrap());
+        assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "rows out of order");
+    }
+}
+
+#[test]
+fn shards_of_a_corpus_add_up_to_the_whole_run() {
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
+    cfg.candidate = Some(SideSpec::revm(SideConfig {
+        spec: Some(txshadow_replay::SpecId::ISTANBUL),
+        ..SideConfig::chain("candidate")
+    }));
+    cfg.run_id = Some("full".into());
+    let full = txshadow_run::run(
+        &mut CorpusSource::open(&shipped(), None).unwrap(),
+        &cfg,
+        RunHooks::default(),
+    )
+    .unwrap();
+    assert_eq!(full.exit, 1, "istanbul differs from the chain's later forks");
+    let mut all_rows = vec![];
+    let mut counts = (0, 0, 0, 0, 0);
+    for index in 0..3 {
+        let shard = Shard { index, count: 3 };
+        cfg.shard = Some(shard);
+        cfg.run_id = Some(format!("s{index}"));
+        let o = txshadow_run::run(
+            &mut CorpusSource::open(&shipped(), Some(shard)).unwrap(),
+            &cfg,
+            RunHooks::default(),
+        )
+        .unwrap();
+        assert_eq!(o.report.run.shard.as_deref(), Some(&*format!("{index}/3")));
+        let c = &o.report.counts;
+        counts.0 += c.txs;
+        counts.1 += c.matched;
+        counts.2 += c.differing;
+        counts.3 += c.errors;
+        counts.4 += c.findings;
+        all_rows.extend(rows(&o.dir));
+    }
+    let c = &full.report.counts;
+    assert_eq!(counts, (c.txs, c.matched, c.differing, c.errors, c.findings));
+    assert_eq!(c.matched + c.differing + c.errors, c.txs, "every tx in one verdict");
+    all_rows.sort();
+    let mut full_rows = rows(&full.dir);
+    full_rows.sort();
+    assert_eq!(all_rows, full_rows);
+}
+
+#[test]
+fn a_stopped_run_ends_interrupted_with_what_it_finished() {
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
+    cfg.jobs = 1;
+    cfg.run_id = Some("stopped".into());
+    let stop = AtomicBool::new(false);
+    let events = |e: &RunEvent| {
+        if matches!(e, RunEvent::Block { .. }) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    };
+    let hooks = RunHooks {
+        events: Some(&events),
+        stop: Some(&stop),
+        ..Default::default()
+    };
+    let o = txshadow_run::run(
+        &mut CorpusSource::open(&shipped(), None).unwrap(),
+        &cfg,
+        hooks,
+    )
+    .unwrap();
+    assert_eq!(o.report.run.status, RunStatus::Interrupted);
+    assert_eq!(o.report.verdict, RunVerdict::Pending);
+    let done = o.report.counts.blocks;
+    assert!((1..13).contains(&done), "{done} blocks");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["run"]["status"], "interrupted");
+    assert_eq!(rows(&o.dir).len(), o.report.counts.txs);
+}
+
+#[test]
+fn a_tx_is_found_by_a_unique_prefix_of_its_hash() {
+    let src = CorpusSource::open(&shipped(), None).unwrap();
+    let (sb, i) = src.find_tx("9068998:0").unwrap();
+    let hash = sb.block.transactions[i].hash;
+    let prefix = &format!("{hash:#x}")[..14];
+    let (again, j) = src.find_tx(prefix).unwrap();
+    assert_eq!((again.block.hash, j), (sb.block.hash, i));
+    let e = src.find_tx("0x00").unwrap_err().to_string();
+    assert!(e.contains("8+ hex digits"), "{e}");
+    let e = src.find_tx("1:0").unwrap_err().to_string();
+    assert!(e.contains("no block 1"), "{e}");
+}
