@@ -51,6 +51,9 @@ pub enum Command {
     Tx(cmd::tx::TxArgs),
     /// Measure replay speed against raw revm: Mgas/s, tx/s, overhead, scaling, load share.
     Bench(cmd::bench::BenchArgs),
+    /// Work on run directories: merge the shards of a sharded run.
+    #[command(subcommand)]
+    Report(cmd::report::ReportCmd),
 }
 
 /// Sets up `tracing` on stderr. `RUST_LOG` overrides the level.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Corpus(c) => c.run(),
         Command::Tx(a) => a.run(),
         Command::Bench(a) => a.run(quiet),
+        Command::Report(c) => c.run(),
     };
     match res {
         Ok(code) => ExitCode::from(code),

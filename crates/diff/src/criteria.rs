@@ -25,6 +25,19 @@ pub enum Criterion {
     NotComparable(f64),
 }
 
+impl std::fmt::Display for Criterion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("any"),
+            Self::Kind(k) => f.write_str(k.as_str()),
+            Self::GasTx(p) => write!(f, "gas-tx>{p}%"),
+            Self::GasTotal(p) => write!(f, "gas-total>{p}%"),
+            Self::NotComparable(p) if *p == 0.0 => f.write_str("not-comparable"),
+            Self::NotComparable(p) => write!(f, "not-comparable>{p}%"),
+        }
+    }
+}
+
 /// The syntax, for messages.
 pub const CRITERIA_SYNTAX: &str = "any, status, logs, state, output, error, gas, gas-tx>N%, \
                                    gas-total>M%, not-comparable, not-comparable>N%";
@@ -183,6 +196,9 @@ mod tests {
         assert_eq!(Criterion::parse("gas-tx>5%"), Ok(Criterion::GasTx(5.0)));
         assert_eq!(Criterion::parse("gas-total>0.5%"), Ok(Criterion::GasTotal(0.5)));
         assert!(Criterion::parse("gaz").unwrap_err().contains("gas-tx>N%"));
+        for s in ["any", "gas", "gas-tx>5%", "gas-total>0.5%", "not-comparable", "not-comparable>2%"] {
+            assert_eq!(Criterion::parse(s).unwrap().to_string(), s);
+        }
     }
 
     #[test]

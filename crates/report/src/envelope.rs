@@ -213,6 +213,13 @@ pub struct RunInfo {
     /// Shard, if the run is one (`i/n`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// What identifies the corpus whatever its path (its manifest's checksum), so shard
+    /// reports from different machines can be told to come from the same corpus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_checksum: Option<String>,
+    /// The shard run directories a merged report was made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
 }
 
 /// The whole `report.json`.
@@ -241,6 +248,9 @@ pub struct Report {
     pub not_comparable: Vec<NotComparable>,
     /// Throughput.
     pub throughput: Throughput,
+    /// The launch criteria the run was held to (`--fail-on` syntax).
+    #[serde(default)]
+    pub launch_criteria: Vec<String>,
     /// Launch criteria that failed the run.
     #[serde(default)]
     pub failed_criteria: Vec<String>,

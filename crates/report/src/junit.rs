@@ -47,14 +47,16 @@ pub(crate) fn finding_diff(f: &Finding) -> String {
     )
 }
 
-/// Renders the JUnit XML. `cases` lists (block, tx index, name, findings, error).
+/// Renders the JUnit XML of these cases.
 pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
-    let failures = cases
-        .iter()
-        .filter(|c| !c.findings.is_empty() && c.error.is_none())
-        .count();
-    let errors = cases.iter().filter(|c| c.error.is_some()).count();
-    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+    let xml: Vec<(u64, String)> = cases.iter().map(|c| (c.block, case_xml(c))).collect();
+    render_cases(report, &xml.iter().collect::<Vec<_>>())
+}
+
+/// Renders the JUnit XML around test cases already rendered (a merge takes the shards').
+pub(crate) fn render_cases(report: &Report, cases: &[&(u64, String)]) -> String {
+    let count = |tag: &str| cases.iter().filter(|c| c.1.contains(tag)).count();
+    let (failures, errors, skipped) = (count("<failure "), count("<error "), count("<skipped "));
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
@@ -71,48 +73,54 @@ pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
         esc(report.run.started.trim_end_matches('Z'))
     );
     for c in cases {
-        let _ = write!(
-            x,
-            "    <testcase classname=\"block.{}\" name=\"{}\" time=\"0\"",
-            c.block,
-            esc(&c.name)
-        );
-        if let Some(r) = &c.skipped {
-            let _ = writeln!(
-                x,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                esc(r)
-            );
-        } else if let Some(e) = &c.error {
-            let _ = writeln!(
-                x,
-                ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>",
-                esc(&first_line(e)),
-                esc(e)
-            );
-        } else if !c.findings.is_empty() {
-            let msg = format!(
-                "{} difference(s): {}",
-                c.findings.len(),
-                c.findings
-                    .iter()
-                    .map(|f| f.field.as_str())
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let body: Vec<String> = c.findings.iter().map(finding_diff).collect();
-            let _ = writeln!(
-                x,
-                ">\n      <failure message=\"{}\" type=\"difference\">{}</failure>\n    </testcase>",
-                esc(&msg),
-                esc(&body.join("\n"))
-            );
-        } else {
-            x.push_str("/>\n");
-        }
+        x.push_str(&c.1);
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+fn case_xml(c: &Case) -> String {
+    let mut x = String::new();
+    let _ = write!(
+        x,
+        "    <testcase classname=\"block.{}\" name=\"{}\" time=\"0\"",
+        c.block,
+        esc(&c.name)
+    );
+    if let Some(r) = &c.skipped {
+        let _ = writeln!(
+            x,
+            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+            esc(r)
+        );
+    } else if let Some(e) = &c.error {
+        let _ = writeln!(
+            x,
+            ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>",
+            esc(&first_line(e)),
+            esc(e)
+        );
+    } else if !c.findings.is_empty() {
+        let msg = format!(
+            "{} difference(s): {}",
+            c.findings.len(),
+            c.findings
+                .iter()
+                .map(|f| f.field.as_str())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let body: Vec<String> = c.findings.iter().map(finding_diff).collect();
+        let _ = writeln!(
+            x,
+            ">\n      <failure message=\"{}\" type=\"difference\">{}</failure>\n    </testcase>",
+            esc(&msg),
+            esc(&body.join("\n"))
+        );
+    } else {
+        x.push_str("/>\n");
+    }
     x
 }
 

@@ -15,7 +15,11 @@
 //! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas,
 //!   state roots;
 //! - `results.csv`: one row per tx ([`CsvRow`]);
-//! - `junit.xml`: one test case per tx with findings or error, and per block.
+//! - `junit.xml`: one test case per tx with findings or error, and per block;
+//! - `index.html`: one offline page: verdict, counts, plots (inline SVG), the findings of
+//!   most impact with filters.
+//!
+//! [`merge`] joins the run directories of a sharded run into one, as if it had run whole.
 //!
 //! ```
 //! use txshadow_report::{BlockResult, Report, RunVerdict, TxRow, Verdict};
@@ -26,10 +30,13 @@
 //! assert_eq!((report.counts.txs, report.counts.matched), (1, 1));
 //! ```
 
+mod aggregate;
 mod csvrow;
 mod envelope;
+mod html;
 mod junit;
 mod markdown;
+mod merge;
 mod tally;
 mod writer;
 
@@ -38,5 +45,6 @@ pub use envelope::{
     Configurations, Counts, NotComparable, Report, RunInfo, RunStatus, RunVerdict,
     SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
+pub use merge::{MergeError, merge};
 pub use tally::{BlockResult, Sink};
 pub use writer::{ReportError, ReportWriter};

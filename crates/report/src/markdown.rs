@@ -128,7 +128,7 @@ fn counts(m: &mut String, r: &Report) {
 
 /// Impact order: errors and status flips first, then gas changes by size, then the rest in
 /// block order.
-fn by_impact<'a>(findings: &[&'a Finding]) -> Vec<&'a Finding> {
+pub(crate) fn by_impact<'a>(findings: &[&'a Finding]) -> Vec<&'a Finding> {
     let rank = |f: &Finding| -> (u8, std::cmp::Reverse<u128>) {
         match f.kind {
             Kind::Error => (0, std::cmp::Reverse(0)),

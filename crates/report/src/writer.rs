@@ -13,6 +13,8 @@ use txshadow_diff::Finding;
 
 use crate::{
     BlockResult, Report, RunStatus, Sink,
+    aggregate::Aggregates,
+    html,
     junit::{self, Case},
     markdown,
 };
@@ -44,7 +46,7 @@ pub enum ReportError {
 }
 
 /// Writes a run's files into one directory: `report.json`, `summary.md`, `results.csv`,
-/// `junit.xml`. Every file exists from [`Self::create`] on (a bad path fails before the run);
+/// `junit.xml`, `index.html`. Every file exists from [`Self::create`] on (a bad path fails before the run);
 /// `results.csv` gets each block's rows as it arrives; `report.json` is rewritten every few
 /// seconds and at the end; whole files are written atomically.
 #[derive(Debug)]
@@ -52,7 +54,9 @@ pub struct ReportWriter {
     dir: PathBuf,
     csv: csv::Writer<File>,
     cases: Vec<Case>,
-    gas_deltas: Vec<f64>,
+    agg: Aggregates,
+    started: Instant,
+    txs_done: usize,
     last_flush: Instant,
     per_tx_cases: bool,
 }
@@ -80,7 +84,9 @@ impl ReportWriter {
             dir: dir.to_path_buf(),
             csv,
             cases: vec![],
-            gas_deltas: vec![],
+            agg: Aggregates::default(),
+            started: Instant::now(),
+            txs_done: 0,
             last_flush: Instant::now(),
             per_tx_cases,
         };
@@ -90,6 +96,11 @@ impl ReportWriter {
             "# txshadow: running\n\nThe run has not finished; see report.json.\n",
         )?;
         w.write_text("junit.xml", &junit::render(report, &[]))?;
+        w.write_text(
+            "index.html",
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>txshadow: running</title></head>\
+             <body><h1>txshadow: running</h1><p>The run has not finished; see report.json.</p></body></html>\n",
+        )?;
         Ok(w)
     }
 
@@ -120,9 +131,13 @@ impl ReportWriter {
                     path: csv_path(),
                     source,
                 })?;
-            if let Some(d) = row.gas_delta_percent() {
-                self.gas_deltas.push(d);
-            }
+            self.agg.add(
+                row.block,
+                &row.to.map(|a| format!("{a:#x}")).unwrap_or_default(),
+                row.verdict.as_str(),
+                row.expected_gas,
+                row.got_gas,
+            );
         }
         self.csv.flush().map_err(|source| ReportError::Io {
             path: csv_path(),
@@ -197,8 +212,9 @@ impl ReportWriter {
         self.cases
             .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
         self.write_json(report)?;
-        self.write_text("summary.md", &markdown::render(report, &self.gas_deltas))?;
-        self.write_text("junit.xml", &junit::render(report, &self.cases))
+        self.write_text("summary.md", &markdown::render(report, &self.agg.gas_deltas))?;
+        self.write_text("junit.xml", &junit::render(report, &self.cases))?;
+        self.write_text("index.html", &html::render(report, &self.agg))
     }
 }
 
@@ -206,6 +222,12 @@ impl Sink for ReportWriter {
     fn block(&mut self, r: &BlockResult, report: &Report) -> Result<(), ReportError> {
         self.write_rows(r)?;
         self.add_cases(r);
+        if r.skipped.is_none() {
+            self.txs_done += r.rows.len();
+            self.agg
+                .progress
+                .push((self.started.elapsed().as_secs_f64(), self.txs_done));
+        }
         if self.last_flush.elapsed() > Duration::from_secs(2) {
             self.last_flush = Instant::now();
             self.write_json(report)?;

@@ -121,6 +121,15 @@ pub fn process_cpu_seconds() -> f64 {
     0.0
 }
 
+/// The run's launch criteria: `any` when none is given.
+fn criteria(cfg: &RunConfig) -> Vec<txshadow_diff::Criterion> {
+    if cfg.fail_on.is_empty() {
+        vec![txshadow_diff::Criterion::Any]
+    } else {
+        cfg.fail_on.clone()
+    }
+}
+
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Block => "block",
@@ -218,9 +227,11 @@ pub fn run(
             mode: mode_name(cfg.mode).into(),
             corpus: source.describe(),
             shard: cfg.shard.map(|s| s.to_string()),
+            corpus_checksum: source.identity(),
             ..Default::default()
         },
         configurations: configurations(cfg, nodes),
+        launch_criteria: criteria(cfg).iter().map(ToString::to_string).collect(),
         ..Default::default()
     };
     let writer = ReportWriter::create(&dir, &report, cfg.mode == Mode::Tx)
@@ -371,12 +382,7 @@ impl Emitter<'_> {
             gas_expected: c.gas_expected,
             gas_got: c.gas_got,
         };
-        let criteria = if cfg.fail_on.is_empty() {
-            vec![txshadow_diff::Criterion::Any]
-        } else {
-            cfg.fail_on.clone()
-        };
-        self.report.failed_criteria = evaluate(&criteria, &self.report.findings, &totals);
+        self.report.failed_criteria = evaluate(&criteria(cfg), &self.report.findings, &totals);
         if self.report.failed_criteria.is_empty() {
             RunVerdict::Pass
         } else {
@@ -430,6 +436,9 @@ impl BlockSource for Timed<'_> {
     }
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+    fn identity(&self) -> Option<String> {
+        self.inner.identity()
     }
     fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
         let (t, cpu) = (Instant::now(), thread_cpu_seconds());

@@ -51,6 +51,10 @@ pub trait BlockSource: Send {
     fn plan(&self) -> SourcePlan;
     /// What the source reads (a corpus directory, a node with its credentials redacted).
     fn describe(&self) -> String;
+    /// What identifies the source's data whatever its path (a corpus's manifest checksum).
+    fn identity(&self) -> Option<String> {
+        None
+    }
     /// The next block; `None` at the end.
     fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>>;
 }
@@ -187,6 +191,10 @@ impl BlockSource for CorpusSource {
 
     fn describe(&self) -> String {
         self.corpus.dir().display().to_string()
+    }
+
+    fn identity(&self) -> Option<String> {
+        self.corpus.manifest().checksum.clone()
     }
 
     fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {

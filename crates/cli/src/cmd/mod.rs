@@ -5,4 +5,5 @@ pub mod capture;
 pub mod corpus;
 pub mod import;
 pub mod replay;
+pub mod report;
 pub mod tx;
