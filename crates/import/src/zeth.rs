@@ -333,7 +333,7 @@ fn import_file(
         return Ok(());
     }
     let mut rec =
-        common::rpc_block_to_record(target).map_err(|e| bad(format!("block {n}: {e}")))?;
+        txshadow_rpc::rpc_block_to_record(target).map_err(|e| bad(format!("block {n}: {e}")))?;
 
     // uncle headers, when the cache has them (none of the published blocks has uncles)
     rec.ommers_missing = 0;
