@@ -37,7 +37,8 @@ mod witness;
 pub use chain::{detect_chain, genesis_schedule};
 pub use range::BlockRange;
 pub use run::{CaptureEvent, CaptureOptions, CaptureSummary, capture};
-/// The client settings and endpoint of [`CaptureOptions`].
+/// The client settings and endpoint of [`CaptureOptions`], and the call errors a
+/// [`CaptureError::Rpc`] holds (from `txshadow_rpc`).
 pub use txshadow_rpc::{ClientConfig, RpcError, RpcUrl};
 
 use txshadow_corpus::CorpusError;

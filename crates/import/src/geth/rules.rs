@@ -11,7 +11,7 @@ use super::json::{GethConfig, opt_u64};
 pub(super) const SSTORE: u8 = 0x55;
 
 /// Forks whose rules reach the EVM, in the order revm applies them cumulatively.
-pub(super) const EVM_FORKS: [Fork; 14] = [
+const EVM_FORKS: [Fork; 14] = [
     Fork::Homestead,
     Fork::Tangerine,
     Fork::SpuriousDragon,
@@ -39,7 +39,7 @@ pub(super) struct Rules {
 }
 
 /// The blob schedule of the config (`blobSchedule`, Ethereum defaults for the forks it omits).
-pub(super) fn blob_schedule(cfg: &GethConfig) -> Result<Vec<(Fork, BlobParams)>, String> {
+fn blob_schedule(cfg: &GethConfig) -> Result<Vec<(Fork, BlobParams)>, String> {
     let Some(sched) = cfg.0.get("blobschedule") else {
         return Ok(default_blob_schedule());
     };

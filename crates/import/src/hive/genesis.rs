@@ -16,7 +16,7 @@ use crate::ImportError;
 /// Paris as geth decides it: a block is post-merge when its parent's total difficulty reached
 /// the terminal total difficulty. Checked against `mergeNetsplitBlock` and against the first
 /// header with zero difficulty; a disagreement is an error (the chain would not be valid).
-pub(super) fn paris(
+fn paris(
     genesis: &Genesis,
     blocks: &[ChainBlock],
     path: &Path,
