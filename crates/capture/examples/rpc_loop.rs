@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json, value::RawValue};
-use txshadow_capture::rpc::{BlockRange, ClientConfig, Rpc, RpcUrl};
+use txshadow_capture::rpc::BlockRange;
+use txshadow_rpc::{ClientConfig, Rpc, RpcUrl};
 
 const SYSTEM: [(&str, &[u64]); 4] = [
     ("0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02", &[0, 8191]),

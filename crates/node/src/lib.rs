@@ -18,9 +18,9 @@
 //! back). What the node cannot be given through
 //! overrides makes a tx **not comparable**, with the reason, rather than different.
 //!
-//! The JSON-RPC client is capture's: bounded concurrency, per-request timeouts, retries with
-//! backoff and jitter on transient faults, and URLs whose credentials never reach logs,
-//! errors or reports.
+//! The JSON-RPC client is `txshadow_rpc`'s, shared with capture: bounded concurrency,
+//! per-request timeouts, retries with backoff and jitter on transient faults, and URLs whose
+//! credentials never reach logs, errors or reports.
 //!
 //! ```no_run
 //! use txshadow_node::{NodeEngine, NodeSpec};
@@ -38,9 +38,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use alloy_primitives::{B256, Bytes};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use txshadow_capture::rpc::{CaptureError, ClientConfig, Rpc, RpcUrl};
 use txshadow_corpus::{BlockRecord, ChainConfig, StateMap, decode_tx};
 use txshadow_replay::TxExec;
+use txshadow_rpc::{ClientConfig, Rpc, RpcError, RpcUrl};
 
 pub use overrides::{
     AUTO_LIMIT, StateScope, block_blob_fee, block_overrides, call_request, override_size,
@@ -101,18 +101,18 @@ pub enum NodeError {
     },
 }
 
-/// A JSON-RPC failure in the node engine's words: the capture client's errors carry hints for a
+/// A JSON-RPC failure in the node engine's words: the shared client's errors carry hints for a
 /// capture (an archive node, the debug namespace for traces), which would send a user of the node
 /// engine after the wrong thing.
-pub(crate) fn rpc_text(e: &CaptureError) -> String {
+pub(crate) fn rpc_text(e: &RpcError) -> String {
     match e {
-        CaptureError::MethodUnavailable { method, reason, .. } => {
+        RpcError::MethodUnavailable { method, reason, .. } => {
             format!("the node does not serve {method}: {reason}")
         }
-        CaptureError::NoState { method, reason, .. } => {
+        RpcError::NoState { method, reason, .. } => {
             format!("{method}: the node has no state for the block it was asked about ({reason})")
         }
-        CaptureError::Rpc { method, reason, .. } => format!("{method} failed: {reason}"),
+        RpcError::Failed { method, reason, .. } => format!("{method} failed: {reason}"),
         e => e.to_string(),
     }
 }
@@ -188,10 +188,10 @@ pub struct TxJob {
 /// The node answered a tx's call with an error: invalid params (-32602) means its call API
 /// cannot take the request (e.g. anvil's eth_simulateV1 builds no contract creation): not
 /// comparable; anything else is the node refusing the tx (an invalid tx there).
-/// `e` must be such an answer ([`CaptureError::node_error_code`]).
-fn refused(method: &str, e: &CaptureError) -> NodeTx {
+/// `e` must be such an answer ([`RpcError::node_error_code`]).
+fn refused(method: &str, e: &RpcError) -> NodeTx {
     let reason = match e {
-        CaptureError::Rpc { reason, .. } => reason.clone(),
+        RpcError::Failed { reason, .. } => reason.clone(),
         e => e.to_string(),
     };
     if e.node_error_code() == Some(-32602) {
@@ -367,7 +367,7 @@ impl NodeEngine {
                     .map(NodeTx::Exec)
                     .map_err(|e| fail(format!("unexpected eth_simulateV1 result: {e}"))),
                 Err(e) if e.node_error_code().is_some() => Ok(refused("eth_simulateV1", &e)),
-                Err(CaptureError::MethodUnavailable { reason, .. }) => Ok(NodeTx::NotComparable(
+                Err(RpcError::MethodUnavailable { reason, .. }) => Ok(NodeTx::NotComparable(
                     format!("the node's eth_simulateV1 does not take this tx: {reason}"),
                 )),
                 Err(e) => Err(fail(rpc_text(&e))),
@@ -387,7 +387,7 @@ impl NodeEngine {
         let vals = match res {
             Ok(v) => v,
             Err(e) if e.node_error_code().is_some() => return Ok(refused("debug_traceCall", &e)),
-            Err(CaptureError::MethodUnavailable { reason, .. }) => {
+            Err(RpcError::MethodUnavailable { reason, .. }) => {
                 // the probe showed the method works: the node rejects something of this tx
                 return Ok(NodeTx::NotComparable(format!(
                     "the node's debug_traceCall does not take this tx: {reason}"
@@ -395,7 +395,7 @@ impl NodeEngine {
             }
             Err(e) => return Err(fail(rpc_text(&e))),
         };
-        let cleared = txshadow_capture::rpc::cleared_delegations(&env);
+        let cleared = txshadow_rpc::cleared_delegations(&env);
         exec_from_traces(&vals[0], &vals[1], &cleared)
             .map(NodeTx::Exec)
             .map_err(|e| fail(format!("unexpected trace: {e}")))

@@ -3,7 +3,7 @@
 use alloy_primitives::{Address, B256, U256};
 use serde::Serialize;
 use serde_json::{Value, json};
-use txshadow_capture::rpc::{CaptureError, Rpc};
+use txshadow_rpc::{Rpc, RpcError};
 
 use crate::NodeError;
 
@@ -114,7 +114,7 @@ fn word(v: &Value, i: usize) -> Option<U256> {
 /// honours (a contract put in place by a state override returns what it reads).
 pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, NodeError> {
     let node = rpc.url().display().to_string();
-    let connect = |e: CaptureError| NodeError::Connect {
+    let connect = |e: RpcError| NodeError::Connect {
         node: node.clone(),
         reason: crate::rpc_text(&e),
     };
@@ -180,7 +180,7 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         "blockHash": { (number - 1).to_string(): hash },
     });
     let state = json!({ probe.to_string(): {"code": code} });
-    let missing = |e: CaptureError| {
+    let missing = |e: RpcError| {
         if e.gave_up() {
             // no answer at all (down, timing out, refusing the connection): not a missing method
             NodeError::Connect {
@@ -221,7 +221,7 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         .await
     {
         Ok(r) => r,
-        Err(CaptureError::MethodUnavailable { reason, .. }) => {
+        Err(RpcError::MethodUnavailable { reason, .. }) => {
             // no debug_traceCall: eth_simulateV1 gives status, gas, output and logs
             probe_simulate(rpc, &mut caps, &call, &state, &block, &checks)
                 .await
@@ -324,7 +324,7 @@ async fn probe_simulate(
     state: &Value,
     block: &Value,
     checks: &[(&str, U256)],
-) -> Result<(), CaptureError> {
+) -> Result<(), RpcError> {
     let mut block = block.clone();
     if let Some(b) = block.as_object_mut() {
         b.remove("blockHash");
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn rpc_failures_are_told_without_the_capture_hints() {
-        let unavailable = CaptureError::MethodUnavailable {
+        let unavailable = RpcError::MethodUnavailable {
             method: "eth_simulateV1",
             block: None,
             reason: "JSON-RPC error -32601: method not found".into(),
@@ -420,7 +420,7 @@ mod tests {
             t,
             "the node does not serve eth_simulateV1: JSON-RPC error -32601: method not found"
         );
-        let no_state = CaptureError::NoState {
+        let no_state = RpcError::NoState {
             method: "debug_traceCall",
             block: Some(7),
             reason: "missing trie node".into(),
@@ -430,7 +430,7 @@ mod tests {
             !t.contains("capture") && t.contains("missing trie node"),
             "{t}"
         );
-        let gave_up = CaptureError::Rpc {
+        let gave_up = RpcError::Failed {
             method: "debug_traceCall",
             block: None,
             reason: "gave up after 2 attempts: HTTP 503".into(),

@@ -3,8 +3,8 @@
 use alloy_primitives::{Address, B256, Bytes, Log, LogData};
 use alloy_rpc_types_trace::geth::pre_state::DiffMode;
 use serde_json::Value;
-use txshadow_capture::rpc::{created_accounts, tx_post_state};
 use txshadow_replay::TxExec;
+use txshadow_rpc::{created_accounts, tx_post_state};
 
 fn field<T: serde::de::DeserializeOwned>(v: &Value, k: &str) -> Result<Option<T>, String> {
     match v.get(k) {

@@ -5,7 +5,9 @@ use alloy_hardforks::{EthereumHardfork, ForkCondition};
 use alloy_primitives::{Address, U64, U256, address};
 use txshadow_corpus::{ChainConfig, MAINNET_DEPOSIT_CONTRACT, default_blob_schedule, parse_fork};
 
-use super::{CaptureError, Rpc};
+use txshadow_rpc::{Rpc, RpcError, geth_fork_schedule};
+
+use super::CaptureError;
 
 /// Ethereum's forks in order (the DAO fork is an irregular state change, not a rule set).
 const ORDER: [EthereumHardfork; 23] = [
@@ -121,7 +123,7 @@ fn from_geth_config(c: &alloy_genesis::ChainConfig) -> Option<ChainConfig> {
         // the merge block is not in the config: it needs the chain's difficulty history
         (Some(_), None) => return None,
     };
-    let forks = crate::import::geth_fork_schedule(c, paris);
+    let forks = geth_fork_schedule(c, paris);
     let defaults = default_blob_schedule();
     let blob_schedule: Vec<(F, BlobParams)> = forks
         .iter()
@@ -164,8 +166,8 @@ pub async fn detect_chain(
     let chain_id = chain_id.to::<u64>();
     let client_version: Option<String> = match rpc.call("web3_clientVersion", (), None).await {
         Ok(v) => Some(v),
-        Err(CaptureError::MethodUnavailable { .. }) => None,
-        Err(e) => return Err(e),
+        Err(RpcError::MethodUnavailable { .. }) => None,
+        Err(e) => return Err(e.into()),
     };
     let is_anvil = client_version
         .as_deref()
@@ -221,8 +223,8 @@ pub async fn detect_chain(
                 });
             }
         }
-        Ok(_) | Err(CaptureError::MethodUnavailable { .. }) | Err(CaptureError::Rpc { .. }) => {}
-        Err(e) => return Err(e),
+        Ok(_) | Err(RpcError::MethodUnavailable { .. }) | Err(RpcError::Failed { .. }) => {}
+        Err(e) => return Err(e.into()),
     }
     Err(CaptureError::Input(format!(
         "chain id {chain_id} has no built-in fork schedule and the node reports none; pass \

@@ -13,7 +13,8 @@
 //! with backoff on transient faults) and resumable: a re-run skips the blocks already complete,
 //! every file is written atomically, and a killed run leaves a valid corpus of the blocks it
 //! finished. Credentials in the URL (userinfo, API keys in the path or query) never reach the
-//! corpus, the logs or the errors: see [`RpcUrl`].
+//! corpus, the logs or the errors: see [`RpcUrl`]. The JSON-RPC client itself is
+//! `txshadow_rpc`'s, shared with the node engine.
 //!
 //! ```no_run
 //! use txshadow_capture::rpc::{CaptureOptions, capture};
@@ -26,20 +27,19 @@
 
 mod block;
 mod chain;
-mod client;
+mod ctx;
+mod outside;
 mod range;
-mod redact;
+mod receipts;
 mod run;
-mod state;
 mod witness;
 
-pub use block::cleared_delegations;
 pub use chain::{detect_chain, genesis_schedule};
-pub use client::{ClientConfig, ClientStats, Rpc};
 pub use range::BlockRange;
-pub use redact::RpcUrl;
 pub use run::{CaptureEvent, CaptureOptions, CaptureSummary, capture};
-pub use state::{created_accounts, tx_post_state};
+/// The client settings and endpoint of [`CaptureOptions`], and the call errors a
+/// [`CaptureError::Rpc`] holds (from `txshadow_rpc`).
+pub use txshadow_rpc::{ClientConfig, RpcError, RpcUrl};
 
 use txshadow_corpus::CorpusError;
 
@@ -49,46 +49,13 @@ pub enum CaptureError {
     /// Bad input (range, URL, fork name).
     #[error("{0}")]
     Input(String),
-    /// The HTTP client could not be set up.
+    /// The capture could not be set up or run (a task failed).
     #[error("{0}")]
     Setup(String),
-    /// The node does not serve a method capture needs.
-    #[error(
-        "{}the node does not serve {method}: {reason}{}",
-        block_prefix(*block),
-        method_hint(method)
-    )]
-    MethodUnavailable {
-        /// The JSON-RPC method.
-        method: &'static str,
-        /// The block it was needed for.
-        block: Option<u64>,
-        /// The node's answer.
-        reason: String,
-    },
-    /// The node has no state for the block (not an archive node, or pruned).
-    #[error(
-        "{}{method}: the node has no state for this block ({reason}); capture needs an archive node",
-        block_prefix(*block)
-    )]
-    NoState {
-        /// The JSON-RPC method.
-        method: &'static str,
-        /// The block.
-        block: Option<u64>,
-        /// The node's answer.
-        reason: String,
-    },
-    /// A call failed for good (after retries, or with an error retrying cannot fix).
-    #[error("{}{method} failed: {reason}", block_prefix(*block))]
-    Rpc {
-        /// The JSON-RPC method.
-        method: &'static str,
-        /// The block.
-        block: Option<u64>,
-        /// What went wrong.
-        reason: String,
-    },
+    /// A call to the node failed: the node does not serve a method capture needs, has no
+    /// state for the block, or failed for good.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
     /// The node's answers do not fit together (missing receipts, a trace of other txs, a
     /// block that changed while it was captured).
     #[error("block {block}: {reason}")]
@@ -109,57 +76,11 @@ pub enum CaptureError {
     Corpus(#[from] CorpusError),
 }
 
-fn block_prefix(block: Option<u64>) -> String {
-    block.map(|b| format!("block {b}: ")).unwrap_or_default()
-}
-
-fn method_hint(method: &str) -> &'static str {
-    if method.starts_with("debug_") {
-        " (enable the debug namespace, e.g. geth/reth `--http.api eth,debug,web3`, or use a \
-         provider with tracing)"
-    } else if method == "eth_getBlockReceipts" {
-        ""
-    } else {
-        " (capture needs an Ethereum archive node)"
-    }
-}
-
-/// How the reason of a call that failed for good without a usable answer begins (the node was
-/// down, timed out or kept failing until the retries ran out), unlike a node's own error answer.
-pub const GAVE_UP: &str = "gave up after";
-
-/// How the reason of a call the node answered with a JSON-RPC error begins:
-/// `"JSON-RPC error <code>: <message>"`.
-pub const NODE_ERROR: &str = "JSON-RPC error";
-
 impl CaptureError {
-    /// Whether the node gave no usable answer before the retries ran out, as opposed to
-    /// answering with an error of its own.
-    pub fn gave_up(&self) -> bool {
-        matches!(self, Self::Rpc { reason, .. } if reason.starts_with(GAVE_UP))
-    }
-
-    /// The JSON-RPC error code when the node answered the call with an error of its own (it
-    /// refused the request), as opposed to never answering or answering something unusable.
-    pub fn node_error_code(&self) -> Option<i64> {
-        let Self::Rpc { reason, .. } = self else {
-            return None;
-        };
-        reason
-            .strip_prefix(NODE_ERROR)?
-            .trim_start()
-            .split(':')
-            .next()?
-            .parse()
-            .ok()
-    }
-
     /// The block the error is about, if any.
     pub const fn block(&self) -> Option<u64> {
         match self {
-            Self::MethodUnavailable { block, .. }
-            | Self::NoState { block, .. }
-            | Self::Rpc { block, .. } => *block,
+            Self::Rpc(e) => e.block(),
             Self::Node { block, .. } => Some(*block),
             _ => None,
         }

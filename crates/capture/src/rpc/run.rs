@@ -16,10 +16,13 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use txshadow_corpus::{ChainConfig, CorpusWriter, Provenance};
 
+use txshadow_rpc::{ClientConfig, Rpc, RpcUrl};
+
 use super::{
-    BlockRange, CaptureError, ClientConfig, Rpc, RpcUrl,
-    block::{BlockCtx, Fetched, HeaderInfo, fetch_block},
+    BlockRange, CaptureError,
+    block::fetch_block,
     chain::detect_chain,
+    ctx::{BlockCtx, Fetched, HeaderInfo},
 };
 
 /// How many ancestors BLOCKHASH can read.

@@ -25,7 +25,12 @@ use serde_json::json;
 use txshadow_corpus::{BlockRecord, Witness};
 use txshadow_trie::{NodeSet, witness};
 
-use super::{CaptureError, block::BlockCtx, block::HeaderInfo};
+use txshadow_rpc::RpcError;
+
+use super::{
+    CaptureError,
+    ctx::{BlockCtx, HeaderInfo, node_err},
+};
 
 /// Accounts asked for in one `eth_getProof` batch.
 const PROOFS_PER_BATCH: usize = 32;
@@ -35,13 +40,6 @@ const PROOFS_PER_BATCH: usize = 32;
 struct ExecutionWitness {
     #[serde(default)]
     state: Vec<Bytes>,
-}
-
-fn node_err(block: u64, reason: impl Into<String>) -> CaptureError {
-    CaptureError::Node {
-        block,
-        reason: reason.into(),
-    }
 }
 
 /// The witness of block `info`, whose pre-state `record` holds.
@@ -81,7 +79,7 @@ pub(crate) async fn fetch_witness(
                 let nodes = witness::reachable(root, &NodeSet::new(w.state));
                 return Ok(Witness::new(parent, nodes, "debug_executionWitness"));
             }
-            Err(CaptureError::MethodUnavailable { .. }) => {
+            Err(RpcError::MethodUnavailable { .. }) => {
                 if ctx.execution_witness.swap(false, Ordering::Relaxed) {
                     tracing::info!(
                         "the node has no debug_executionWitness: witnesses from eth_getProof"
@@ -91,12 +89,12 @@ pub(crate) async fn fetch_witness(
             // the node answered, with an error (a witness it cannot build for this block, a
             // state scheme that has none): eth_getProof proves the same pre-state. A node that
             // did not answer at all ("gave up after ...") stops the capture as any call does.
-            Err(e @ CaptureError::Rpc { .. }) if !e.gave_up() => {
+            Err(e @ RpcError::Failed { .. }) if !e.gave_up() => {
                 if ctx.execution_witness.swap(false, Ordering::Relaxed) {
                     tracing::warn!("{e}: witnesses from eth_getProof from here on");
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 
@@ -298,7 +296,7 @@ mod tests {
             transactions: alloy_rpc_types_eth::BlockTransactions::Full(vec![]),
             ..Default::default()
         };
-        let mut record = crate::import::rpc_block_to_record(&block).unwrap();
+        let mut record = txshadow_rpc::rpc_block_to_record(&block).unwrap();
         record.pre_state = [
             (a, acc(&[(1, 5), (2, 6), (3, 0)])),
             (b, acc(&[])),

@@ -3,7 +3,9 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use txshadow_capture::rpc::{BlockRange, CaptureError, CaptureOptions, CaptureSummary, capture};
+use txshadow_capture::rpc::{
+    BlockRange, CaptureError, CaptureOptions, CaptureSummary, RpcError, capture,
+};
 use txshadow_corpus::{Corpus, CorpusWriter};
 use txshadow_diff::Mode;
 use txshadow_testnode::{
@@ -214,7 +216,10 @@ fn a_node_that_stays_down_stops_the_capture_with_a_valid_partial_corpus() {
     o.client.backoff = Duration::from_millis(10);
     let e = run(&o).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, CaptureError::Rpc { .. }), "{msg}");
+    assert!(
+        matches!(e, CaptureError::Rpc(RpcError::Failed { .. })),
+        "{msg}"
+    );
     assert!(e.block().is_some(), "{msg}");
     assert!(
         msg.contains("HTTP 503") && msg.contains("gave up after 3 attempts"),
@@ -251,11 +256,11 @@ fn a_node_without_the_debug_namespace_is_named() {
     assert!(
         matches!(
             e,
-            CaptureError::MethodUnavailable {
+            CaptureError::Rpc(RpcError::MethodUnavailable {
                 method: "debug_traceBlockByNumber",
                 block: Some(_),
                 ..
-            }
+            })
         ),
         "{msg}"
     );

@@ -1,34 +1,8 @@
-//! Shared helpers: find the shared corpora, import, replay, diff.
+//! Shared helpers: replay a captured corpus and diff it against the chain.
 
-use std::path::{Path, PathBuf};
-
-use txshadow_capture::import::{Format, ImportOptions, import};
 use txshadow_corpus::{BlockRecord, Corpus};
 use txshadow_diff::{Finding, Mode, Comparison, diff_against_chain};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block, run_block_tx_mode};
-
-/// `../shared/corpora/<name>` from the workspace root, if present.
-pub(crate) fn shared(name: &str) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let p = root.join("../shared/corpora").join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} not found (the shared corpora are not beside this checkout)",
-            p.display()
-        );
-        None
-    }
-}
-
-/// Imports `inputs` into a fresh temp corpus.
-pub(crate) fn import_to_temp(format: Format, inputs: &[PathBuf]) -> (tempfile::TempDir, Corpus) {
-    let dir = tempfile::tempdir().unwrap();
-    import(format, inputs, dir.path(), &ImportOptions::default()).unwrap();
-    let c = Corpus::open(dir.path()).unwrap();
-    (dir, c)
-}
 
 /// Replays every block of a corpus under the chain's rules and diffs against the chain.
 pub(crate) fn replay_and_diff(

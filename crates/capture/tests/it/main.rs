@@ -1,12 +1,5 @@
-//! Integration tests of the importers and capture, on the real corpora in `../shared/corpora`
-//! (skipped with a message when that directory is absent).
+//! Integration tests of capture from a real node (anvil, from npm, see package.json).
 
+mod anvil_roots;
 mod capture;
 mod common;
-mod geth;
-mod hive;
-mod keth;
-mod pevm;
-mod samples;
-mod state_roots;
-mod zeth;

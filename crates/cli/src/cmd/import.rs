@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use eyre::{Result, WrapErr, eyre};
-use txshadow_capture::import::{Format, ImportOptions, import};
+use txshadow_import::{Format, ImportOptions, import};
 
 /// Convert a source format into a corpus.
 #[derive(Debug, Args)]

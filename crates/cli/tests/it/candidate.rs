@@ -8,8 +8,8 @@ use std::{
 };
 
 use alloy_primitives::{Address, B256};
-use txshadow_capture::import::{Format, ImportOptions, import};
 use txshadow_corpus::Corpus;
+use txshadow_import::{Format, ImportOptions, import};
 use txshadow_replay::{Codes, SideConfig, Touches, TxRunner};
 
 fn bin() -> Command {

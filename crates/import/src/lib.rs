@@ -1,4 +1,25 @@
-//! Importers from other formats into a corpus.
+//! txshadow import: other formats into a corpus.
+//!
+//! The first stage of `capture → corpus → replay → diff → report`, for sources other than a
+//! live node (which `txshadow_capture` reads). Each importer converts a format into the corpus
+//! format, keeping every expected result the source gives:
+//!
+//! - pevm (`blocks/<N>/{block,pre_state,block_hashes}.json` + `bytecodes.json`),
+//! - zeth block caches (`eth_getProof` at N-1 and N),
+//! - keth block dumps with a state witness,
+//! - go-ethereum tracer test fixtures (`eth/tracers/internal/tracetest/testdata`),
+//! - a hive chain (geth `genesis.json` + `chain.rlp`).
+//!
+//! Blocks saved from a node's JSON-RPC answers (pevm, zeth) go through the same conversion as
+//! capture's, `txshadow_rpc::rpc_block_to_record`; importing never talks to a node. Only the
+//! hive importer runs the EVM, to derive the pre-state of each block from the genesis.
+//!
+//! ```no_run
+//! use txshadow_import::{Format, ImportOptions, import};
+//! let summary = import(Format::Pevm, &["../pevm-mainnet".into()], "corpora/pevm".as_ref(), &ImportOptions::default())?;
+//! println!("{} blocks, {} txs", summary.blocks, summary.txs);
+//! # Ok::<_, txshadow_import::ImportError>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +31,6 @@ mod hive;
 mod keth;
 mod pevm;
 mod zeth;
-
-pub(crate) use common::geth_fork_schedule;
-pub use common::rpc_block_to_record;
 
 /// A source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

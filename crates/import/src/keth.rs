@@ -248,10 +248,59 @@ fn import_file(
         return Ok(());
     }
 
-    // ancestors: their hashes for BLOCKHASH; the parent's state root for the witness
+    let (block_hashes, parent) = ancestors(&file.witness, &header).map_err(&bad)?;
+    let parent_root = parent.state_root;
+
+    let transactions = transactions(block).map_err(&bad)?;
+    let mut rec = BlockRecord {
+        ommers: block.uncles.clone(),
+        withdrawals: block.withdrawals.clone(),
+        block_hashes,
+        ..BlockRecord::new(hash, header, transactions)
+    };
+    common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
+
+    let unavailable = read_pre_state(path, &file, parent_root, w, &mut rec)?;
+    let post = post_state(&file.extra.state_diffs, &mut rec.pre_state).map_err(&bad)?;
+    rec.expected.post_state = Some(post);
+    // the witness: its state nodes reachable from the parent's state root
+    let nodes = witness::reachable(
+        parent_root,
+        &NodeSet::new(file.witness.state.iter().cloned()),
+    );
+    let dropped = file.witness.state.len() - nodes.len();
+    if dropped > 0 {
+        w.add_note(format!(
+            "{}: block {n}: {dropped} witness nodes not reachable from the parent state root (dropped)",
+            common::file_name(path)
+        ));
+    }
+    rec.witness = Some(txshadow_corpus::Witness::new(
+        parent,
+        nodes,
+        "keth: witness.state",
+    ));
+    if !unavailable.is_empty() {
+        w.add_note(format!(
+            "{}: block {n}: code not in the source for {}",
+            common::file_name(path),
+            unavailable.join(", ")
+        ));
+    }
+
+    summary.blocks += 1;
+    summary.txs += rec.transactions.len();
+    w.put_block(&rec)?;
+    Ok(())
+}
+
+/// The ancestors of the witness: their hashes for BLOCKHASH, and the parent header (whose state
+/// root the witness proves the pre-state under).
+fn ancestors(witness: &Witness, header: &Header) -> Result<(BTreeMap<u64, B256>, Header), String> {
+    let n = header.number;
     let mut block_hashes = BTreeMap::new();
     let mut parent = None;
-    for a in &file.witness.ancestors {
+    for a in &witness.ancestors {
         let h = a.hash_slow();
         if h == header.parent_hash {
             parent = Some(a.clone());
@@ -265,23 +314,25 @@ fn import_file(
         block_hashes.insert(n - 1, header.parent_hash);
     }
     let Some(parent) = parent else {
-        return Err(bad(format!(
+        return Err(format!(
             "witness.ancestors lacks the parent header {}",
             header.parent_hash
-        )));
+        ));
     };
-    let parent_root = parent.state_root;
+    Ok((block_hashes, parent))
+}
 
-    let transactions = transactions(block).map_err(&bad)?;
-    let mut rec = BlockRecord {
-        ommers: block.uncles.clone(),
-        withdrawals: block.withdrawals.clone(),
-        block_hashes,
-        ..BlockRecord::new(hash, header, transactions)
-    };
-    common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
-
-    // pre-state, checked against the witness; codes once per hash
+/// The pre-state of `extra.preState` into `rec`, each account checked against the witness under
+/// `parent_root`; codes are written once per hash. Returns the accounts whose code the source
+/// does not carry (recorded as unavailable).
+fn read_pre_state(
+    path: &Path,
+    file: &KethFile,
+    parent_root: B256,
+    w: &mut CorpusWriter,
+    rec: &mut BlockRecord,
+) -> Result<Vec<String>, ImportError> {
+    let bad = |reason: String| ImportError::source(path, reason);
     let trie = common::TrieNodes::new(file.witness.state.iter().cloned());
     let codes: HashMap<B256, &Bytes> = file
         .witness
@@ -330,24 +381,29 @@ fn import_file(
             }),
         );
     }
+    Ok(unavailable)
+}
 
-    // post-state: every pre-state account and slot, with the changes of stateDiffs applied
-    let mut post: StateMap = rec.pre_state.clone();
+/// The post-state: every pre-state account and slot, with the changes of `extra.stateDiffs`
+/// applied, each diff checked against the pre-state. A written slot the pre-state does not list
+/// is added to `pre_state` with its pre-value.
+fn post_state(diffs: &[StateDiff], pre_state: &mut StateMap) -> Result<StateMap, String> {
+    let mut post: StateMap = pre_state.clone();
     let mut unlisted = vec![];
-    for d in &file.extra.state_diffs {
+    for d in diffs {
         let a = d.address;
-        let Some(pre) = rec.pre_state.get(&a) else {
-            return Err(bad(format!(
+        let Some(pre) = pre_state.get(&a) else {
+            return Err(format!(
                 "extra.stateDiffs: {a} changes but is not in extra.preState"
-            )));
+            ));
         };
         match (&d.pre_account, pre) {
             (None, None) => {}
             (Some(x), Some(p)) if same_account(x, p) => {}
             _ => {
-                return Err(bad(format!(
+                return Err(format!(
                     "extra.stateDiffs: {a}: preAccount disagrees with extra.preState"
-                )));
+                ));
             }
         }
         let Some(pa) = &d.post_account else {
@@ -367,16 +423,16 @@ fn import_file(
         for s in &d.storage {
             match pre.as_ref().map(|p| p.storage.get(&s.storage_key)) {
                 Some(Some(v)) if *v != s.pre_value => {
-                    return Err(bad(format!(
+                    return Err(format!(
                         "extra.stateDiffs: {a} slot {:#x}: preValue {:#x}, extra.preState says {v:#x}",
                         s.storage_key, s.pre_value
-                    )));
+                    ));
                 }
                 None if !s.pre_value.is_zero() => {
-                    return Err(bad(format!(
+                    return Err(format!(
                         "extra.stateDiffs: {a} slot {:#x}: preValue {:#x} of an account that did not exist",
                         s.storage_key, s.pre_value
-                    )));
+                    ));
                 }
                 // a written slot the pre-state does not list: its value at N-1 is the preValue
                 Some(None) => unlisted.push((a, s.storage_key, s.pre_value)),
@@ -387,40 +443,11 @@ fn import_file(
         post.insert(a, Some(acc));
     }
     for (a, k, v) in unlisted {
-        if let Some(Some(acc)) = rec.pre_state.get_mut(&a) {
+        if let Some(Some(acc)) = pre_state.get_mut(&a) {
             acc.storage.insert(k, v);
         }
     }
-    rec.expected.post_state = Some(post);
-    // the witness: its state nodes reachable from the parent's state root
-    let nodes = witness::reachable(
-        parent_root,
-        &NodeSet::new(file.witness.state.iter().cloned()),
-    );
-    let dropped = file.witness.state.len() - nodes.len();
-    if dropped > 0 {
-        w.add_note(format!(
-            "{}: block {n}: {dropped} witness nodes not reachable from the parent state root (dropped)",
-            common::file_name(path)
-        ));
-    }
-    rec.witness = Some(txshadow_corpus::Witness::new(
-        parent,
-        nodes,
-        "keth: witness.state",
-    ));
-    if !unavailable.is_empty() {
-        w.add_note(format!(
-            "{}: block {n}: code not in the source for {}",
-            common::file_name(path),
-            unavailable.join(", ")
-        ));
-    }
-
-    summary.blocks += 1;
-    summary.txs += rec.transactions.len();
-    w.put_block(&rec)?;
-    Ok(())
+    Ok(post)
 }
 
 pub(crate) fn import(

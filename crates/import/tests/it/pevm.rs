@@ -1,7 +1,7 @@
 //! pevm mainnet blocks: every block reproduces the header's gas used, logs bloom and receipts root.
 
-use txshadow_capture::import::Format;
 use txshadow_diff::Mode;
+use txshadow_import::Format;
 
 use crate::common::{import_to_temp, replay_and_diff, shared};
 

@@ -6,16 +6,20 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    task,
     time::Duration,
 };
 
-use alloy_json_rpc::{RequestPacket, ResponsePacket, RpcError, RpcRecv, RpcSend};
+use alloy_json_rpc::{RpcError as JsonRpcError, RpcRecv, RpcSend};
 use alloy_rpc_client::RpcClient;
-use alloy_transport::{TransportError, TransportErrorKind, TransportFut};
+use alloy_transport::TransportErrorKind;
 use tokio::sync::Semaphore;
 
-use super::{CaptureError, GAVE_UP, NODE_ERROR, redact::RpcUrl};
+use crate::{
+    error::{GAVE_UP, RpcError},
+    fault::{Fault, classify},
+    redact::RpcUrl,
+    transport::HttpTransport,
+};
 
 /// How the client treats the node.
 #[derive(Debug, Clone)]
@@ -53,227 +57,7 @@ pub struct ClientStats {
     pub retries: AtomicU64,
 }
 
-/// The HTTP transport: reqwest, with no tracing span or error that carries the URL.
-#[derive(Clone)]
-struct HttpTransport {
-    client: reqwest::Client,
-    url: url::Url,
-}
-
-impl tower::Service<RequestPacket> for HttpTransport {
-    type Response = ResponsePacket;
-    type Error = TransportError;
-    type Future = TransportFut<'static>;
-
-    fn poll_ready(&mut self, _cx: &mut task::Context<'_>) -> task::Poll<Result<(), Self::Error>> {
-        task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: RequestPacket) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let body = serde_json::to_vec(&req).map_err(TransportError::ser_err)?;
-            let resp = this
-                .client
-                .post(this.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| TransportErrorKind::custom(e.without_url()))?;
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let body = match resp.bytes().await {
-                Ok(b) => b,
-                Err(e) if !status.is_success() => {
-                    return Err(TransportErrorKind::http_error_with_retry_after(
-                        status.as_u16(),
-                        format!("<failed to read the body: {}>", e.without_url()),
-                        retry_after,
-                    ));
-                }
-                Err(e) => return Err(TransportErrorKind::custom(e.without_url())),
-            };
-            if !status.is_success() {
-                let text = String::from_utf8_lossy(&body);
-                return Err(TransportErrorKind::http_error_with_retry_after(
-                    status.as_u16(),
-                    truncate(&text, 300),
-                    retry_after,
-                ));
-            }
-            serde_json::from_slice(&body)
-                .map_err(|e| TransportError::deser_err(e, String::from_utf8_lossy(&body)))
-        })
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    let s = s.trim();
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// What went wrong with one attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// Worth retrying (timeouts, 5xx, 429, dropped connections, rate-limit replies).
-    Transient {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
-    /// The node does not serve the method.
-    MethodMissing(String),
-    /// The node has no state for the block (not an archive node, pruned).
-    NoState(String),
-    /// Anything else: retrying would fail the same way.
-    Fatal(String),
-}
-
-fn has_any(text: &str, words: &[&str]) -> bool {
-    let l = text.to_ascii_lowercase();
-    words.iter().any(|w| l.contains(w))
-}
-
-/// Sorts an error into a [`Fault`]. Texts are not yet scrubbed.
-pub(crate) fn classify(err: &TransportError) -> Fault {
-    match err {
-        RpcError::ErrorResp(p) => {
-            let text = format!("{NODE_ERROR} {}: {}", p.code, p.message);
-            let msg = p.message.as_ref();
-            const NO_STATE: &[&str] = &[
-                "missing trie node",
-                "historical state",
-                "state is not available",
-                "state not available",
-                "pruned",
-                "state histories",
-                "not an archive",
-                "header not found",
-                "required historical",
-            ];
-            const MISSING: &[&str] = &[
-                "method not found",
-                "does not exist",
-                "not available",
-                "unsupported method",
-                "method not supported",
-                "not supported",
-                "unknown method",
-                "namespace",
-                "not whitelisted",
-            ];
-            const TRANSIENT: &[&str] = &[
-                "rate limit",
-                "too many requests",
-                "limit exceeded",
-                "capacity",
-                "timeout",
-                "timed out",
-                "try again",
-                "temporarily",
-                "busy",
-                "overloaded",
-                "unavailable",
-            ];
-            if p.code == -32601 {
-                Fault::MethodMissing(text)
-            } else if has_any(msg, NO_STATE) {
-                Fault::NoState(text)
-            } else if has_any(msg, MISSING) {
-                Fault::MethodMissing(text)
-            } else if p.code == 429 || p.code == -32005 || has_any(msg, TRANSIENT) {
-                Fault::Transient {
-                    reason: text,
-                    retry_after: None,
-                }
-            } else {
-                Fault::Fatal(text)
-            }
-        }
-        RpcError::Transport(kind) => {
-            let retry_after = kind.retry_after();
-            if let Some(h) = kind.as_http_error() {
-                let text = format!("HTTP {}: {}", h.status, truncate(&h.body, 200));
-                return match h.status {
-                    408 | 425 | 429 | 500..=599 => Fault::Transient {
-                        reason: text,
-                        retry_after,
-                    },
-                    401 | 403 => Fault::Fatal(format!(
-                        "{text} (the node refused the request: check the credentials of --rpc-url)"
-                    )),
-                    404 | 405 => Fault::MethodMissing(text),
-                    _ => Fault::Fatal(text),
-                };
-            }
-            if kind.is_non_retryable() {
-                return Fault::Fatal(kind.to_string());
-            }
-            let mut text = kind.to_string();
-            if let Some(e) = kind.as_custom()
-                && let Some(r) = e.downcast_ref::<reqwest::Error>()
-            {
-                text = describe_reqwest(r);
-            }
-            Fault::Transient {
-                reason: text,
-                retry_after,
-            }
-        }
-        RpcError::DeserError { err, text } => {
-            if serde_json::from_str::<serde_json::Value>(text).is_ok() {
-                Fault::Fatal(format!("unexpected response: {err}"))
-            } else {
-                // a body cut short or a proxy's error page: transient
-                Fault::Transient {
-                    reason: format!("malformed response: {err} ({})", truncate(text, 120)),
-                    retry_after: None,
-                }
-            }
-        }
-        RpcError::NullResp => Fault::Fatal("the node answered null".into()),
-        other => Fault::Fatal(other.to_string()),
-    }
-}
-
-/// A reqwest error with its cause chain (hyper's "connection reset" lives in the sources).
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "response cut short"
-    } else if e.is_request() {
-        "request failed"
-    } else {
-        "HTTP error"
-    };
-    let mut parts = vec![kind.to_string()];
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.contains(&t) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
-}
-
-/// The JSON-RPC client capture uses.
+/// The JSON-RPC client every networked part of txshadow uses (capture, the node engine).
 #[derive(Clone)]
 pub struct Rpc {
     client: RpcClient,
@@ -300,7 +84,7 @@ fn tls_provider() {
 
 impl Rpc {
     /// A client for `url`.
-    pub fn new(url: RpcUrl, cfg: ClientConfig) -> Result<Self, CaptureError> {
+    pub fn new(url: RpcUrl, cfg: ClientConfig) -> Result<Self, RpcError> {
         tls_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -308,7 +92,7 @@ impl Rpc {
             .pool_max_idle_per_host(cfg.concurrency.max(1))
             .user_agent(concat!("txshadow/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| CaptureError::Setup(format!("HTTP client: {}", e.without_url())))?;
+            .map_err(|e| RpcError::Setup(format!("HTTP client: {}", e.without_url())))?;
         let transport = HttpTransport {
             client: http,
             url: url.url().clone(),
@@ -363,7 +147,7 @@ impl Rpc {
         method: &'static str,
         params: P,
         block: Option<u64>,
-    ) -> Result<R, CaptureError>
+    ) -> Result<R, RpcError>
     where
         P: RpcSend + Clone,
         R: RpcRecv,
@@ -399,7 +183,7 @@ impl Rpc {
                     tokio::time::sleep(delay).await;
                 }
                 Fault::Transient { reason, .. } => {
-                    return Err(CaptureError::Rpc {
+                    return Err(RpcError::Failed {
                         method,
                         block,
                         // not NODE_ERROR: a caller tells a node's answer to this request (a
@@ -408,21 +192,21 @@ impl Rpc {
                     });
                 }
                 Fault::MethodMissing(reason) => {
-                    return Err(CaptureError::MethodUnavailable {
+                    return Err(RpcError::MethodUnavailable {
                         method,
                         block,
                         reason: scrub(&reason),
                     });
                 }
                 Fault::NoState(reason) => {
-                    return Err(CaptureError::NoState {
+                    return Err(RpcError::NoState {
                         method,
                         block,
                         reason: scrub(&reason),
                     });
                 }
                 Fault::Fatal(reason) => {
-                    return Err(CaptureError::Rpc {
+                    return Err(RpcError::Failed {
                         method,
                         block,
                         reason: scrub(&reason),
@@ -441,7 +225,7 @@ impl Rpc {
         &self,
         calls: &[(&'static str, serde_json::Value)],
         block: Option<u64>,
-    ) -> Result<Vec<serde_json::Value>, CaptureError> {
+    ) -> Result<Vec<serde_json::Value>, RpcError> {
         if calls.len() < 2 || !self.batching.load(Ordering::Relaxed) {
             return self.each(calls, block).await;
         }
@@ -451,7 +235,7 @@ impl Rpc {
             let mut waiters = Vec::with_capacity(calls.len());
             for (m, p) in calls {
                 let w = batch.add_call::<_, serde_json::Value>(*m, p).map_err(|e| {
-                    CaptureError::Rpc {
+                    RpcError::Failed {
                         method: m,
                         block,
                         reason: e.to_string(),
@@ -474,9 +258,9 @@ impl Rpc {
                             Err(e) => {
                                 if matches!(
                                     e,
-                                    RpcError::Transport(TransportErrorKind::MissingBatchResponse(
-                                        _
-                                    ))
+                                    JsonRpcError::Transport(
+                                        TransportErrorKind::MissingBatchResponse(_)
+                                    )
                                 ) {
                                     missing += 1;
                                 }
@@ -540,7 +324,7 @@ impl Rpc {
         &self,
         calls: &[(&'static str, serde_json::Value)],
         block: Option<u64>,
-    ) -> Result<Vec<serde_json::Value>, CaptureError> {
+    ) -> Result<Vec<serde_json::Value>, RpcError> {
         futures_util::future::try_join_all(
             calls
                 .iter()
@@ -571,90 +355,6 @@ fn pseudo_random() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_json_rpc::ErrorPayload;
-
-    fn resp(code: i64, msg: &'static str) -> TransportError {
-        RpcError::ErrorResp(ErrorPayload {
-            code,
-            message: msg.into(),
-            data: None,
-        })
-    }
-
-    #[test]
-    fn a_node_error_answer_keeps_its_code() {
-        let Fault::Fatal(reason) = classify(&resp(-32602, "invalid params: no creations")) else {
-            panic!("an invalid-params answer is fatal");
-        };
-        let rpc = |reason: String| CaptureError::Rpc {
-            method: "eth_simulateV1",
-            block: Some(3),
-            reason,
-        };
-        let answered = rpc(reason);
-        assert_eq!(answered.node_error_code(), Some(-32602));
-        assert!(!answered.gave_up());
-        let down = rpc(format!("{GAVE_UP} 3 attempts: HTTP 503"));
-        assert_eq!(down.node_error_code(), None);
-        assert!(down.gave_up());
-        assert_eq!(
-            rpc("unexpected result: not an object".into()).node_error_code(),
-            None
-        );
-        let missing = CaptureError::MethodUnavailable {
-            method: "eth_simulateV1",
-            block: None,
-            reason: format!("{NODE_ERROR} -32601: method not found"),
-        };
-        assert_eq!(missing.node_error_code(), None);
-    }
-
-    #[test]
-    fn faults_are_sorted() {
-        assert!(matches!(
-            classify(&resp(
-                -32601,
-                "the method debug_traceBlockByNumber does not exist/is not available"
-            )),
-            Fault::MethodMissing(_)
-        ));
-        assert!(matches!(
-            classify(&resp(-32005, "limit exceeded")),
-            Fault::Transient { .. }
-        ));
-        assert!(matches!(
-            classify(&resp(
-                -32000,
-                "missing trie node abc (path ) state 0x1 is not available"
-            )),
-            Fault::NoState(_)
-        ));
-        assert!(matches!(
-            classify(&resp(-32000, "execution reverted")),
-            Fault::Fatal(_)
-        ));
-        for s in [429u16, 500, 502, 503, 504] {
-            assert!(matches!(
-                classify(&TransportErrorKind::http_error(s, "x".into())),
-                Fault::Transient { .. }
-            ));
-        }
-        assert!(matches!(
-            classify(&TransportErrorKind::http_error(401, String::new())),
-            Fault::Fatal(_)
-        ));
-        assert!(matches!(
-            classify(&TransportErrorKind::custom_str("connection reset")),
-            Fault::Transient { .. }
-        ));
-        assert!(matches!(
-            classify(&TransportError::deser_err(
-                serde_json::from_str::<u8>("x").unwrap_err(),
-                "<html>bad gateway"
-            )),
-            Fault::Transient { .. }
-        ));
-    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

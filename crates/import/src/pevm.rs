@@ -114,8 +114,8 @@ pub(crate) fn import(
             summary.skipped_existing += 1;
             continue;
         }
-        let mut rec =
-            common::rpc_block_to_record(&rpc).map_err(|e| ImportError::source(&block_path, e))?;
+        let mut rec = txshadow_rpc::rpc_block_to_record(&rpc)
+            .map_err(|e| ImportError::source(&block_path, e))?;
         let pre_path = dir.join("pre_state.json");
         let pre: BTreeMap<Address, PevmAccount> = common::read_json(&pre_path)?;
         for (addr, acc) in pre {

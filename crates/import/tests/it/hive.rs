@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
-use txshadow_capture::import::Format;
 use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_import::Format;
 use txshadow_replay::{Codes, SideConfig, run_block};
 
 use crate::common::{import_to_temp, replay_and_diff, shared};
@@ -151,7 +151,7 @@ fn hivechain_genesis_must_be_the_chains_parent() {
     .unwrap();
     std::fs::copy(root.join("chain.rlp"), src.path().join("chain.rlp")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = txshadow_capture::import::import(
+    let err = txshadow_import::import(
         Format::Hivechain,
         &[src.path().to_path_buf()],
         out.path(),

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{U256, address, b256};
-use txshadow_capture::import::{Format, ImportError, ImportOptions, import};
 use txshadow_corpus::Corpus;
 use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_import::{Format, ImportError, ImportOptions, import};
 
 use crate::common::{replay_and_diff, shared};
 

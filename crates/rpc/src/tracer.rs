@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rpc_types_trace::geth::pre_state::{AccountState as TraceAccount, DiffMode};
 use txshadow_corpus::{AccountState, KECCAK_EMPTY, StateMap};
 
 /// Codes met while converting, by hash.
-pub(crate) type CodeMap = BTreeMap<B256, Bytes>;
+pub type CodeMap = BTreeMap<B256, Bytes>;
 
 fn word(v: &B256) -> U256 {
     U256::from_be_bytes(v.0)
@@ -30,7 +31,7 @@ fn code_hash(code: Option<&Bytes>, codes: &mut CodeMap) -> B256 {
 /// empty (anvil reports a touched, never-funded account as `{"balance":"0x0"}` and its EVM
 /// treats it as existing, e.g. for the EIP-7702 refund); the accounts it omits stay unknown,
 /// which a replay reads as absent.
-pub(crate) fn traced_account(a: &TraceAccount, codes: &mut CodeMap) -> AccountState {
+fn traced_account(a: &TraceAccount, codes: &mut CodeMap) -> AccountState {
     AccountState {
         balance: a.balance.unwrap_or_default(),
         nonce: a.nonce.unwrap_or_default(),
@@ -54,7 +55,7 @@ pub fn created_accounts(diff: &DiffMode) -> BTreeSet<Address> {
 /// earlier (no earlier tx read or wrote them, or its prestate would list them). An account
 /// first seen in the tx that created it (`created[i]`) did not exist: it is recorded as absent,
 /// and stays so (whatever a later tx sees was made inside the block).
-pub(crate) fn merge_pre_states(
+pub fn merge_pre_states(
     per_tx: &[BTreeMap<Address, TraceAccount>],
     created: &[BTreeSet<Address>],
     codes: &mut CodeMap,
@@ -135,6 +136,21 @@ pub fn tx_post_state(diff: &DiffMode, cleared_delegations: &[Address]) -> StateM
         );
     }
     out
+}
+
+/// The accounts whose EIP-7702 delegation `tx` resets to the zero address (the ones to pass to
+/// [`tx_post_state`], whose trace cannot tell a cleared code from an unchanged one).
+pub fn cleared_delegations(tx: &TxEnvelope) -> Vec<Address> {
+    let TxEnvelope::Eip7702(signed) = tx else {
+        return vec![];
+    };
+    signed
+        .tx()
+        .authorization_list
+        .iter()
+        .filter(|a| a.address == Address::ZERO)
+        .filter_map(|a| a.recover_authority().ok())
+        .collect()
 }
 
 #[cfg(test)]

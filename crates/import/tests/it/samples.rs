@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use txshadow_capture::import::Format;
 use txshadow_corpus::BlockRecord;
 use txshadow_diff::Mode;
+use txshadow_import::Format;
 use txshadow_replay::BlockOutcome;
 
 use crate::common::{import_to_temp, replay_and_diff};

@@ -29,7 +29,8 @@ use alloy_rpc_types_eth::{Block, Header as RpcHeader, Transaction};
 use alloy_trie::EMPTY_ROOT_HASH;
 use serde::Deserialize;
 use txshadow_corpus::{
-    AccountState, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap, Witness,
+    AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
+    Witness,
 };
 use txshadow_trie::{NodeSet, witness};
 
@@ -293,83 +294,26 @@ fn import_file(
     let bad = |reason: String| ImportError::source(path, reason);
     let cache: ZethCache = common::read_json(path)?;
 
-    // the target block is the highest one; its parent must be there (the pre-state's root)
-    let mut blocks: BTreeMap<u64, &Block<Transaction>> = BTreeMap::new();
-    for (k, b) in &cache.full_blocks {
-        if k.block_no != b.header.number {
-            return Err(bad(format!(
-                "full_blocks entry keyed {} holds block {}",
-                k.block_no, b.header.number
-            )));
-        }
-        let h = b.header.inner.hash_slow();
-        if h != b.header.hash {
-            return Err(bad(format!(
-                "block {}: header hashes to {h}, the source says {}",
-                b.header.number, b.header.hash
-            )));
-        }
-        blocks.insert(k.block_no, b);
-    }
-    let Some((&n, &target)) = blocks.last_key_value() else {
-        return Err(bad("full_blocks is empty".into()));
-    };
-    if n == 0 {
-        return Err(bad("the target block is genesis (no parent state)".into()));
-    }
-    let Some(&parent) = blocks.get(&(n - 1)) else {
-        return Err(bad(format!("full_blocks lacks the parent block {}", n - 1)));
-    };
-    if parent.header.hash != target.header.parent_hash {
-        return Err(bad(format!(
-            "block {n}'s parent hash is {}, block {} hashes to {}",
-            target.header.parent_hash,
-            n - 1,
-            parent.header.hash
-        )));
-    }
+    let Target {
+        blocks,
+        n,
+        block: target,
+        parent,
+    } = target_and_parent(&cache).map_err(&bad)?;
     if w.has_block(&target.header.hash) {
         summary.skipped_existing += 1;
         return Ok(());
     }
     let mut rec =
-        common::rpc_block_to_record(target).map_err(|e| bad(format!("block {n}: {e}")))?;
+        txshadow_rpc::rpc_block_to_record(target).map_err(|e| bad(format!("block {n}: {e}")))?;
 
     // uncle headers, when the cache has them (none of the published blocks has uncles)
-    rec.ommers_missing = 0;
-    for u in &target.uncles {
-        match cache
-            .uncle_blocks
-            .iter()
-            .find(|(k, h)| k.block_no == n && h.hash == *u)
-        {
-            Some((_, h)) => {
-                if h.inner.hash_slow() != *u {
-                    return Err(bad(format!(
-                        "uncle {u}: header hashes to {}",
-                        h.inner.hash_slow()
-                    )));
-                }
-                rec.ommers.push(h.inner.clone());
-            }
-            None => rec.ommers_missing += 1,
-        }
-    }
+    add_uncles(&cache, target, n, &mut rec).map_err(&bad)?;
 
     common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
 
     // ancestors' hashes for BLOCKHASH: every block of the cache below N and its parent hash
-    for (&num, b) in &blocks {
-        if num < n {
-            rec.block_hashes.insert(num, b.header.hash);
-        }
-        if num > 0 && num <= n {
-            let prev = rec.block_hashes.insert(num - 1, b.header.parent_hash);
-            if prev.is_some_and(|p| p != b.header.parent_hash) {
-                return Err(bad(format!("inconsistent hashes for block {}", num - 1)));
-            }
-        }
-    }
+    add_ancestor_hashes(&blocks, n, &mut rec).map_err(&bad)?;
 
     // pre-state: the proofs at N-1 under the parent's root; post-state: at N under N's root
     let pre = proved_state(&cache, n - 1, parent.header.state_root).map_err(&bad)?;
@@ -410,11 +354,136 @@ fn import_file(
     let post = proved.next().expect("two states");
 
     // codes, once per hash: the pre-state's (required) and those created by the block
+    put_codes(path, &cache, n, &pre, &post, w)?;
+
+    rec.pre_state = pre;
+    rec.expected.post_state = Some(post as StateMap);
+    rec.witness = Some(witness(&cache, n, &parent.header.inner));
+    summary.blocks += 1;
+    summary.txs += rec.transactions.len();
+    w.put_block(&rec)?;
+    Ok(())
+}
+
+/// Blocks of a cache by number.
+type Blocks<'a> = BTreeMap<u64, &'a Block<Transaction>>;
+
+/// The blocks of a cache, and the target block (number `n`) with its parent.
+struct Target<'a> {
+    blocks: Blocks<'a>,
+    n: u64,
+    block: &'a Block<Transaction>,
+    parent: &'a Block<Transaction>,
+}
+
+/// The blocks of the cache by number, each checked against its key and its hash; the target
+/// block (the highest) and its parent, whose state root the pre-state is proved under.
+fn target_and_parent(cache: &ZethCache) -> Result<Target<'_>, String> {
+    let mut blocks = Blocks::new();
+    for (k, b) in &cache.full_blocks {
+        if k.block_no != b.header.number {
+            return Err(format!(
+                "full_blocks entry keyed {} holds block {}",
+                k.block_no, b.header.number
+            ));
+        }
+        let h = b.header.inner.hash_slow();
+        if h != b.header.hash {
+            return Err(format!(
+                "block {}: header hashes to {h}, the source says {}",
+                b.header.number, b.header.hash
+            ));
+        }
+        blocks.insert(k.block_no, b);
+    }
+    let Some((&n, &target)) = blocks.last_key_value() else {
+        return Err("full_blocks is empty".into());
+    };
+    if n == 0 {
+        return Err("the target block is genesis (no parent state)".into());
+    }
+    let Some(&parent) = blocks.get(&(n - 1)) else {
+        return Err(format!("full_blocks lacks the parent block {}", n - 1));
+    };
+    if parent.header.hash != target.header.parent_hash {
+        return Err(format!(
+            "block {n}'s parent hash is {}, block {} hashes to {}",
+            target.header.parent_hash,
+            n - 1,
+            parent.header.hash
+        ));
+    }
+    Ok(Target {
+        blocks,
+        n,
+        block: target,
+        parent,
+    })
+}
+
+/// The uncle headers of block `n` that the cache has; the others are counted as missing.
+fn add_uncles(
+    cache: &ZethCache,
+    target: &Block<Transaction>,
+    n: u64,
+    rec: &mut BlockRecord,
+) -> Result<(), String> {
+    rec.ommers_missing = 0;
+    for u in &target.uncles {
+        match cache
+            .uncle_blocks
+            .iter()
+            .find(|(k, h)| k.block_no == n && h.hash == *u)
+        {
+            Some((_, h)) => {
+                if h.inner.hash_slow() != *u {
+                    return Err(format!(
+                        "uncle {u}: header hashes to {}",
+                        h.inner.hash_slow()
+                    ));
+                }
+                rec.ommers.push(h.inner.clone());
+            }
+            None => rec.ommers_missing += 1,
+        }
+    }
+
+    Ok(())
+}
+
+/// The hashes BLOCKHASH may read: every block of the cache below `n`, and each one's parent.
+fn add_ancestor_hashes(blocks: &Blocks<'_>, n: u64, rec: &mut BlockRecord) -> Result<(), String> {
+    for (&num, b) in blocks {
+        if num < n {
+            rec.block_hashes.insert(num, b.header.hash);
+        }
+        if num > 0 && num <= n {
+            let prev = rec.block_hashes.insert(num - 1, b.header.parent_hash);
+            if prev.is_some_and(|p| p != b.header.parent_hash) {
+                return Err(format!("inconsistent hashes for block {}", num - 1));
+            }
+        }
+    }
+
+    Ok(())
+}
+
+/// Stores the codes of the cache's list, once per hash, that the pre-state (at `n - 1`) and the
+/// post-state (at `n`) refer to; every pre-state code must be there.
+fn put_codes(
+    path: &Path,
+    cache: &ZethCache,
+    n: u64,
+    pre: &StateMap,
+    post: &StateMap,
+    w: &mut CorpusWriter,
+) -> Result<(), ImportError> {
+    let bad = |reason: String| ImportError::source(path, reason);
     for (k, code) in &cache.code {
         let state = if k.block_no + 1 == n {
-            &pre
+            pre
         } else if k.block_no == n {
-            &post
+            post
         } else {
             continue;
         };
@@ -433,13 +502,6 @@ fn import_file(
             )));
         }
     }
-
-    rec.pre_state = pre;
-    rec.expected.post_state = Some(post as StateMap);
-    rec.witness = Some(witness(&cache, n, &parent.header.inner));
-    summary.blocks += 1;
-    summary.txs += rec.transactions.len();
-    w.put_block(&rec)?;
     Ok(())
 }
 
