@@ -121,8 +121,8 @@ fn report_writing(c: &mut Criterion) {
             || results.clone(),
             |rs| {
                 let mut report = Report::default();
-                let mut w = ReportWriter::create(&dir.path().join("r"), &report, false)
-                    .expect("creates");
+                let mut w =
+                    ReportWriter::create(&dir.path().join("r"), &report, false).expect("creates");
                 for r in rs {
                     report.add_block(&r);
                     w.block(&r, &report).expect("adds");

@@ -68,6 +68,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(progress::color_on_stderr())
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -200,7 +200,11 @@ impl CodeReader {
         hashes: impl IntoIterator<Item = B256>,
         full: bool,
     ) -> Result<CodeStore, CorpusError> {
-        let need: Vec<B256> = hashes.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        let need: Vec<B256> = hashes
+            .into_iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let loaded = if need.len() > 64 {
             need.par_iter()
                 .map(|h| self.load_one(h, full))

@@ -189,14 +189,30 @@ mod tests {
 
     #[test]
     fn a_percentage_needs_its_sign_and_a_range() {
-        for bad in ["gas-tx>5", "gas-tx>-5%", "gas-total>x%", "gas-tx>inf%", "gas-tx>NaN%"] {
+        for bad in [
+            "gas-tx>5",
+            "gas-tx>-5%",
+            "gas-total>x%",
+            "gas-tx>inf%",
+            "gas-tx>NaN%",
+        ] {
             let e = Criterion::parse(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }
         assert_eq!(Criterion::parse("gas-tx>5%"), Ok(Criterion::GasTx(5.0)));
-        assert_eq!(Criterion::parse("gas-total>0.5%"), Ok(Criterion::GasTotal(0.5)));
+        assert_eq!(
+            Criterion::parse("gas-total>0.5%"),
+            Ok(Criterion::GasTotal(0.5))
+        );
         assert!(Criterion::parse("gaz").unwrap_err().contains("gas-tx>N%"));
-        for s in ["any", "gas", "gas-tx>5%", "gas-total>0.5%", "not-comparable", "not-comparable>2%"] {
+        for s in [
+            "any",
+            "gas",
+            "gas-tx>5%",
+            "gas-total>0.5%",
+            "not-comparable",
+            "not-comparable>2%",
+        ] {
             assert_eq!(Criterion::parse(s).unwrap().to_string(), s);
         }
     }

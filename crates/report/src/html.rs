@@ -105,7 +105,10 @@ fn banner(h: &mut String, r: &Report) {
     let _ = write!(
         h,
         "<tr><th>candidate</th><td class=\"mono\">{}</td></tr><tr><th>compared with</th><td>{}</td></tr>",
-        esc(cf.candidate.as_deref().unwrap_or("(none: the chain's record)")),
+        esc(cf
+            .candidate
+            .as_deref()
+            .unwrap_or("(none: the chain's record)")),
         esc(&cf.compared_with)
     );
     if !r.run.merged_from.is_empty() {
@@ -170,7 +173,8 @@ fn bar_chart(id: &str, title: &str, unit: &str, bars: &[(String, f64)]) -> Strin
     let hgt = 30.0 + row * bars.len().max(1) as f64;
     let max = bars.iter().map(|b| b.1.abs()).fold(0.0, f64::max).max(1e-9);
     let neg = bars.iter().any(|b| b.1 < 0.0);
-    let (x0, span) = if neg { (330.0, 170.0) } else { (170.0, 330.0) };
+    // room on the right for the value of the longest bar
+    let (x0, span) = if neg { (320.0, 130.0) } else { (170.0, 280.0) };
     let mut s = format!(
         "<div class=\"plot\"><svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" \
          height=\"{hgt}\" role=\"img\"><title>{}</title>\
@@ -223,7 +227,9 @@ fn short(s: &str, n: usize) -> String {
         format!(
             "{}…{}",
             chars[..keep].iter().collect::<String>(),
-            chars[chars.len() - (n - 1 - keep)..].iter().collect::<String>()
+            chars[chars.len() - (n - 1 - keep)..]
+                .iter()
+                .collect::<String>()
         )
     }
 }
@@ -282,7 +288,11 @@ fn plots(h: &mut String, r: &Report, agg: &Aggregates) {
     let hist: Vec<(String, f64)> = BUCKETS
         .iter()
         .map(|(lo, hi, label)| {
-            let n = agg.gas_deltas.iter().filter(|d| **d >= *lo && **d < *hi).count();
+            let n = agg
+                .gas_deltas
+                .iter()
+                .filter(|d| **d >= *lo && **d < *hi)
+                .count();
             (label.to_string(), n as f64)
         })
         .collect();
@@ -375,9 +385,8 @@ fn options(values: impl IntoIterator<Item = String>) -> String {
 }
 
 fn findings(h: &mut String, r: &Report) {
-    let all: Vec<&Finding> = r.findings.iter().collect();
-    let shown = by_impact(&all);
-    let shown = &shown[..shown.len().min(MAX_FINDINGS)];
+    let shown = pick(&r.findings);
+    let shown = &shown[..];
     let _ = write!(
         h,
         "<h2>Findings</h2><p class=\"muted\">{} findings; the {} of most impact (errors, status \
@@ -429,6 +438,44 @@ fn findings(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table>\n");
+}
+
+/// The findings the page lists: by impact, every kind given a share (so a filter by kind
+/// finds some of each), then the rest of the [`MAX_FINDINGS`] by impact; in impact order.
+fn pick(findings: &[Finding]) -> Vec<&Finding> {
+    let all: Vec<&Finding> = findings.iter().collect();
+    let ranked = by_impact(&all);
+    if ranked.len() <= MAX_FINDINGS {
+        return ranked;
+    }
+    let kinds: std::collections::BTreeSet<_> = ranked.iter().map(|f| f.kind).collect();
+    let quota = MAX_FINDINGS / kinds.len().max(1);
+    let mut per_kind: std::collections::BTreeMap<_, usize> = Default::default();
+    let mut take = vec![false; ranked.len()];
+    let mut n = 0;
+    for (i, f) in ranked.iter().enumerate() {
+        let k = per_kind.entry(f.kind).or_default();
+        if *k < quota {
+            *k += 1;
+            take[i] = true;
+            n += 1;
+        }
+    }
+    for t in take.iter_mut() {
+        if n >= MAX_FINDINGS {
+            break;
+        }
+        if !*t {
+            *t = true;
+            n += 1;
+        }
+    }
+    ranked
+        .into_iter()
+        .zip(take)
+        .filter(|(_, t)| *t)
+        .map(|(f, _)| f)
+        .collect()
 }
 
 /// Both values with what differs marked: long hex values word by word (32-byte words, the
@@ -495,6 +542,9 @@ mod tests {
         assert_eq!(e.matches("<mark").count(), 1, "{e}");
         assert!(g.contains(&format!("<mark class=\"add\">{}</mark>", "12".repeat(32))));
         let (e, g) = marked("21000", "21800");
-        assert!(e.contains("<mark>") && g.contains("<mark class=\"add\">"), "{e} {g}");
+        assert!(
+            e.contains("<mark>") && g.contains("<mark class=\"add\">"),
+            "{e} {g}"
+        );
     }
 }

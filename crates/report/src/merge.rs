@@ -64,7 +64,10 @@ fn read_shard(dir: &Path) -> Result<Shard, MergeError> {
     let report: Report =
         serde_json::from_str(&read("report.json")?).map_err(|e| MergeError::Read {
             path: path.clone(),
-            reason: format!("not a txshadow report of schema {}: {e}", crate::SCHEMA_VERSION),
+            reason: format!(
+                "not a txshadow report of schema {}: {e}",
+                crate::SCHEMA_VERSION
+            ),
         })?;
     let csv_path = dir.join("results.csv");
     let rows = csv::Reader::from_path(&csv_path)
@@ -127,7 +130,10 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
     let first = &shards[0];
     let parse_shard = |s: &Shard| -> Result<(usize, usize), MergeError> {
         let v = s.report.run.shard.as_deref().ok_or_else(|| {
-            mismatch(&s.dir, "not a shard run (no run.shard): replay it with --shard I/N")
+            mismatch(
+                &s.dir,
+                "not a shard run (no run.shard): replay it with --shard I/N",
+            )
         })?;
         v.split_once('/')
             .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
@@ -137,7 +143,8 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
     let mut seen: BTreeMap<usize, &Path> = BTreeMap::new();
     for s in shards {
         let r = &s.report;
-        if r.schema_version != crate::SCHEMA_VERSION || r.schema_version != first.report.schema_version
+        if r.schema_version != crate::SCHEMA_VERSION
+            || r.schema_version != first.report.schema_version
         {
             return Err(mismatch(
                 &s.dir,
@@ -160,7 +167,10 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
         };
         same(
             "corpus",
-            r.run.corpus_checksum.clone().unwrap_or_else(|| r.run.corpus.clone()),
+            r.run
+                .corpus_checksum
+                .clone()
+                .unwrap_or_else(|| r.run.corpus.clone()),
             first
                 .report
                 .run
@@ -190,7 +200,10 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
         }
         let (i, m) = parse_shard(s)?;
         if m != n {
-            return Err(mismatch(&s.dir, format!("shard {i}/{m} of a run in {n} shards")));
+            return Err(mismatch(
+                &s.dir,
+                format!("shard {i}/{m} of a run in {n} shards"),
+            ));
         }
         if let Some(other) = seen.insert(i, &s.dir) {
             return Err(mismatch(
@@ -206,7 +219,10 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
     if !missing.is_empty() {
         return Err(mismatch(
             &first.dir,
-            format!("shard(s) {} missing: give every shard's directory", missing.join(", ")),
+            format!(
+                "shard(s) {} missing: give every shard's directory",
+                missing.join(", ")
+            ),
         ));
     }
     let mut txs = BTreeSet::new();
@@ -255,7 +271,8 @@ fn combine(shards: &[Shard]) -> Report {
         c.not_comparable += x.not_comparable;
         r.findings.extend(s.report.findings.iter().cloned());
         r.skipped.extend(s.report.skipped.iter().cloned());
-        r.not_comparable.extend(s.report.not_comparable.iter().cloned());
+        r.not_comparable
+            .extend(s.report.not_comparable.iter().cloned());
         r.warnings.extend(s.report.warnings.iter().cloned());
         r.state_roots.extend(s.report.state_roots.iter().cloned());
         for (rule, x) in r.accepted_rules.iter_mut().zip(&s.report.accepted_rules) {
@@ -268,7 +285,8 @@ fn combine(shards: &[Shard]) -> Report {
         t.gas += x.gas;
         t.jobs += x.jobs;
     }
-    r.skipped.sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));
+    r.skipped
+        .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));
     let t = &mut r.throughput;
     t.mgas_per_s = t.gas as f64 / 1e6 / t.replay_seconds.max(1e-9);
     t.tx_per_s = r.counts.txs as f64 / t.replay_seconds.max(1e-9);
@@ -338,7 +356,9 @@ fn write(shards: &[Shard], report: &Report, out: &Path) -> Result<(), MergeError
     let mut rows: Vec<&CsvRow> = shards.iter().flat_map(|s| &s.rows).collect();
     rows.sort_by_key(|r| (r.block, r.index));
     let mut agg = Aggregates::default();
-    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(vec![]);
+    let mut csv = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(vec![]);
     let csv_err = |e: csv::Error| MergeError::Write {
         path: out.join("results.csv"),
         reason: e.to_string(),
@@ -362,8 +382,14 @@ fn write(shards: &[Shard], report: &Report, out: &Path) -> Result<(), MergeError
     cases.sort_by_key(|c| c.0);
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     put("results.csv", &csv)?;
-    put("junit.xml", crate::junit::render_cases(report, &cases).as_bytes())?;
-    put("summary.md", markdown::render(report, &agg.gas_deltas).as_bytes())?;
+    put(
+        "junit.xml",
+        crate::junit::render_cases(report, &cases).as_bytes(),
+    )?;
+    put(
+        "summary.md",
+        markdown::render(report, &agg.gas_deltas).as_bytes(),
+    )?;
     put("index.html", html::render(report, &agg).as_bytes())?;
     put("report.json", json.as_bytes())
 }

@@ -72,7 +72,9 @@ impl ReportWriter {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let csv_path = dir.join("results.csv");
         let file = File::create(&csv_path).map_err(io(&csv_path))?;
-        let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         // the header at once: a run killed before its first block leaves a valid CSV
         csv.write_record(crate::csvrow::CSV_HEADER)
             .and_then(|()| csv.flush().map_err(csv::Error::from))
@@ -212,7 +214,10 @@ impl ReportWriter {
         self.cases
             .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
         self.write_json(report)?;
-        self.write_text("summary.md", &markdown::render(report, &self.agg.gas_deltas))?;
+        self.write_text(
+            "summary.md",
+            &markdown::render(report, &self.agg.gas_deltas),
+        )?;
         self.write_text("junit.xml", &junit::render(report, &self.cases))?;
         self.write_text("index.html", &html::render(report, &self.agg))
     }

@@ -8,8 +8,7 @@ use txshadow_diff::{
     diff_outcomes,
 };
 use txshadow_replay::{
-    BlockOutcome, TxOutcome, run_block, run_block_pair, run_block_receipts_only,
-    run_block_tx_mode,
+    BlockOutcome, TxOutcome, run_block, run_block_pair, run_block_receipts_only, run_block_tx_mode,
 };
 use txshadow_report::{BlockResult, NotComparable, TxRow, Verdict};
 
@@ -119,7 +118,13 @@ pub(crate) fn process(
         ..Default::default()
     };
     r.findings = match &s.reference {
-        None => diff_against_chain(block, &sb.chain, &s.got, cfg.mode, Comparison::BaselineVsChain),
+        None => diff_against_chain(
+            block,
+            &sb.chain,
+            &s.got,
+            cfg.mode,
+            Comparison::BaselineVsChain,
+        ),
         Some(b) => diff_outcomes(block, b, &s.got, cfg.mode),
     };
     if let Some(block_run) = &s.block_run {
@@ -153,12 +158,7 @@ pub(crate) fn process(
             .retain(|f| f.kind != Kind::State || f.tx_index.is_none());
     }
     set_aside_not_comparable(block, &s.not_comparable, &mut r);
-    r.rows = s
-        .got
-        .txs
-        .iter()
-        .map(|t| row(block, t, &s, cfg))
-        .collect();
+    r.rows = s.got.txs.iter().map(|t| row(block, t, &s, cfg)).collect();
     error_findings(block, &mut r);
     Ok(r)
 }
@@ -169,7 +169,9 @@ fn tx_errors(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> Vec<(usize
     for t in &got.txs {
         if let Err(e) = &t.result {
             out.push((t.index, e.clone()));
-        } else if let Some(Err(e)) = reference.and_then(|b| b.txs.get(t.index)).map(|x| &x.result)
+        } else if let Some(Err(e)) = reference
+            .and_then(|b| b.txs.get(t.index))
+            .map(|x| &x.result)
         {
             out.push((t.index, format!("baseline: {e}")));
         }
@@ -258,7 +260,11 @@ fn row(block: &BlockRecord, t: &TxOutcome, s: &Sides, cfg: &RunConfig) -> TxRow 
             (true, true)
         }
         None => {
-            let rc = block.expected.receipts.as_ref().and_then(|r| r.get(t.index));
+            let rc = block
+                .expected
+                .receipts
+                .as_ref()
+                .and_then(|r| r.get(t.index));
             let x = block.expected.txs.get(t.index).and_then(|x| x.as_ref());
             if let Some(rc) = rc {
                 row.expected_status = rc.status;
@@ -282,7 +288,11 @@ fn row(block: &BlockRecord, t: &TxOutcome, s: &Sides, cfg: &RunConfig) -> TxRow 
 
 /// Applies the accepted differences and sets every row's verdict from its findings and errors:
 /// run on the emitting thread, in block order, so rule counts are exact.
-pub(crate) fn settle(r: &mut BlockResult, accepted: Option<&AcceptedFile>, counts: &mut Vec<usize>) {
+pub(crate) fn settle(
+    r: &mut BlockResult,
+    accepted: Option<&AcceptedFile>,
+    counts: &mut Vec<usize>,
+) {
     if let Some(a) = accepted {
         apply_accepted(a, &mut r.findings, counts);
     }

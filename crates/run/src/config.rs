@@ -120,7 +120,10 @@ impl Shard {
     /// order of gas (most first, ties by number and hash), each to the shard with the least gas
     /// so far (ties to the lowest index), with the tx count standing in for empty blocks. The
     /// same corpus always splits the same way, and the shards together hold every block once.
-    pub fn select(&self, entries: &[txshadow_corpus::BlockEntry]) -> Vec<txshadow_corpus::BlockEntry> {
+    pub fn select(
+        &self,
+        entries: &[txshadow_corpus::BlockEntry],
+    ) -> Vec<txshadow_corpus::BlockEntry> {
         let work = |e: &txshadow_corpus::BlockEntry| e.gas_used.max(e.txs as u64 * 21_000).max(1);
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by(|a, b| {
@@ -217,7 +220,10 @@ mod tests {
         let mut all: Vec<u64> = shards.iter().flatten().map(|e| e.number).collect();
         all.sort();
         assert_eq!(all, (0..20).collect::<Vec<_>>());
-        let gas: Vec<u64> = shards.iter().map(|s| s.iter().map(|e| e.gas_used).sum()).collect();
+        let gas: Vec<u64> = shards
+            .iter()
+            .map(|s| s.iter().map(|e| e.gas_used).sum())
+            .collect();
         let (lo, hi) = (gas.iter().min().unwrap(), gas.iter().max().unwrap());
         assert!(hi - lo <= 7_000_000, "unbalanced: {gas:?}");
         // deterministic, and each shard in corpus order
@@ -227,7 +233,10 @@ mod tests {
 
     #[test]
     fn shard_and_run_id_syntax() {
-        assert_eq!("1/3".parse::<Shard>().unwrap(), Shard { index: 1, count: 3 });
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
         for bad in ["3/3", "1", "a/3", "0/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }

@@ -298,7 +298,11 @@ pub fn run(
     tp.replay_seconds = secs;
     tp.mgas_per_s = tp.gas as f64 / 1e6 / secs.max(1e-9);
     tp.tx_per_s = state.report.counts.txs as f64 / secs.max(1e-9);
-    let failure = match (read, fatal.into_inner().expect("not poisoned"), state.error.take()) {
+    let failure = match (
+        read,
+        fatal.into_inner().expect("not poisoned"),
+        state.error.take(),
+    ) {
         (_, _, Some(e)) => Some(e),
         (_, Some(e), _) => Some(RunError::Node(e)),
         (Err(e), _, _) => Some(e),
@@ -317,7 +321,11 @@ pub fn run(
         .stop
         .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     // stopped on request: the criteria as far as it went, the status `interrupted`
-    state.close(if stopped { RunVerdict::Pending } else { verdict })?;
+    state.close(if stopped {
+        RunVerdict::Pending
+    } else {
+        verdict
+    })?;
     let exit = match verdict {
         RunVerdict::Pass => EXIT_OK,
         _ => EXIT_DIFF,

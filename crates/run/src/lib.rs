@@ -46,8 +46,8 @@ mod window;
 
 pub use config::{RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs};
 pub use job::{
-    EXIT_DIFF, EXIT_HARNESS, EXIT_OK, RunEvent, RunHooks, RunOutcome, default_run_id,
-    now_rfc3339, process_cpu_seconds, replay_block, run,
+    EXIT_DIFF, EXIT_HARNESS, EXIT_OK, RunEvent, RunHooks, RunOutcome, default_run_id, now_rfc3339,
+    process_cpu_seconds, replay_block, run,
 };
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
 

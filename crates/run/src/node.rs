@@ -232,7 +232,10 @@ impl<'a> NodeWarnings<'a> {
         if forks.is_empty() {
             return vec![];
         }
-        let names: Vec<String> = forks.iter().map(|s| txshadow_replay::spec_name(*s)).collect();
+        let names: Vec<String> = forks
+            .iter()
+            .map(|s| txshadow_replay::spec_name(*s))
+            .collect();
         let warnings: Vec<String> = [
             ("baseline", self.nodes.baseline),
             ("candidate", self.nodes.candidate),

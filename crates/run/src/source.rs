@@ -82,10 +82,7 @@ impl CorpusSource {
     }
 
     /// The blocks of `corpus` that `keep` selects, in corpus order.
-    pub fn filtered(
-        dir: &Path,
-        keep: impl Fn(&BlockEntry) -> bool,
-    ) -> Result<Self, RunError> {
+    pub fn filtered(dir: &Path, keep: impl Fn(&BlockEntry) -> bool) -> Result<Self, RunError> {
         let corpus = Corpus::open(dir)?;
         let entries = corpus
             .manifest()
@@ -121,7 +118,11 @@ impl CorpusSource {
         let block = self.corpus.load_block(entry)?;
         let store = self.codes.load([&block])?;
         let codes = Codes::from_store(&store, store.hashes());
-        Ok(SourceBlock::new(block, &self.corpus.manifest().chain, codes))
+        Ok(SourceBlock::new(
+            block,
+            &self.corpus.manifest().chain,
+            codes,
+        ))
     }
 
     /// Finds the block holding a tx, by `BLOCK:INDEX` (a number from the manifest) or by hash
@@ -130,8 +131,12 @@ impl CorpusSource {
     pub fn find_tx(&self, which: &str) -> Result<(SourceBlock, usize), RunError> {
         let bad = |why: String| RunError::Input(format!("{which}: {why}"));
         if let Some((b, i)) = which.split_once(':') {
-            let n: u64 = b.parse().map_err(|_| bad("the block must be a number".into()))?;
-            let i: usize = i.parse().map_err(|_| bad("the index must be a number".into()))?;
+            let n: u64 = b
+                .parse()
+                .map_err(|_| bad("the block must be a number".into()))?;
+            let i: usize = i
+                .parse()
+                .map_err(|_| bad("the index must be a number".into()))?;
             let entry = self
                 .entries
                 .iter()
@@ -142,7 +147,10 @@ impl CorpusSource {
             }
             return Ok((self.load(entry)?, i));
         }
-        let hex = which.strip_prefix("0x").unwrap_or(which).to_ascii_lowercase();
+        let hex = which
+            .strip_prefix("0x")
+            .unwrap_or(which)
+            .to_ascii_lowercase();
         if hex.len() < 8 || hex.len() > 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(bad(
                 "expected a tx hash (or a prefix of 8+ hex digits) or BLOCK:INDEX".into(),
@@ -244,4 +252,3 @@ impl BlockSource for MemorySource {
         self.blocks.next().map(Ok)
     }
 }
-

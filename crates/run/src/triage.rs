@@ -6,7 +6,7 @@ use std::{path::Path, time::Instant};
 use alloy_primitives::{Address, B256};
 use eyre::{Result, bail};
 use serde::Serialize;
-use txshadow_diff::{Finding, Kind, Mode, Comparison, diff_against_chain, diff_outcomes};
+use txshadow_diff::{Comparison, Finding, Kind, Mode, diff_against_chain, diff_outcomes};
 use txshadow_replay::{
     BlockOutcome, Frame, RichStep, SideConfig, Step, StepTrace, StepWindow, TxOutcome, TxRunner,
 };

@@ -21,7 +21,10 @@ pub struct Verified {
 
 /// Replays the corpus's blocks numbered within `range` in block mode under the chain's rules
 /// and compares each with what the node recorded.
-pub fn replay_range(dir: &std::path::Path, range: RangeInclusive<u64>) -> Result<Verified, RunError> {
+pub fn replay_range(
+    dir: &std::path::Path,
+    range: RangeInclusive<u64>,
+) -> Result<Verified, RunError> {
     let source = CorpusSource::filtered(dir, |e| range.contains(&e.number))?;
     let side = SideConfig::chain("baseline");
     let results = source

@@ -7,7 +7,8 @@ use super::CaptureError;
 /// Blocks to capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockRange {
-    /// `A..B` (both included; `A..=B` says the same), or a single number `N`.
+    /// `A..B` (both included; `A..=B` says the same), `A:B` (as cryo writes it: B not included),
+    /// or a single number `N`.
     Span {
         /// First block.
         from: u64,
@@ -81,6 +82,16 @@ impl FromStr for BlockRange {
             }
             return Ok(Self::Latest { count });
         }
+        if let Some((a, b)) = t.split_once(':') {
+            // cryo's `A:B`: the end is not included
+            let (from, end) = (num(a, t)?, num(b, t)?);
+            if end <= from {
+                return Err(CaptureError::Input(format!(
+                    "--blocks {t}: A:B takes the blocks from A up to B, B not included: B must be after A"
+                )));
+            }
+            return Ok(Self::Span { from, to: end - 1 });
+        }
         let (from, to) = match t.split_once("..") {
             Some((a, b)) => (num(a, t)?, num(b.strip_prefix('=').unwrap_or(b), t)?),
             None => {
@@ -126,5 +137,15 @@ mod tests {
             (0, 10)
         );
         assert!(BlockRange::Span { from: 1, to: 11 }.resolve(10).is_err());
+    }
+
+    #[test]
+    fn cryo_ranges_leave_out_their_end() {
+        assert_eq!(
+            "100:200".parse::<BlockRange>().unwrap(),
+            BlockRange::Span { from: 100, to: 199 }
+        );
+        assert!("200:200".parse::<BlockRange>().is_err());
+        assert!("1:x".parse::<BlockRange>().is_err());
     }
 }

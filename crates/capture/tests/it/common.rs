@@ -1,7 +1,7 @@
 //! Shared helpers: replay a captured corpus and diff it against the chain.
 
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Finding, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Finding, Mode, diff_against_chain};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block, run_block_tx_mode};
 
 /// Replays every block of a corpus under the chain's rules and diffs against the chain.
@@ -22,7 +22,13 @@ pub(crate) fn replay_and_diff(
             Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).baseline,
         };
         let ch = b.chain.as_ref().unwrap_or(chain);
-        findings.extend(diff_against_chain(b, ch, &out, mode, Comparison::BaselineVsChain));
+        findings.extend(diff_against_chain(
+            b,
+            ch,
+            &out,
+            mode,
+            Comparison::BaselineVsChain,
+        ));
         outs.push(out);
     }
     (blocks, outs, findings)

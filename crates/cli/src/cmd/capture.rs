@@ -42,14 +42,16 @@ impl FromStr for SecretUrl {
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// JSON-RPC endpoint of an archive node with the debug namespace (http:// or https://).
+    /// Read from `TXSHADOW_RPC_URL`, else `ETH_RPC_URL` (as foundry reads it), when not given.
     #[arg(
         long,
         env = "TXSHADOW_RPC_URL",
         hide_env_values = true,
         value_name = "URL"
     )]
-    pub rpc_url: SecretUrl,
-    /// Blocks: `A..B` (both included), `N`, or `latest-N` (the last N blocks).
+    pub rpc_url: Option<SecretUrl>,
+    /// Blocks: `A..B` (both included), `A:B` (as cryo: B not included), `N`, or `latest-N`
+    /// (the last N blocks).
     #[arg(long, value_name = "RANGE")]
     pub blocks: String,
     /// Corpus directory: created, or resumed (complete blocks are skipped).
@@ -99,7 +101,13 @@ fn record_note(dir: &Path, note: String) -> Result<()> {
 impl CaptureArgs {
     /// Runs the capture: progress on stderr, a summary line on stdout.
     pub fn run(self, quiet: bool) -> Result<u8> {
-        let url = RpcUrl::parse(&self.rpc_url.0).map_err(|e| eyre!(e))?;
+        let raw = match &self.rpc_url {
+            Some(u) => u.0.clone(),
+            None => std::env::var("ETH_RPC_URL").map_err(|_| {
+                eyre!("no node given: pass --rpc-url URL, or set TXSHADOW_RPC_URL or ETH_RPC_URL")
+            })?,
+        };
+        let url = RpcUrl::parse(&raw).map_err(|e| eyre!(e))?;
         let range: BlockRange = self.blocks.parse()?;
         let fork = self
             .fork

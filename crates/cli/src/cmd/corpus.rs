@@ -76,7 +76,10 @@ fn print_stats(s: &CorpusStats) {
     println!("corpus      {}", s.dir);
     println!("format      v{}", s.format_version);
     println!("chain       {} (id {})", s.chain, s.chain_id);
-    println!("blocks      {} ({}..={})", s.blocks, s.first_block, s.last_block);
+    println!(
+        "blocks      {} ({}..={})",
+        s.blocks, s.first_block, s.last_block
+    );
     println!("txs         {}  types {:?}", s.txs, s.tx_types);
     println!("gas         {}", s.gas);
     println!(

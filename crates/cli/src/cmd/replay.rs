@@ -143,17 +143,18 @@ impl ReplayArgs {
     pub fn run(self, quiet: bool) -> Result<u8> {
         let cfg = self.config()?;
         let mut source = CorpusSource::open(&self.corpus, cfg.shard)?;
-        let bar = progress::bar(0, "txs", quiet);
+        let progress = progress::RunProgress::new(quiet);
         let events = |e: &RunEvent| match e {
-            RunEvent::Started { plan, .. } => bar.set_length(plan.txs.unwrap_or(0) as u64),
-            RunEvent::Block { txs, .. } => bar.inc(*txs as u64),
+            RunEvent::Started { plan, .. } => progress.start(plan.blocks, plan.txs),
+            RunEvent::Block { txs, .. } => progress.block(*txs),
         };
         let hooks = RunHooks {
             events: Some(&events),
             ..Default::default()
         };
-        let out = txshadow_run::run(&mut source, &cfg, hooks)?;
-        bar.finish_and_clear();
+        let out = txshadow_run::run(&mut source, &cfg, hooks);
+        progress.finish();
+        let out = out?;
         print_outcome(&out);
         Ok(out.exit)
     }
@@ -162,26 +163,26 @@ impl ReplayArgs {
 /// The one-line verdict, the failed criteria and where the report is.
 pub fn print_outcome(out: &RunOutcome) {
     let c = &out.report.counts;
-        let t = &out.report.throughput;
-        println!(
-            "{}: {} blocks, {} txs: {} matched, {} differing, {} errors, {} skipped{} ({} findings, {} accepted); {:.1} Mgas/s, {:.0} tx/s",
-            out.report.verdict.as_str().to_uppercase(),
-            c.blocks,
-            c.txs,
-            c.matched,
-            c.differing,
-            c.errors,
-            c.skipped,
-            if c.not_comparable > 0 {
-                format!(", {} not comparable", c.not_comparable)
-            } else {
-                String::new()
-            },
-            c.findings,
-            c.accepted,
-            t.mgas_per_s,
-            t.tx_per_s
-        );
+    let t = &out.report.throughput;
+    println!(
+        "{}: {} blocks, {} txs: {} matched, {} differing, {} errors, {} skipped{} ({} findings, {} accepted); {:.1} Mgas/s, {:.0} tx/s",
+        out.report.verdict.as_str().to_uppercase(),
+        c.blocks,
+        c.txs,
+        c.matched,
+        c.differing,
+        c.errors,
+        c.skipped,
+        if c.not_comparable > 0 {
+            format!(", {} not comparable", c.not_comparable)
+        } else {
+            String::new()
+        },
+        c.findings,
+        c.accepted,
+        t.mgas_per_s,
+        t.tx_per_s
+    );
     if c.differing_blocks > 0 || c.block_errors > 0 {
         println!(
             "  blocks: {} differing, {} failed as a whole",

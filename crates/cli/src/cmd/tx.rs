@@ -99,11 +99,7 @@ fn addr(a: &alloy_primitives::Address) -> String {
 fn render(t: &Triage, p: &Paint) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{}",
-        p.bold(&format!("tx {}", short_hex(&t.tx.to_string(), 23)))
-    );
+    let _ = writeln!(s, "{}", p.bold(&format!("tx {:#x}", t.tx)));
     let _ = writeln!(
         s,
         "block {} index {}  from {} to {}",
@@ -141,9 +137,12 @@ fn render(t: &Triage, p: &Paint) -> String {
         }
     }
     if let Some((a, b)) = t.intrinsic_gas {
+        // both sides start with the tx's gas limit: what the first step has left differs by
+        // the intrinsic gas (calldata, access list, creation)
         let _ = writeln!(
             s,
-            "\nintrinsic gas differs: {a} -> {b} gas left at the first step"
+            "\nintrinsic gas differs by {}\n  gas left at the first step: {a} (baseline), {b} (candidate)",
+            i128::from(a) - i128::from(b)
         );
     }
     match &t.divergence {

@@ -3,6 +3,7 @@
 mod bench;
 mod candidate;
 mod capture;
+mod nightly;
 mod node;
 mod replay;
 mod state_roots;

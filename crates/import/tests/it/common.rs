@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Finding, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Finding, Mode, diff_against_chain};
 use txshadow_import::{Format, ImportOptions, import};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block, run_block_tx_mode};
 
@@ -48,7 +48,13 @@ pub(crate) fn replay_and_diff(
             Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).baseline,
         };
         let ch = b.chain.as_ref().unwrap_or(chain);
-        findings.extend(diff_against_chain(b, ch, &out, mode, Comparison::BaselineVsChain));
+        findings.extend(diff_against_chain(
+            b,
+            ch,
+            &out,
+            mode,
+            Comparison::BaselineVsChain,
+        ));
         outs.push(out);
     }
     (blocks, outs, findings)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Bytes, Log, U256};
 use txshadow_corpus::{BlockRecord, Corpus, ExpectedTx};
-use txshadow_diff::{Finding, Kind, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Finding, Kind, Mode, diff_against_chain};
 use txshadow_import::{Format, ImportOptions, import};
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block_tx_mode};
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::U256;
-use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::Format;
 use txshadow_replay::{Codes, SideConfig, run_block};
 
@@ -128,7 +128,8 @@ fn hivechain_altered_balance_gives_state_root_finding() {
         let acc = acc.as_mut().unwrap();
         acc.balance += U256::from(1);
         let out = run_block(&b, chain, &codes, &side);
-        let findings = diff_against_chain(&b, chain, &out, Mode::Block, Comparison::BaselineVsChain);
+        let findings =
+            diff_against_chain(&b, chain, &out, Mode::Block, Comparison::BaselineVsChain);
         assert_eq!(findings.len(), 1, "block {n} ({addr}): {findings:#?}");
         assert_eq!(findings[0].kind, Kind::StateRoot);
         assert_eq!(findings[0].expected, b.header.state_root.to_string());

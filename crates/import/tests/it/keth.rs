@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::{U256, address, b256};
 use txshadow_corpus::Corpus;
-use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::{Format, ImportError, ImportOptions, import};
 
 use crate::common::{replay_and_diff, shared};
@@ -90,7 +90,13 @@ fn keth_mainnet_block_mode_matches_chain() {
     let post = m.expected.post_state.as_mut().unwrap();
     let acc = post.get_mut(&recipient).unwrap().as_mut().unwrap();
     acc.balance -= U256::from(1);
-    let f = diff_against_chain(&m, chain, &outs[1], Mode::Block, Comparison::BaselineVsChain);
+    let f = diff_against_chain(
+        &m,
+        chain,
+        &outs[1],
+        Mode::Block,
+        Comparison::BaselineVsChain,
+    );
     assert!(
         f.iter()
             .any(|f| f.kind == Kind::State && f.field == format!("state.{recipient}.balance")),
@@ -101,7 +107,13 @@ fn keth_mainnet_block_mode_matches_chain() {
     let acc = post.get_mut(&beacon).unwrap().as_mut().unwrap();
     let ts = U256::from(m.header.timestamp % 8191);
     acc.storage.insert(ts, U256::ZERO);
-    let f = diff_against_chain(&m, chain, &outs[0], Mode::Block, Comparison::BaselineVsChain);
+    let f = diff_against_chain(
+        &m,
+        chain,
+        &outs[0],
+        Mode::Block,
+        Comparison::BaselineVsChain,
+    );
     assert!(
         f.iter().any(|f| f.kind == Kind::State
             && f.field == format!("state.{beacon}.storage[{ts:#x}]")),

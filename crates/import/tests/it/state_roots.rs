@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use alloy_primitives::{B256, Bytes, U256};
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::Format;
 use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block};
 

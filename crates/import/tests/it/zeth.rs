@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::{U256, address};
 use txshadow_corpus::{BlockRecord, Corpus};
-use txshadow_diff::{Kind, Mode, Comparison, diff_against_chain};
+use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::{Format, ImportError, ImportOptions, import};
 use txshadow_replay::BlockOutcome;
 

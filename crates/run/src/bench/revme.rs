@@ -13,8 +13,8 @@ use serde::Serialize;
 use txshadow_replay::{SideConfig, Touches, TxRunner};
 
 use crate::{
-    fixture::{FixtureInput, build},
     bench::Loaded,
+    fixture::{FixtureInput, build},
 };
 
 /// What the comparison measured.

@@ -94,7 +94,10 @@ fn a_run_reads_a_bounded_window_ahead_and_writes_in_block_order() {
         let rows = rows(&o.dir);
         assert_eq!(rows.len(), 1870);
         let key = |r: &Vec<String>| (r[0].parse::<u64>().unwrap(), r[1].parse::<usize>().unwrap());
-        assert!(rows.windows(2).all(|w| key(&w[0]) < key(&w[1])), "rows out of order");
+        assert!(
+            rows.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+            "rows out of order"
+        );
     }
 }
 
@@ -113,7 +116,10 @@ fn shards_of_a_corpus_add_up_to_the_whole_run() {
         RunHooks::default(),
     )
     .unwrap();
-    assert_eq!(full.exit, 1, "istanbul differs from the chain's later forks");
+    assert_eq!(
+        full.exit, 1,
+        "istanbul differs from the chain's later forks"
+    );
     let mut all_rows = vec![];
     let mut counts = (0, 0, 0, 0, 0);
     for index in 0..3 {
@@ -136,8 +142,15 @@ fn shards_of_a_corpus_add_up_to_the_whole_run() {
         all_rows.extend(rows(&o.dir));
     }
     let c = &full.report.counts;
-    assert_eq!(counts, (c.txs, c.matched, c.differing, c.errors, c.findings));
-    assert_eq!(c.matched + c.differing + c.errors, c.txs, "every tx in one verdict");
+    assert_eq!(
+        counts,
+        (c.txs, c.matched, c.differing, c.errors, c.findings)
+    );
+    assert_eq!(
+        c.matched + c.differing + c.errors,
+        c.txs,
+        "every tx in one verdict"
+    );
     all_rows.sort();
     let mut full_rows = rows(&full.dir);
     full_rows.sort();
@@ -172,8 +185,7 @@ fn a_stopped_run_ends_interrupted_with_what_it_finished() {
     let done = o.report.counts.blocks;
     assert!((1..13).contains(&done), "{done} blocks");
     let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(o.dir.join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(o.dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["run"]["status"], "interrupted");
     assert_eq!(rows(&o.dir).len(), o.report.counts.txs);
 }
