@@ -89,8 +89,49 @@ pub fn run(cli: Cli) -> ExitCode {
     match res {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(EXIT_HARNESS)
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause once: an error whose message already
+/// carries its source's text (`path: No such file…`) does not repeat it.
+pub fn error_text(e: &eyre::Report) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let t = cause.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+    }
+    msg
+}
+
+/// Set by SIGINT or SIGTERM: a run then reads no more blocks, finishes those in flight,
+/// writes its reports as `interrupted` and exits.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes SIGINT and SIGTERM set [`STOP`] instead of killing the process at once; a second
+/// signal kills it.
+pub fn stop_on_signals() {
+    #[cfg(unix)]
+    {
+        extern "C" fn on_signal(sig: libc::c_int) {
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // SAFETY: restoring the default disposition and re-raising are async-signal-safe
+                unsafe {
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::raise(sig);
+                }
+            }
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only touches an atomic and async-signal-safe calls
+            unsafe {
+                libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+            }
         }
     }
 }

@@ -28,7 +28,10 @@ impl Corpus {
         let txs: usize = blocks
             .par_iter()
             .zip(self.manifest().blocks.par_iter())
-            .map(|(b, e)| verify_block(b, &self.block_path(e)))
+            .map(|(b, e)| {
+                let chain = b.chain.as_ref().unwrap_or(&self.manifest().chain);
+                verify_block(b, chain, &self.block_path(e))
+            })
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .sum();
@@ -77,7 +80,16 @@ pub struct VerifySummary {
     pub codes: usize,
 }
 
-fn verify_block(b: &BlockRecord, path: &Path) -> Result<usize, CorpusError> {
+fn verify_block(
+    b: &BlockRecord,
+    chain: &crate::ChainConfig,
+    path: &Path,
+) -> Result<usize, CorpusError> {
+    // before Homestead a signature's s may be in the upper half of the curve order (EIP-2
+    // made that invalid from Homestead on)
+    let homestead = chain
+        .activation(alloy_hardforks::EthereumHardfork::Homestead)
+        .active_at_block(b.number());
     let invalid = |reason: String| CorpusError::Invalid {
         path: path.to_path_buf(),
         reason,
@@ -112,7 +124,7 @@ fn verify_block(b: &BlockRecord, path: &Path) -> Result<usize, CorpusError> {
             )));
         }
         let from = env
-            .recover_signer()
+            .recover_signer_unchecked_if(!homestead)
             .map_err(|e| invalid(format!("tx {i} ({}): cannot recover sender: {e}", tx.hash)))?;
         if from != tx.from {
             return Err(invalid(format!(
@@ -122,6 +134,28 @@ fn verify_block(b: &BlockRecord, path: &Path) -> Result<usize, CorpusError> {
         }
     }
     Ok(b.transactions.len())
+}
+
+/// Sender recovery under the rules of the tx's block: with `unchecked`, a high-s signature is
+/// accepted (pre-Homestead).
+trait RecoverUnder {
+    fn recover_signer_unchecked_if(
+        &self,
+        unchecked: bool,
+    ) -> Result<alloy_primitives::Address, alloy_consensus::crypto::RecoveryError>;
+}
+
+impl RecoverUnder for TxEnvelope {
+    fn recover_signer_unchecked_if(
+        &self,
+        unchecked: bool,
+    ) -> Result<alloy_primitives::Address, alloy_consensus::crypto::RecoveryError> {
+        if unchecked {
+            self.recover_signer_unchecked()
+        } else {
+            self.recover_signer()
+        }
+    }
 }
 
 /// Decodes an EIP-2718 transaction, naming an unknown type.
@@ -138,4 +172,70 @@ pub fn decode_tx(raw: &[u8]) -> Result<TxEnvelope, String> {
         ));
     }
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_consensus::{Signed, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Signature, U256};
+
+    use crate::{Corpus, CorpusWriter};
+
+    /// secp256k1's group order.
+    const N: U256 = U256::from_limbs([
+        0xbfd25e8cd0364141,
+        0xbaaedce6af48a03b,
+        0xfffffffffffffffe,
+        0xffffffffffffffff,
+    ]);
+
+    /// Block 46147 (Frontier) of the shipped corpus with its first tx's signature moved to the
+    /// high-s twin (the same signer), as pre-Homestead txs on mainnet may be signed.
+    fn high_s_corpus(dir: &std::path::Path, number: Option<u64>) -> Corpus {
+        let shipped = Corpus::open(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet"),
+        )
+        .unwrap();
+        let e = shipped
+            .manifest()
+            .blocks
+            .iter()
+            .find(|e| e.number == 46147)
+            .unwrap();
+        let mut b = shipped.load_block(e).unwrap();
+        let TxEnvelope::Legacy(signed) = super::decode_tx(&b.transactions[0].raw).unwrap() else {
+            panic!("a legacy tx");
+        };
+        let sig = signed.signature();
+        let high = Signature::new(sig.r(), N - sig.s(), !sig.v());
+        let tx = TxEnvelope::Legacy(Signed::new_unhashed(signed.tx().clone(), high));
+        b.transactions[0].raw = tx.encoded_2718().into();
+        b.transactions[0].hash = *tx.tx_hash();
+        if let Some(n) = number {
+            // a block after Homestead: its header no longer hashes to the block's hash
+            b.header.number = n;
+            b.synthetic = true;
+        }
+        let m = shipped.manifest();
+        let mut w =
+            CorpusWriter::create(dir, m.chain.clone(), m.provenance.clone(), false).unwrap();
+        w.put_block(&b).unwrap();
+        for h in b.code_hashes() {
+            if let Some(c) = shipped.load_codes([&b]).unwrap().get(&h) {
+                w.put_code(c).unwrap();
+            }
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_high_s_signature_verifies_before_homestead_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = high_s_corpus(&dir.path().join("frontier"), None);
+        assert_eq!(c.verify().unwrap().txs, 1);
+        let c = high_s_corpus(&dir.path().join("homestead"), Some(1_200_000));
+        let e = c.verify().unwrap_err().to_string();
+        assert!(e.contains("cannot recover sender"), "{e}");
+    }
 }

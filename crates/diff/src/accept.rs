@@ -20,8 +20,10 @@ use crate::{Finding, Kind};
 /// Current version of the accepted-differences file.
 pub const ACCEPTED_VERSION: u32 = 1;
 
-/// One rule.
+/// One rule. Unknown keys are refused: a misspelt `contract` would otherwise leave a rule that
+/// matches far more than meant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptRule {
     /// Why it is accepted (required).
     pub reason: String,
@@ -69,8 +71,9 @@ impl AcceptRule {
     }
 }
 
-/// The file.
+/// The file (unknown keys refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptedFile {
     /// Must be [`ACCEPTED_VERSION`].
     pub version: u32,
@@ -100,6 +103,15 @@ impl AcceptedFile {
             {
                 return Err(format!("{}: rule {i}: unknown kind {k:?}", path.display()));
             }
+            if let Some(sel) = &r.selector {
+                let hex = sel.strip_prefix("0x").unwrap_or("");
+                if hex.len() != 8 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "{}: rule {i}: selector {sel:?} is not 0x and 8 hex digits",
+                        path.display()
+                    ));
+                }
+            }
         }
         Ok(f)
     }
@@ -122,5 +134,32 @@ pub fn apply_accepted(file: &AcceptedFile, findings: &mut [Finding], counts: &mu
             f.accepted = Some(r.reason.clone());
             counts[i] += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<AcceptedFile, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("accepted.toml");
+        std::fs::write(&p, text).unwrap();
+        AcceptedFile::load(&p)
+    }
+
+    #[test]
+    fn a_misspelt_or_unknown_key_is_refused_by_name() {
+        let e = load("version = 1\n[[accept]]\nreason = \"x\"\nkind = \"gas\"\ncontrct = \"0xdac17f958d2ee523a2206206994597c13d831ec7\"\n").unwrap_err();
+        assert!(e.contains("contrct"), "{e}");
+        let e = load("version = 1\nowner = \"me\"\n").unwrap_err();
+        assert!(e.contains("owner"), "{e}");
+        let e =
+            load("version = 1\n[[accept]]\nreason = \"x\"\nselector = \"0xa9059c\"\n").unwrap_err();
+        assert!(e.contains("selector"), "{e}");
+        load(
+            "version = 1\n[[accept]]\nreason = \"x\"\nkind = \"gas\"\nselector = \"0xa9059cbb\"\n",
+        )
+        .unwrap();
     }
 }

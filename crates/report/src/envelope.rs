@@ -217,6 +217,10 @@ pub struct RunInfo {
     /// reports from different machines can be told to come from the same corpus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corpus_checksum: Option<String>,
+    /// The process that writes the report: a reader that finds the run `running` while no
+    /// such process is alive knows it was killed ([`Report::status_now`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// The shard run directories a merged report was made from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
@@ -315,4 +319,27 @@ pub struct SideStateRoot {
     /// Why the root or the pre-state check failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Report {
+    /// The run's status as it stands now: a report left `running` by a process that is gone
+    /// (killed) is `interrupted`.
+    pub fn status_now(&self) -> RunStatus {
+        match (self.run.status, self.run.pid) {
+            (RunStatus::Running, Some(pid)) if !process_alive(pid) => RunStatus::Interrupted,
+            (s, _) => s,
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        true
+    }
 }

@@ -189,12 +189,13 @@ fn check(shards: &[Shard]) -> Result<(), MergeError> {
             r.launch_criteria.join(","),
             first.report.launch_criteria.join(","),
         )?;
-        if r.run.status != RunStatus::Complete {
+        let status = r.status_now();
+        if status != RunStatus::Complete {
             return Err(mismatch(
                 &s.dir,
                 format!(
                     "the shard's run is {}, not complete: run it again",
-                    r.run.status.as_str()
+                    status.as_str()
                 ),
             ));
         }

@@ -228,6 +228,7 @@ pub fn run(
             corpus: source.describe(),
             shard: cfg.shard.map(|s| s.to_string()),
             corpus_checksum: source.identity(),
+            pid: Some(std::process::id()),
             ..Default::default()
         },
         configurations: configurations(cfg, nodes),

@@ -186,8 +186,15 @@ impl CaptureArgs {
             Err(e) => {
                 eprintln!("error: {e}");
                 if self.out.join("manifest.json").exists() {
+                    // only a node that stopped answering is mended by trying again
+                    let next = match &e {
+                        txshadow_capture::rpc::CaptureError::Rpc(r) if r.gave_up() => {
+                            "run the same command again to resume once the node answers"
+                        }
+                        _ => "mend the cause above; the same command then resumes it",
+                    };
                     eprintln!(
-                        "{written} block(s) written to {out} in this run; it is a valid corpus: run the same command again to resume"
+                        "{written} block(s) written to {out} in this run; it is a valid corpus: {next}"
                     );
                 }
                 return Ok(crate::EXIT_HARNESS);

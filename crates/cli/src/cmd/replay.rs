@@ -136,6 +136,15 @@ impl ReplayArgs {
             shard: self.shard,
         };
         cfg.check()?;
+        if let Some(id) = &cfg.run_id {
+            let dir = cfg.out_dir.join(id);
+            if dir.join("report.json").exists() {
+                bail!(
+                    "{} already holds a run: choose another --run-id, or remove that directory",
+                    dir.display()
+                );
+            }
+        }
         Ok(cfg)
     }
 
@@ -148,13 +157,23 @@ impl ReplayArgs {
             RunEvent::Started { plan, .. } => progress.start(plan.blocks, plan.txs),
             RunEvent::Block { txs, .. } => progress.block(*txs),
         };
+        crate::stop_on_signals();
         let hooks = RunHooks {
             events: Some(&events),
+            stop: Some(&crate::STOP),
             ..Default::default()
         };
         let out = txshadow_run::run(&mut source, &cfg, hooks);
         progress.finish();
         let out = out?;
+        if out.report.run.status == txshadow_report::RunStatus::Interrupted {
+            eprintln!(
+                "interrupted: {} blocks replayed before the signal; the report says so",
+                out.report.counts.blocks
+            );
+            print_outcome(&out);
+            return Ok(txshadow_run::EXIT_HARNESS);
+        }
         print_outcome(&out);
         Ok(out.exit)
     }
