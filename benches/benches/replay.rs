@@ -6,7 +6,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use txshadow::{bench::raw, runner};
 use txshadow_benches::shipped_corpus;
 use txshadow_diff::{Mode, diff_outcomes};
-use txshadow_replay::{SideConfig, run_block, run_block_tx_mode};
+use txshadow_replay::{BlockRunOptions, SideConfig, run_block, run_block_tx_mode};
 use txshadow_report::{Report, ReportWriter};
 
 /// The three largest blocks of the shipped corpus (by gas), the same every run.
@@ -28,12 +28,13 @@ fn corpus_load(c: &mut Criterion) {
 fn block_replay(c: &mut Criterion) {
     let (l, idx) = pinned();
     let side = SideConfig::chain("baseline");
+    let opts = BlockRunOptions::default();
     let mut g = c.benchmark_group("block");
     g.sample_size(20);
     g.bench_function("harness/3-largest", |b| {
         b.iter(|| {
             for i in &idx {
-                let o = run_block(&l.blocks[*i], &l.chain, &l.codes, &side);
+                let o = run_block(&l.blocks[*i], &l.chain, &l.codes, &side, &opts).outcome;
                 assert!(o.error.is_none());
             }
         })
@@ -65,8 +66,23 @@ fn tx_replay(c: &mut Criterion) {
 fn diff(c: &mut Criterion) {
     let (l, idx) = pinned();
     let b0 = &l.blocks[idx[0]];
-    let a = run_block(b0, &l.chain, &l.codes, &SideConfig::chain("baseline"));
-    let k = run_block(b0, &l.chain, &l.codes, &SideConfig::chain("candidate"));
+    let opts = BlockRunOptions::default();
+    let a = run_block(
+        b0,
+        &l.chain,
+        &l.codes,
+        &SideConfig::chain("baseline"),
+        &opts,
+    )
+    .outcome;
+    let k = run_block(
+        b0,
+        &l.chain,
+        &l.codes,
+        &SideConfig::chain("candidate"),
+        &opts,
+    )
+    .outcome;
     c.bench_function("diff/two_outcomes_largest", |b| {
         b.iter(|| diff_outcomes(b0, &a, &k, Mode::Block))
     });

@@ -15,7 +15,7 @@ use txshadow_diff::{
     AcceptedFile, Finding, Kind, Mode, Side, apply_accepted, diff_against_chain, diff_outcomes,
 };
 use txshadow_replay::{
-    BlockOutcome, Codes, SideConfig, TxOutcome, run_block, run_block_pair, run_block_receipts_only,
+    BlockOutcome, BlockRunOptions, Codes, SideConfig, TxOutcome, run_block, run_block_pair,
     run_block_tx_mode,
 };
 use txshadow_report::{BlockResult, Report, ReportWriter, RunInfo, TxRow};
@@ -239,19 +239,25 @@ pub fn process_block(
             state_compared = o.state_compared;
             (o.reference, o.got)
         }
-        (Mode::Block, None) if !block.expected.has_tx_post_states() => (
-            None,
-            run_block_receipts_only(block, ch, codes, &cfg.baseline),
-        ),
-        (Mode::Block, None) => (None, run_block(block, ch, codes, &cfg.baseline)),
+        (Mode::Block, None) => {
+            // per-tx state only when the chain recorded some to compare it with
+            let tx_state = block.expected.has_tx_post_states();
+            let opts = BlockRunOptions {
+                tx_state,
+                ..Default::default()
+            };
+            let run = run_block(block, ch, codes, &cfg.baseline, &opts);
+            (None, run.outcome)
+        }
         (Mode::Tx, None) => {
             let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, None);
             block_mode_run = Some(o.reference);
             (None, o.baseline)
         }
         (Mode::Block, Some(c)) => {
-            let (b, k) = run_block_pair(block, ch, codes, &cfg.baseline, c);
-            (Some(b), k)
+            let opts = BlockRunOptions::default();
+            let (b, k) = run_block_pair(block, ch, codes, &cfg.baseline, c, &opts);
+            (Some(b.outcome), k.outcome)
         }
         (Mode::Tx, Some(c)) => {
             let o = run_block_tx_mode(block, ch, codes, &cfg.baseline, Some(c));

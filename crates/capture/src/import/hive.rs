@@ -50,7 +50,7 @@ use txshadow_corpus::{
     AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, TxRecord,
     default_blob_schedule, parse_fork,
 };
-use txshadow_replay::{Codes, SideConfig, decode_code, run_block_with_new_codes};
+use txshadow_replay::{BlockRunOptions, Codes, SideConfig, decode_code, run_block};
 
 use super::{ImportError, ImportOptions, ImportSummary, common};
 
@@ -539,7 +539,9 @@ pub(crate) fn import(
         };
 
         // derive the next block's pre-state
-        let (outcome, new_codes) = run_block_with_new_codes(&rec, &chain, &codes, &side);
+        let opts = BlockRunOptions::with_new_codes();
+        let run = run_block(&rec, &chain, &codes, &side, &opts);
+        let (outcome, new_codes) = (run.outcome, run.new_codes);
         for code in new_codes.into_values() {
             w.put_code(code.original_byte_slice())?;
             codes.insert(code);

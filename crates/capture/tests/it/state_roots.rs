@@ -10,7 +10,7 @@ use alloy_trie::{Nibbles, TrieAccount};
 use txshadow_capture::import::Format;
 use txshadow_corpus::{BlockRecord, Corpus};
 use txshadow_diff::{Kind, Mode, Side, diff_against_chain};
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block};
+use txshadow_replay::{BlockOutcome, BlockRunOptions, Codes, SideConfig, run_block};
 use txshadow_trie::{NodeSet, SparseTrie};
 
 use crate::common::{import_to_temp, replay_and_diff, shared};
@@ -94,7 +94,9 @@ fn run(c: &Corpus, b: &BlockRecord) -> BlockOutcome {
         &c.manifest().chain,
         &codes,
         &SideConfig::chain("baseline"),
+        &BlockRunOptions::default(),
     )
+    .outcome
 }
 
 fn block(c: &Corpus, number: u64) -> BlockRecord {

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use txshadow_capture::rpc::{BlockRange, CaptureEvent, CaptureOptions, RpcUrl, capture};
 use txshadow_corpus::{Corpus, CorpusWriter, parse_fork};
 use txshadow_diff::{Mode, Side, diff_against_chain};
-use txshadow_replay::{Codes, SideConfig, run_block};
+use txshadow_replay::{BlockRunOptions, Codes, SideConfig, run_block};
 
 use crate::progress;
 
@@ -117,7 +117,7 @@ fn verify(dir: &Path, first: u64, last: u64) -> Result<Verified> {
         .par_iter()
         .filter_map(|b| {
             let ch = b.chain.as_ref().unwrap_or(chain);
-            let out = run_block(b, ch, &codes, &side);
+            let out = run_block(b, ch, &codes, &side, &BlockRunOptions::default()).outcome;
             let f = diff_against_chain(b, ch, &out, Mode::Block, Side::BaselineVsChain);
             let first = f.first()?;
             let tx = first
