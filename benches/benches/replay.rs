@@ -5,7 +5,7 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use txshadow_benches::shipped_corpus;
 use txshadow_diff::{Mode, diff_outcomes};
-use txshadow_replay::{SideConfig, run_block, run_block_tx_mode};
+use txshadow_replay::{BlockRunOptions, SideConfig, run_block, run_block_tx_mode};
 use txshadow_report::{Report, ReportWriter, Sink};
 use txshadow_run::{
     BlockSource, CorpusSource, RunConfig, RunHooks, SourceBlock,
@@ -66,7 +66,14 @@ fn block_replay(c: &mut Criterion) {
     g.bench_function("harness/3-largest", |b| {
         b.iter(|| {
             for i in &idx {
-                let o = run_block(&l.blocks[*i], &l.chain, &l.codes, &side);
+                let o = run_block(
+                    &l.blocks[*i],
+                    &l.chain,
+                    &l.codes,
+                    &side,
+                    &BlockRunOptions::default(),
+                )
+                .outcome;
                 assert!(o.error.is_none());
             }
         })
@@ -98,8 +105,22 @@ fn tx_replay(c: &mut Criterion) {
 fn diff(c: &mut Criterion) {
     let (l, idx) = pinned();
     let b0 = &l.blocks[idx[0]];
-    let a = run_block(b0, &l.chain, &l.codes, &SideConfig::chain("baseline"));
-    let k = run_block(b0, &l.chain, &l.codes, &SideConfig::chain("candidate"));
+    let a = run_block(
+        b0,
+        &l.chain,
+        &l.codes,
+        &SideConfig::chain("baseline"),
+        &BlockRunOptions::default(),
+    )
+    .outcome;
+    let k = run_block(
+        b0,
+        &l.chain,
+        &l.codes,
+        &SideConfig::chain("candidate"),
+        &BlockRunOptions::default(),
+    )
+    .outcome;
     c.bench_function("diff/two_outcomes_largest", |b| {
         b.iter(|| diff_outcomes(b0, &a, &k, Mode::Block))
     });

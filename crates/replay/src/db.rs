@@ -2,15 +2,20 @@
 //! Nothing is invented: an unknown block hash is an error (unless the source's conventions say
 //! otherwise), and so is an unknown code.
 
-use std::{cell::RefCell, collections::HashMap, sync::OnceLock};
+use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
+    ops::{Deref, DerefMut},
+    sync::OnceLock,
+};
 
 use alloy_primitives::{Address, B256, U256};
 use revm::{
     bytecode::{Bytecode, JumpTable},
-    database::CacheDB,
-    database_interface::{DBErrorMarker, Database, DatabaseRef},
-    primitives::StorageKey,
-    state::AccountInfo,
+    database::{AccountState as DbAccountState, CacheDB},
+    database_interface::{DBErrorMarker, Database, DatabaseCommit, DatabaseRef},
+    primitives::{AddressMap, StorageKey},
+    state::{Account, AccountInfo},
 };
 use txshadow_corpus::{AccountState, Analysed, BlockRecord, CodeStore, KECCAK_EMPTY};
 
@@ -163,8 +168,86 @@ fn block_hash(block: &BlockRecord, number: u64) -> Result<B256, DbError> {
 
 /// What block mode runs on: the block's pre-state, behind a configuration's overrides, loaded
 /// into revm's in-memory [`CacheDB`] before the first tx (see [`block_db`]). Reads the cache
-/// cannot answer fall through to the [`CorpusRef`] behind it.
-pub type BlockDb<'a> = CacheDB<CorpusRef<'a>>;
+/// cannot answer fall through to the [`CorpusRef`] behind it. Dereferences to the cache.
+///
+/// Its commit is [`CacheDB`]'s with one fix. `CacheDB` commits a destroyed account as
+/// `NotExisting` with its storage dropped from the cache, and an account that is not newly
+/// created as `Touched` unless it already was `StorageCleared`. So an account destroyed by one tx
+/// and then sent value by a later tx of the block (a transfer, a reward, a withdrawal) comes back
+/// `Touched`: its slots that are not in the cache are read from the pre-state again, a later tx
+/// sees the destroyed storage, and the post-state does not say it was wiped. A node wipes it; so
+/// does this commit, by keeping such an account `StorageCleared`.
+#[derive(Debug)]
+pub struct BlockDb<'a> {
+    cache: CacheDB<CorpusRef<'a>>,
+    /// Accounts destroyed by an earlier commit of the block.
+    destroyed: HashSet<Address>,
+}
+
+impl<'a> Deref for BlockDb<'a> {
+    type Target = CacheDB<CorpusRef<'a>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.cache
+    }
+}
+
+impl DerefMut for BlockDb<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.cache
+    }
+}
+
+impl Database for BlockDb<'_> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        self.cache.basic(address)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        self.cache.code_by_hash(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: StorageKey) -> Result<U256, DbError> {
+        self.cache.storage(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.cache.block_hash(number)
+    }
+}
+
+impl DatabaseCommit for BlockDb<'_> {
+    fn commit(&mut self, changes: AddressMap<Account>) {
+        // accounts destroyed earlier in the block that this commit gives a value again
+        let revived: Vec<Address> = if self.destroyed.is_empty() {
+            Vec::new()
+        } else {
+            changes
+                .iter()
+                .filter(|(a, acc)| {
+                    acc.is_touched() && !acc.is_selfdestructed() && self.destroyed.contains(*a)
+                })
+                .map(|(a, _)| *a)
+                .collect()
+        };
+        self.destroyed.extend(
+            changes
+                .iter()
+                .filter(|(_, acc)| acc.is_touched() && acc.is_selfdestructed())
+                .map(|(a, _)| *a),
+        );
+        self.cache.commit(changes);
+        for a in revived {
+            if let Some(acc) = self.cache.cache.accounts.get_mut(&a)
+                && acc.account_state == DbAccountState::Touched
+            {
+                acc.account_state = DbAccountState::StorageCleared;
+            }
+        }
+    }
+}
 
 /// The corpus behind a [`BlockDb`]: answers for accounts and slots the pre-state does not list
 /// (absent, zero), ancestors' hashes and codes, under the overrides; remembers the accounts read
@@ -274,7 +357,10 @@ pub fn block_db<'a>(
             entry.storage.extend(ov.iter().map(|(k, v)| (*k, *v)));
         }
     }
-    db
+    BlockDb {
+        cache: db,
+        destroyed: HashSet::new(),
+    }
 }
 
 /// A block's pre-state as a revm database.

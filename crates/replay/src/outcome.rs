@@ -1,8 +1,19 @@
-//! What a replay produced: per tx and per block.
+//! What a replay produced: per tx and per block, and how a tx's outcome is read from revm's
+//! result.
 
-use alloy_primitives::{Address, B256, Bloom, Bytes, Log};
+use std::collections::{BTreeMap, HashMap};
+
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
+use revm::{
+    bytecode::Bytecode,
+    context_interface::result::{ExecutionResult, HaltReason},
+    primitives::hardfork::SpecId,
+    state::{Account, EvmState},
+};
 use serde::{Deserialize, Serialize};
-use txshadow_corpus::StateMap;
+use txshadow_corpus::{AccountState, KECCAK_EMPTY, StateMap};
+
+use crate::Codes;
 
 /// The execution of one transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,4 +111,102 @@ pub struct BlockOutcome {
     pub error: Option<String>,
     /// Gas executed (sum of tx gas used), for throughput.
     pub gas_executed: u64,
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// A tx's execution from revm's result and the state it left: the accounts and slots it
+/// changed (`None`: deleted), the accounts whose storage it wiped. `new_codes`, if given,
+/// collects the codes it deployed that `known` does not hold.
+pub(crate) fn tx_exec(
+    result: &ExecutionResult<HaltReason>,
+    state: &EvmState,
+    spec: SpecId,
+    cumulative: u64,
+    mut new_codes: Option<&mut HashMap<B256, Bytecode>>,
+    known: &Codes,
+) -> TxExec {
+    let gas = result.gas();
+    let (output, reason) = match result {
+        ExecutionResult::Success { output, .. } => (output.data().clone(), None),
+        ExecutionResult::Revert { output, .. } => (output.clone(), Some("reverted".to_string())),
+        ExecutionResult::Halt { reason, .. } => (Bytes::new(), Some(format!("{reason:?}"))),
+    };
+    let mut changes = StateMap::new();
+    let mut storage_reset = Vec::new();
+    for (addr, acc) in state {
+        if !acc.is_touched() {
+            continue;
+        }
+        if acc.is_selfdestructed() || acc.state_clear_aware_is_empty(spec) {
+            changes.insert(*addr, None);
+            storage_reset.push(*addr);
+            continue;
+        }
+        if acc.is_created() {
+            storage_reset.push(*addr);
+        }
+        if let Some(new_codes) = new_codes.as_deref_mut() {
+            note_new_code(acc, known, new_codes);
+        }
+        let storage: BTreeMap<U256, U256> = acc
+            .changed_storage_slots()
+            .map(|(k, v)| (*k, v.present_value()))
+            .collect();
+        changes.insert(
+            *addr,
+            Some(AccountState {
+                balance: acc.info.balance,
+                nonce: acc.info.nonce,
+                code_hash: acc.info.code_hash,
+                storage,
+            }),
+        );
+    }
+    TxExec {
+        status: result.is_success(),
+        gas_used: result.tx_gas_used(),
+        gas_spent: gas.total_gas_spent(),
+        gas_refunded: gas.final_refunded(),
+        cumulative_gas_used: cumulative,
+        output,
+        reason,
+        // block mode moves the logs out of the receipts, tx mode out of the result
+        logs: Vec::new(),
+        created: result.created_address(),
+        state: changes,
+        storage_reset,
+    }
+}
+
+/// Collects the codes the tx deployed that `known` does not hold, without recording its state
+/// changes: the accounts [`tx_exec`] would list as changed, not deleted.
+pub(crate) fn collect_new_codes(
+    state: &EvmState,
+    spec: SpecId,
+    known: &Codes,
+    new_codes: &mut HashMap<B256, Bytecode>,
+) {
+    for acc in state.values() {
+        if acc.is_touched() && !acc.is_selfdestructed() && !acc.state_clear_aware_is_empty(spec) {
+            note_new_code(acc, known, new_codes);
+        }
+    }
+}
+
+fn note_new_code(acc: &Account, known: &Codes, new_codes: &mut HashMap<B256, Bytecode>) {
+    if acc.info.code_hash != KECCAK_EMPTY
+        && !known.contains(&acc.info.code_hash)
+        && let Some(code) = &acc.info.code
+    {
+        new_codes
+            .entry(acc.info.code_hash)
+            .or_insert_with(|| code.clone());
+    }
 }

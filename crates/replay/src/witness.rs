@@ -1,5 +1,6 @@
-//! State roots from a block's witness: the pre-state checked against the parent's state root,
-//! and the real post-block state root computed from the replay's post-state.
+//! A block's witness at work: the pre-state checked against the parent's state root, leaving
+//! the revealed tries ready for the post-block state root (computed in the `state_root` module
+//! with every other root a replay computes).
 //!
 //! A corpus block holds the accounts and slots the block touches; its witness holds the trie
 //! nodes on their paths under the parent's state root. Before the block runs, every pre-state
@@ -14,10 +15,8 @@ use std::{sync::Arc, time::Instant};
 
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
-use txshadow_corpus::{AccountState, BlockRecord, KECCAK_EMPTY, StateMap, Witness};
-use txshadow_trie::{AccountUpdate, NodeSet, StateTrie, TrieError};
-
-use crate::TxOutcome;
+use txshadow_corpus::{AccountState, BlockRecord, KECCAK_EMPTY, Witness};
+use txshadow_trie::{NodeSet, StateTrie};
 
 /// What a block's witness gave a replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +53,8 @@ fn is_false(b: &bool) -> bool {
 /// A pre-state checked against its witness: the revealed tries, ready to take the post-state.
 #[derive(Debug, Clone)]
 pub struct VerifiedPreState {
-    trie: StateTrie,
+    /// The parent state's tries, revealed along the pre-state's paths.
+    pub(crate) trie: StateTrie,
     /// The figures so far (root fields filled by [`VerifiedPreState::post_state_root`]).
     pub outcome: WitnessOutcome,
 }
@@ -175,74 +175,4 @@ pub fn verify_pre_state(
     }
     outcome.error = Some(msg);
     Err(outcome)
-}
-
-impl VerifiedPreState {
-    /// The state root after `post` (changed accounts, `None` = deleted) with the storage of
-    /// `storage_reset`'s accounts wiped first. Leaves this pre-state untouched.
-    pub fn post_state_root(
-        &self,
-        post: &StateMap,
-        storage_reset: &[Address],
-    ) -> Result<B256, TrieError> {
-        let mut trie = self.trie.clone();
-        apply(&mut trie, post, storage_reset)?;
-        Ok(trie.root())
-    }
-
-    /// The state root after each tx (pre-Byzantium receipts carry it): the pre-state with the
-    /// changes of the txs up to and including each one. `None` when a tx did not execute or the
-    /// witness cannot give a root.
-    pub(crate) fn intermediate_roots(&mut self, txs: &[TxOutcome]) -> Option<Vec<B256>> {
-        let mut trie = self.trie.clone();
-        let roots = txs
-            .iter()
-            .map(|t| {
-                let e = t.exec()?;
-                apply(&mut trie, &e.state, &e.storage_reset).ok()?;
-                Some(trie.root())
-            })
-            .collect::<Option<Vec<_>>>()?;
-        self.outcome.receipt_roots = true;
-        Some(roots)
-    }
-
-    /// Computes the root after `post` and records it in the outcome (time, or the failure).
-    pub(crate) fn finish(
-        self,
-        post: &StateMap,
-        storage_reset: &[Address],
-    ) -> (Option<B256>, WitnessOutcome) {
-        let t = Instant::now();
-        let r = self.post_state_root(post, storage_reset);
-        let mut outcome = self.outcome;
-        outcome.root_micros = t.elapsed().as_micros() as u64;
-        match r {
-            Ok(root) => (Some(root), outcome),
-            Err(e) => {
-                outcome.error = Some(format!(
-                    "the post-block state root cannot be computed from the witness: {e}"
-                ));
-                (None, outcome)
-            }
-        }
-    }
-}
-
-fn apply(
-    trie: &mut StateTrie,
-    post: &StateMap,
-    storage_reset: &[Address],
-) -> Result<(), TrieError> {
-    for (a, s) in post {
-        let update = s.as_ref().map(|s| AccountUpdate {
-            balance: s.balance,
-            nonce: s.nonce,
-            code_hash: s.code_hash,
-            wipe_storage: storage_reset.contains(a),
-            storage: s.storage.iter().map(|(k, v)| (*k, *v)).collect(),
-        });
-        trie.set_account(*a, update.as_ref())?;
-    }
-    Ok(())
 }

@@ -8,7 +8,7 @@ use txshadow_diff::{
     diff_outcomes,
 };
 use txshadow_replay::{
-    BlockOutcome, TxOutcome, run_block, run_block_pair, run_block_receipts_only, run_block_tx_mode,
+    BlockOutcome, BlockRunOptions, TxOutcome, run_block, run_block_pair, run_block_tx_mode,
 };
 use txshadow_report::{BlockResult, NotComparable, TxRow, Verdict};
 
@@ -55,10 +55,14 @@ fn run_sides(
                 state_compared: o.state_compared,
             }
         }
-        (Mode::Block, None) if !block.expected.has_tx_post_states() => {
-            sides(None, run_block_receipts_only(block, chain, codes, base))
+        (Mode::Block, None) => {
+            // per-tx state maps only where the chain recorded per-tx state to compare them with
+            let opts = BlockRunOptions {
+                tx_state: block.expected.has_tx_post_states(),
+                ..Default::default()
+            };
+            sides(None, run_block(block, chain, codes, base, &opts).outcome)
         }
-        (Mode::Block, None) => sides(None, run_block(block, chain, codes, base)),
         (Mode::Tx, None) => {
             let o = run_block_tx_mode(block, chain, codes, base, None);
             let mut s = sides(None, o.baseline);
@@ -66,8 +70,8 @@ fn run_sides(
             s
         }
         (Mode::Block, Some(c)) => {
-            let (b, k) = run_block_pair(block, chain, codes, base, c);
-            sides(Some(b), k)
+            let (b, k) = run_block_pair(block, chain, codes, base, c, &BlockRunOptions::default());
+            sides(Some(b.outcome), k.outcome)
         }
         (Mode::Tx, Some(c)) => {
             let o = run_block_tx_mode(block, chain, codes, base, Some(c));

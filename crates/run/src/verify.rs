@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 use rayon::prelude::*;
 use txshadow_diff::{Comparison, Mode, diff_against_chain};
-use txshadow_replay::{SideConfig, run_block};
+use txshadow_replay::{BlockRunOptions, SideConfig, run_block};
 
 use crate::{CorpusSource, RunError};
 
@@ -32,7 +32,14 @@ pub fn replay_range(
         .par_iter()
         .map(|e| -> Result<Option<(u64, String)>, RunError> {
             let sb = source.load(e)?;
-            let out = run_block(&sb.block, &sb.chain, &sb.codes, &side);
+            let out = run_block(
+                &sb.block,
+                &sb.chain,
+                &sb.codes,
+                &side,
+                &BlockRunOptions::default(),
+            )
+            .outcome;
             let f = diff_against_chain(
                 &sb.block,
                 &sb.chain,

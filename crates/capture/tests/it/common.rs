@@ -2,7 +2,9 @@
 
 use txshadow_corpus::{BlockRecord, Corpus};
 use txshadow_diff::{Comparison, Finding, Mode, diff_against_chain};
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block, run_block_tx_mode};
+use txshadow_replay::{
+    BlockOutcome, BlockRunOptions, Codes, SideConfig, run_block, run_block_tx_mode,
+};
 
 /// Replays every block of a corpus under the chain's rules and diffs against the chain.
 pub(crate) fn replay_and_diff(
@@ -18,7 +20,7 @@ pub(crate) fn replay_and_diff(
     let mut findings = vec![];
     for b in &blocks {
         let out = match mode {
-            Mode::Block => run_block(b, chain, &codes, &side),
+            Mode::Block => run_block(b, chain, &codes, &side, &BlockRunOptions::default()).outcome,
             Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).baseline,
         };
         let ch = b.chain.as_ref().unwrap_or(chain);

@@ -40,7 +40,7 @@ use std::{
 use alloy_genesis::Genesis;
 use alloy_primitives::{Address, B256};
 use txshadow_corpus::{AccountState, BlockRecord, CorpusWriter, Provenance};
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, decode_code, run_block_with_new_codes};
+use txshadow_replay::{BlockOutcome, BlockRunOptions, Codes, SideConfig, decode_code, run_block};
 
 use self::{
     genesis::{chain_config, genesis_header, genesis_state},
@@ -120,7 +120,14 @@ pub(crate) fn import(
         };
 
         // derive the next block's pre-state
-        let (outcome, new_codes) = run_block_with_new_codes(&rec, &chain, &codes, &side);
+        let run = run_block(
+            &rec,
+            &chain,
+            &codes,
+            &side,
+            &BlockRunOptions::with_new_codes(),
+        );
+        let (outcome, new_codes) = (run.outcome, run.new_codes);
         for code in new_codes.into_values() {
             w.put_code(code.original_byte_slice())?;
             codes.insert(code);

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use txshadow_corpus::{BlockRecord, Corpus};
 use txshadow_diff::{Comparison, Finding, Mode, diff_against_chain};
 use txshadow_import::{Format, ImportOptions, import};
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block, run_block_tx_mode};
+use txshadow_replay::{
+    BlockOutcome, BlockRunOptions, Codes, SideConfig, run_block, run_block_tx_mode,
+};
 
 /// `../shared/corpora/<name>` from the workspace root, if present.
 pub(crate) fn shared(name: &str) -> Option<PathBuf> {
@@ -44,7 +46,7 @@ pub(crate) fn replay_and_diff(
     let mut findings = vec![];
     for b in &blocks {
         let out = match mode {
-            Mode::Block => run_block(b, chain, &codes, &side),
+            Mode::Block => run_block(b, chain, &codes, &side, &BlockRunOptions::default()).outcome,
             Mode::Tx => run_block_tx_mode(b, chain, &codes, &side, None).baseline,
         };
         let ch = b.chain.as_ref().unwrap_or(chain);

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use alloy_primitives::U256;
 use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::Format;
-use txshadow_replay::{Codes, SideConfig, run_block};
+use txshadow_replay::{BlockRunOptions, Codes, SideConfig, run_block};
 
 use crate::common::{import_to_temp, replay_and_diff, shared};
 
@@ -116,7 +116,7 @@ fn hivechain_altered_balance_gives_state_root_finding() {
     let side = SideConfig::chain("baseline");
     for n in [5, 30, 45] {
         let mut b = blocks.iter().find(|b| b.number() == n).unwrap().clone();
-        let out = run_block(&b, chain, &codes, &side);
+        let out = run_block(&b, chain, &codes, &side, &BlockRunOptions::default()).outcome;
         let touched: BTreeSet<_> = out.post_state.keys().copied().collect();
         // an account the block does not touch, so only the state root can tell
         let (addr, acc) = b
@@ -127,7 +127,7 @@ fn hivechain_altered_balance_gives_state_root_finding() {
         let addr = *addr;
         let acc = acc.as_mut().unwrap();
         acc.balance += U256::from(1);
-        let out = run_block(&b, chain, &codes, &side);
+        let out = run_block(&b, chain, &codes, &side, &BlockRunOptions::default()).outcome;
         let findings =
             diff_against_chain(&b, chain, &out, Mode::Block, Comparison::BaselineVsChain);
         assert_eq!(findings.len(), 1, "block {n} ({addr}): {findings:#?}");

@@ -203,7 +203,7 @@ fn keth_unavailable_code_fails_when_run() {
     use alloy_eips::eip2718::Encodable2718;
     use alloy_primitives::{Signature, TxKind, keccak256};
     use txshadow_corpus::TxRecord;
-    use txshadow_replay::{Codes, SideConfig, run_block};
+    use txshadow_replay::{BlockRunOptions, Codes, SideConfig, run_block};
 
     let Some(root) = shared("keth-mainnet") else {
         return;
@@ -246,7 +246,9 @@ fn keth_unavailable_code_fails_when_run() {
         &c.manifest().chain,
         &codes,
         &SideConfig::chain("baseline"),
-    );
+        &BlockRunOptions::default(),
+    )
+    .outcome;
     let err = match &out.txs[0].result {
         Ok(e) => panic!("the call ran: {e:?}"),
         Err(e) => e.clone(),

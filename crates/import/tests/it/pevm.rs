@@ -35,7 +35,7 @@ fn pevm_8889776_block_mode_matches_header() {
 /// block of the shipped corpus, before and after Byzantium.
 #[test]
 fn receipts_only_block_mode_agrees_with_full_block_mode() {
-    use txshadow_replay::{Codes, SideConfig, SpecId, run_block, run_block_receipts_only};
+    use txshadow_replay::{BlockRunOptions, Codes, SideConfig, SpecId, run_block};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet");
     let c = txshadow_corpus::Corpus::open(&dir).unwrap();
     let blocks = c.load_blocks().unwrap();
@@ -45,8 +45,8 @@ fn receipts_only_block_mode_agrees_with_full_block_mode() {
     let side = SideConfig::chain("baseline");
     let (mut before_byzantium, mut after) = (0, 0);
     for b in &blocks {
-        let full = run_block(b, chain, &codes, &side);
-        let lean = run_block_receipts_only(b, chain, &codes, &side);
+        let full = run_block(b, chain, &codes, &side, &BlockRunOptions::default()).outcome;
+        let lean = run_block(b, chain, &codes, &side, &BlockRunOptions::receipts_only()).outcome;
         let n = b.number();
         assert_eq!(lean.error, None, "block {n}");
         assert_eq!(lean.receipts_root, full.receipts_root, "block {n}");

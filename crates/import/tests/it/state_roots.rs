@@ -7,7 +7,7 @@ use alloy_primitives::{B256, Bytes, U256};
 use txshadow_corpus::{BlockRecord, Corpus};
 use txshadow_diff::{Comparison, Kind, Mode, diff_against_chain};
 use txshadow_import::Format;
-use txshadow_replay::{BlockOutcome, Codes, SideConfig, run_block};
+use txshadow_replay::{BlockOutcome, BlockRunOptions, Codes, SideConfig, run_block};
 
 use crate::common::{import_to_temp, replay_and_diff, shared};
 
@@ -90,7 +90,9 @@ fn run(c: &Corpus, b: &BlockRecord) -> BlockOutcome {
         &c.manifest().chain,
         &codes,
         &SideConfig::chain("baseline"),
+        &BlockRunOptions::default(),
     )
+    .outcome
 }
 
 fn block(c: &Corpus, number: u64) -> BlockRecord {

@@ -1,0 +1,433 @@
+//! Tx mode: every tx of a block run alone on its own pre-state (the block's pre-state with the
+//! changes of the earlier txs, as the baseline's block run made them, layered on top), each in
+//! a fresh EVM: [`run_block_tx_mode`] runs them all, in parallel; [`TxRunner`] runs one at a
+//! time with an inspector attached (traces, triage).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    panic::{AssertUnwindSafe, catch_unwind},
+};
+
+use alloy_consensus::{TxEnvelope, transaction::Recovered};
+use alloy_evm::{Evm, EvmEnv, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use rayon::prelude::*;
+use revm::{
+    bytecode::Bytecode,
+    context::TxEnv,
+    context_interface::result::ResultAndState,
+    database::State,
+    database_interface::Database,
+    primitives::StorageKey,
+    state::{AccountInfo, EvmState},
+};
+use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, KECCAK_EMPTY, StateMap};
+
+use crate::{
+    BlockOutcome, BlockRunOptions, Codes, CorpusDb, DbError, OverlayDb, SideConfig, TxOutcome,
+    block::{BlockTrace, run_prepared},
+    env::Prepared,
+    outcome::{panic_text, tx_exec},
+};
+
+/// The options of the reference block run: every tx's changes and the codes the block deployed
+/// are the layers of the txs' pre-states.
+const REFERENCE: BlockRunOptions = BlockRunOptions {
+    tx_state: true,
+    new_codes: true,
+};
+
+/// A tx's own pre-state: the block pre-state with the changes of the earlier txs (and the
+/// pre-block system calls) layered on top, looked up by binary search per account and slot.
+#[derive(Debug)]
+struct TxLayers {
+    accounts: HashMap<Address, Vec<(usize, Option<AccountState>)>>,
+    slots: HashMap<(Address, U256), Vec<(usize, U256)>>,
+    resets: HashMap<Address, Vec<usize>>,
+    codes: HashMap<B256, Bytecode>,
+}
+
+impl TxLayers {
+    /// Layer 0 holds the system calls' writes; tx `i`'s changes are layer `i + 1`.
+    fn build(system: &StateMap, txs: &[TxOutcome], codes: HashMap<B256, Bytecode>) -> Self {
+        let mut l = Self {
+            accounts: HashMap::new(),
+            slots: HashMap::new(),
+            resets: HashMap::new(),
+            codes,
+        };
+        let layers = std::iter::once((0, system, &[][..])).chain(
+            txs.iter().enumerate().filter_map(|(i, t)| {
+                t.exec()
+                    .map(|e| (i + 1, &e.state, e.storage_reset.as_slice()))
+            }),
+        );
+        for (i, state, resets) in layers {
+            for a in resets {
+                l.resets.entry(*a).or_default().push(i);
+            }
+            for (a, s) in state {
+                l.accounts.entry(*a).or_default().push((i, s.clone()));
+                if let Some(s) = s {
+                    for (k, v) in &s.storage {
+                        l.slots.entry((*a, *k)).or_default().push((i, *v));
+                    }
+                }
+            }
+        }
+        l
+    }
+
+    /// The layers of a reference block run, and its outcome.
+    fn from_reference(trace: BlockTrace) -> (BlockOutcome, Self) {
+        let layers = Self::build(&trace.system_changes, &trace.outcome.txs, trace.new_codes);
+        (trace.outcome, layers)
+    }
+}
+
+/// Database of tx layer `index` (tx `index - 1`): the layers below it over the block's pre-state.
+#[derive(Debug)]
+pub struct TxDb<'a> {
+    base: CorpusDb<'a>,
+    layers: &'a TxLayers,
+    index: usize,
+}
+
+fn last_before<T>(v: &[(usize, T)], index: usize) -> Option<&(usize, T)> {
+    let n = v.partition_point(|(i, _)| *i < index);
+    n.checked_sub(1).map(|k| &v[k])
+}
+
+impl Database for TxDb<'_> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        match self
+            .layers
+            .accounts
+            .get(&address)
+            .and_then(|v| last_before(v, self.index))
+        {
+            Some((_, None)) => Ok(None),
+            Some((_, Some(s))) => {
+                let code = if s.code_hash == KECCAK_EMPTY {
+                    Bytecode::default()
+                } else {
+                    self.code_by_hash(s.code_hash)?
+                };
+                Ok(Some(AccountInfo {
+                    balance: s.balance,
+                    nonce: s.nonce,
+                    code_hash: s.code_hash,
+                    code: Some(code),
+                    ..Default::default()
+                }))
+            }
+            None => self.base.basic(address),
+        }
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        if let Some(c) = self.layers.codes.get(&code_hash) {
+            return Ok(c.clone());
+        }
+        self.base.code_by_hash(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: StorageKey) -> Result<U256, DbError> {
+        let reset = self.layers.resets.get(&address).and_then(|v| {
+            let n = v.partition_point(|i| *i < self.index);
+            n.checked_sub(1).map(|k| v[k])
+        });
+        if let Some((i, v)) = self
+            .layers
+            .slots
+            .get(&(address, index))
+            .and_then(|v| last_before(v, self.index))
+            && reset.is_none_or(|r| *i >= r)
+        {
+            return Ok(*v);
+        }
+        if reset.is_some() {
+            return Ok(U256::ZERO);
+        }
+        self.base.storage(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.base.block_hash(number)
+    }
+}
+
+/// Runs one tx on its own pre-state in a fresh EVM.
+fn run_one_tx<DB: alloy_evm::Database>(
+    db: DB,
+    env: EvmEnv,
+    tx: &Recovered<TxEnvelope>,
+    o: &mut TxOutcome,
+    codes: &Codes,
+) {
+    let spec = env.cfg_env.spec;
+    let factory = EthEvmFactory::default();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut evm = factory.create_evm(db, env);
+        let tx_env = TxEnv::from_recovered_tx(tx.inner(), tx.signer());
+        evm.transact(tx_env)
+    }));
+    o.result = match r {
+        Ok(Ok(ResultAndState { result, state })) => {
+            let mut e = tx_exec(&result, &state, spec, result.tx_gas_used(), None, codes);
+            e.logs = result.into_logs();
+            Ok(e)
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(p) => Err(format!("panic: {}", panic_text(p))),
+    };
+}
+
+/// Tx mode: every tx of the block on its own pre-state (the block pre-state plus the changes of
+/// the earlier txs as the baseline made them), each in a fresh EVM, in parallel across txs.
+/// Returns the baseline's block outcome (whose tx results are the per-tx runs), the candidate's
+/// tx outcomes when a candidate is given, and the reference block run the pre-states came from.
+pub fn run_block_tx_mode(
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    codes: &Codes,
+    baseline: &SideConfig,
+    candidate: Option<&SideConfig>,
+) -> TxModeOutcome {
+    let p = Prepared::new(block, chain);
+    // the reference run gives every tx's pre-state (and the block-level results)
+    let (reference, layers) =
+        TxLayers::from_reference(run_prepared(&p, codes, baseline, &REFERENCE));
+    let run_side = |side: &SideConfig| -> BlockOutcome {
+        let env = p.env(side);
+        let mut out = p.skeleton(env.cfg_env.spec);
+        out.txs = (0..p.txs.len())
+            .into_par_iter()
+            .map(|i| {
+                let mut o = p.tx_meta(i);
+                match &p.txs[i] {
+                    Err(e) => o.result = Err(e.clone()),
+                    Ok(tx) => {
+                        let db = TxDb {
+                            base: CorpusDb::new(block, codes),
+                            layers: &layers,
+                            index: i + 1,
+                        };
+                        // one tx, no commit: the EVM's journal is the only cache it needs
+                        let db = OverlayDb::new(db, &side.overrides);
+                        run_one_tx(db, env.clone(), tx, &mut o, codes);
+                    }
+                }
+                o
+            })
+            .collect();
+        out.gas_executed = out
+            .txs
+            .iter()
+            .filter_map(|t| t.exec())
+            .map(|e| e.gas_used)
+            .sum();
+        out.error = reference.error.clone();
+        out
+    };
+    let mut base = run_side(baseline);
+    // block-level results come from the reference (block) run
+    base.gas_used = reference.gas_used;
+    base.receipts_root = reference.receipts_root;
+    base.logs_bloom = reference.logs_bloom;
+    base.state_root = reference.state_root;
+    base.state_root_exact = reference.state_root_exact;
+    base.witness = reference.witness.clone();
+    base.post_state = reference.post_state.clone();
+    base.storage_reset = reference.storage_reset.clone();
+    base.unknown_accounts = reference.unknown_accounts.clone();
+    // cumulative gas as the block would have it
+    let mut cum = 0;
+    for t in base.txs.iter_mut() {
+        if let Ok(e) = &mut t.result {
+            cum += e.gas_used;
+            e.cumulative_gas_used = cum;
+        }
+    }
+    let candidate = candidate.map(run_side);
+    TxModeOutcome {
+        baseline: base,
+        candidate,
+        reference,
+    }
+}
+
+/// The result of [`run_block_tx_mode`].
+#[derive(Debug, Clone)]
+pub struct TxModeOutcome {
+    /// The baseline: each tx on its own pre-state; block-level fields from the reference run.
+    pub baseline: BlockOutcome,
+    /// The candidate, each tx on the same pre-states as the baseline.
+    pub candidate: Option<BlockOutcome>,
+    /// The block-mode run of the baseline that produced the pre-states.
+    pub reference: BlockOutcome,
+}
+
+/// The database one tx runs on in tx mode (its pre-state, behind a configuration's overrides).
+pub type TxState<'a> = State<OverlayDb<'a, TxDb<'a>>>;
+
+/// A block prepared for running its txs one at a time, with an inspector (traces, triage): the
+/// reference block run of the baseline and every tx's own pre-state.
+pub struct TxRunner<'a> {
+    p: Prepared<'a>,
+    codes: &'a Codes,
+    layers: TxLayers,
+    /// The baseline's block run the pre-states come from.
+    pub reference: BlockOutcome,
+}
+
+impl std::fmt::Debug for TxRunner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxRunner")
+            .field("block", &self.p.block.number())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TxRunner<'a> {
+    /// Runs the block once under `baseline` to derive each tx's pre-state.
+    pub fn new(
+        block: &'a BlockRecord,
+        chain: &'a ChainConfig,
+        codes: &'a Codes,
+        baseline: &SideConfig,
+    ) -> Self {
+        let p = Prepared::new(block, chain);
+        let (reference, layers) =
+            TxLayers::from_reference(run_prepared(&p, codes, baseline, &REFERENCE));
+        Self {
+            p,
+            codes,
+            layers,
+            reference,
+        }
+    }
+
+    /// Number of txs.
+    pub fn len(&self) -> usize {
+        self.p.txs.len()
+    }
+
+    /// Whether the block has no tx.
+    pub fn is_empty(&self) -> bool {
+        self.p.txs.is_empty()
+    }
+
+    /// The EVM environment a side runs with (spec, block env).
+    pub fn env(&self, side: &SideConfig) -> EvmEnv {
+        self.p.env(side)
+    }
+
+    /// Runs tx `index` alone on its pre-state under `side`, with `inspector` attached.
+    pub fn run<I>(&self, side: &SideConfig, index: usize, inspector: I) -> TxOutcome
+    where
+        I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
+    {
+        self.run_with_state(side, index, inspector).0
+    }
+
+    /// Like [`Self::run`], also returning revm's state of every account and slot the tx loaded.
+    pub fn run_with_state<I>(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        inspector: I,
+    ) -> (TxOutcome, Option<EvmState>)
+    where
+        I: for<'x> revm::Inspector<alloy_evm::eth::EthEvmContext<TxState<'x>>>,
+    {
+        let mut o = self.p.tx_meta(index);
+        let tx = match &self.p.txs[index] {
+            Ok(tx) => tx,
+            Err(e) => {
+                o.result = Err(e.clone());
+                return (o, None);
+            }
+        };
+        let env = self.p.env(side);
+        let spec = env.cfg_env.spec;
+        let db = TxDb {
+            base: CorpusDb::new(self.p.block, self.codes),
+            layers: &self.layers,
+            index: index + 1,
+        };
+        let db = State::builder()
+            .with_database(OverlayDb::new(db, &side.overrides))
+            .build();
+        let factory = EthEvmFactory::default();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let mut evm = factory.create_evm_with_inspector(db, env, inspector);
+            evm.transact(TxEnv::from_recovered_tx(tx.inner(), tx.signer()))
+        }));
+        let mut full = None;
+        o.result = match r {
+            Ok(Ok(ResultAndState { result, state })) => {
+                let mut e = tx_exec(
+                    &result,
+                    &state,
+                    spec,
+                    result.tx_gas_used(),
+                    None,
+                    self.codes,
+                );
+                e.logs = result.into_logs();
+                full = Some(state);
+                Ok(e)
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(p) => Err(format!("panic: {}", panic_text(p))),
+        };
+        (o, full)
+    }
+
+    /// The pre-state values of tx `index` (under `side`'s overrides) of every account and slot in
+    /// `loaded`, with the codes they hold. Accounts that did not exist are left out.
+    pub fn pre_values(
+        &self,
+        side: &SideConfig,
+        index: usize,
+        loaded: &EvmState,
+    ) -> Result<(StateMap, BTreeMap<B256, Bytes>), DbError> {
+        let db = TxDb {
+            base: CorpusDb::new(self.p.block, self.codes),
+            layers: &self.layers,
+            index: index + 1,
+        };
+        let mut db = OverlayDb::new(db, &side.overrides);
+        let mut pre = StateMap::new();
+        let mut codes = BTreeMap::new();
+        for (addr, acc) in loaded {
+            let Some(info) = db.basic(*addr)? else {
+                continue;
+            };
+            if info.code_hash != KECCAK_EMPTY {
+                let code = match info.code {
+                    Some(c) => c,
+                    None => db.code_by_hash(info.code_hash)?,
+                };
+                codes.insert(info.code_hash, code.original_bytes());
+            }
+            let mut storage = BTreeMap::new();
+            for k in acc.storage.keys() {
+                storage.insert(*k, db.storage(*addr, *k)?);
+            }
+            pre.insert(
+                *addr,
+                Some(AccountState {
+                    balance: info.balance,
+                    nonce: info.nonce,
+                    code_hash: info.code_hash,
+                    storage,
+                }),
+            );
+        }
+        Ok((pre, codes))
+    }
+}
