@@ -77,6 +77,30 @@ pub struct FixtureInput<'a> {
 
 /// Builds the fixture JSON.
 pub fn build(f: &FixtureInput<'_>) -> Value {
+    let pre = pre_accounts(f);
+    let root = post_state_root(f);
+    let logs_hash = keccak256(alloy_rlp::encode(&f.exec.logs));
+    let env = env_json(f);
+    let t = tx_json(f);
+    json!({
+        f.name.clone(): {
+            "_info": { "comment": f.source, "generatedBy": format!("txshadow {}", env!("CARGO_PKG_VERSION")) },
+            "env": env,
+            "pre": pre,
+            "transaction": t,
+            "post": {
+                fork_name(f.spec): [{
+                    "hash": root,
+                    "logs": logs_hash,
+                    "indexes": { "data": 0, "gas": 0, "value": 0 },
+                }]
+            },
+        }
+    })
+}
+
+/// The `pre` section: every account the tx loaded, with its code and non-zero slots.
+fn pre_accounts(f: &FixtureInput<'_>) -> BTreeMap<Address, PreAccount> {
     let mut pre = BTreeMap::new();
     for (a, s) in f.pre {
         let Some(s) = s else { continue };
@@ -96,6 +120,11 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
             },
         );
     }
+    pre
+}
+
+/// The state root after the tx: the baseline's changes over the pre-state (zero slots left out).
+fn post_state_root(f: &FixtureInput<'_>) -> B256 {
     let full_pre: StateMap = f
         .pre
         .iter()
@@ -114,8 +143,11 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
             )
         })
         .collect();
-    let root = state_root_after(&full_pre, &f.exec.state, &f.exec.storage_reset);
-    let logs_hash = keccak256(alloy_rlp::encode(&f.exec.logs));
+    state_root_after(&full_pre, &f.exec.state, &f.exec.storage_reset)
+}
+
+/// The `env` section, from the block header.
+fn env_json(f: &FixtureInput<'_>) -> Value {
     let h = f.header;
     let mut env = json!({
         "currentCoinbase": h.beneficiary,
@@ -139,6 +171,11 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
     if let Some(r) = h.parent_beacon_block_root {
         env["currentBeaconRoot"] = json!(r);
     }
+    env
+}
+
+/// The `transaction` section: fields by tx type, the sender instead of a signature.
+fn tx_json(f: &FixtureInput<'_>) -> Value {
     let tx = f.tx;
     let mut t = json!({
         "type": tx.tx_type() as u8,
@@ -171,38 +208,30 @@ pub fn build(f: &FixtureInput<'_>) -> Value {
         t["blobVersionedHashes"] = json!(h);
         t["maxFeePerBlobGas"] = json!(hex_u(tx.max_fee_per_blob_gas().unwrap_or_default()));
     }
-    if let Some(auth) = tx.authorization_list() {
-        let list: Vec<Value> = auth
-            .iter()
-            .map(|a| {
-                json!({
-                    "chainId": hex_u(a.inner().chain_id),
-                    "address": a.inner().address,
-                    "nonce": hex_u(a.inner().nonce),
-                    "v": hex_u(a.y_parity()),
-                    "r": hex_u(a.r()),
-                    "s": hex_u(a.s()),
-                    "signer": a.recover_authority().ok(),
-                })
-            })
-            .collect();
+    if let Some(list) = authorization_list(tx) {
         t["authorizationList"] = json!(list);
     }
-    json!({
-        f.name.clone(): {
-            "_info": { "comment": f.source, "generatedBy": format!("txshadow {}", env!("CARGO_PKG_VERSION")) },
-            "env": env,
-            "pre": pre,
-            "transaction": t,
-            "post": {
-                fork_name(f.spec): [{
-                    "hash": root,
-                    "logs": logs_hash,
-                    "indexes": { "data": 0, "gas": 0, "value": 0 },
-                }]
-            },
-        }
-    })
+    t
+}
+
+/// The tx's EIP-7702 authorization list, each entry with its recovered signer.
+fn authorization_list(tx: &TxEnvelope) -> Option<Vec<Value>> {
+    let auth = tx.authorization_list()?;
+    let list = auth
+        .iter()
+        .map(|a| {
+            json!({
+                "chainId": hex_u(a.inner().chain_id),
+                "address": a.inner().address,
+                "nonce": hex_u(a.inner().nonce),
+                "v": hex_u(a.y_parity()),
+                "r": hex_u(a.r()),
+                "s": hex_u(a.s()),
+                "signer": a.recover_authority().ok(),
+            })
+        })
+        .collect();
+    Some(list)
 }
 
 /// Exports a triaged tx as an ethereum/tests state test at `path`, built from the baseline's

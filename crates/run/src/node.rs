@@ -63,107 +63,13 @@ pub(crate) fn run(
     } else {
         &chain_rules
     };
-    let runner = TxRunner::new(block, chain, codes, ref_side);
-    let n = runner.len();
-    let blob_fee = txshadow_node::block_blob_fee(block, chain);
-    let needs_touches = [nodes.baseline, nodes.candidate]
-        .iter()
-        .flatten()
-        .any(|e| Capabilities::needs_opcode_check(&e.caps.ignored_for(blob_fee)));
-    let touches: Option<Vec<Touches>> = needs_touches.then(|| {
-        (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let mut t = Touches::default();
-                runner.run(ref_side, i, &mut t);
-                t
-            })
-            .collect()
-    });
-    let run_side = |side: &SideConfig,
-                    node: Option<&NodeEngine>|
-     -> Result<(BlockOutcome, BTreeMap<usize, String>), NodeError> {
-        let reference = &runner.reference;
-        let mut out = reference.clone();
-        let mut nc = BTreeMap::new();
-        match node {
-            None => {
-                out.txs = (0..n)
-                    .into_par_iter()
-                    .map(|i| runner.run(side, i, revm::inspector::NoOpInspector))
-                    .collect();
-            }
-            Some(e) => {
-                let ignored = e.caps.ignored_for(blob_fee);
-                let all = Capabilities::not_comparable_at_all(&ignored);
-                let not_comparable = |i: usize| {
-                    all.clone().or_else(|| {
-                        touches.as_ref().and_then(|t| {
-                            Capabilities::not_comparable_opcodes(&ignored, &|o| {
-                                t[i].opcodes[o as usize]
-                            })
-                        })
-                    })
-                };
-                let job = |i: usize| {
-                    let ov = &side.overrides;
-                    let touched = || tx_pre_state_touched(&runner, ref_side, i, ov);
-                    let (pre, codes) = match e.scope {
-                        StateScope::Touched => touched(),
-                        StateScope::Block => tx_pre_state(&runner, block, &reference.txs, i, ov),
-                        StateScope::Auto => {
-                            // too large, or an account whose code the corpus lacks (a
-                            // source that keeps only the code that ran): the tx's reads
-                            match tx_pre_state(&runner, block, &reference.txs, i, ov) {
-                                Ok((p, c)) if override_size(&p, &c) <= AUTO_LIMIT => Ok((p, c)),
-                                _ => touched(),
-                            }
-                        }
-                    }
-                    .map_err(|e| e.to_string())?;
-                    Ok(TxJob {
-                        index: i,
-                        pre,
-                        codes,
-                    })
-                };
-                let indices: Vec<usize> = (0..n).collect();
-                let res = e.run_block_txs(block, chain, &indices, &job, &not_comparable)?;
-                for (t, r) in out.txs.iter_mut().zip(res) {
-                    t.result = match r {
-                        NodeTx::Exec(x) => Ok(x),
-                        NodeTx::Rejected(s) => Err(format!("the node refused the tx: {s}")),
-                        NodeTx::NotComparable(s) => {
-                            let r = Err(format!("not comparable: {s}"));
-                            nc.insert(t.index, s);
-                            r
-                        }
-                    };
-                }
-            }
-        }
-        out.gas_executed = out
-            .txs
-            .iter()
-            .filter_map(|t| t.exec())
-            .map(|e| e.gas_used)
-            .sum();
-        // cumulative gas as the block would have it
-        let mut cum = 0;
-        for t in out.txs.iter_mut() {
-            if let Ok(e) = &mut t.result {
-                cum += e.gas_used;
-                e.cumulative_gas_used = cum;
-            }
-        }
-        Ok((out, nc))
-    };
+    let sides = BlockSides::new(block, chain, codes, ref_side, nodes);
     let (base, cand) = match candidate {
-        None => (run_side(baseline, nodes.baseline)?, None),
+        None => (sides.run_side(baseline, nodes.baseline)?, None),
         Some(c) => {
             let (b, k) = rayon::join(
-                || run_side(baseline, nodes.baseline),
-                || run_side(c, nodes.candidate),
+                || sides.run_side(baseline, nodes.baseline),
+                || sides.run_side(c, nodes.candidate),
             );
             (b?, Some(k?))
         }
@@ -179,24 +85,177 @@ pub(crate) fn run(
             not_comparable: base.1,
             state_compared,
         },
-        Some((k, mut nc)) => {
-            for (i, r) in base.1 {
-                nc.entry(i)
-                    .and_modify(|x| {
-                        if *x != r {
-                            *x = format!("baseline: {r}; candidate: {x}");
-                        }
-                    })
-                    .or_insert(format!("baseline: {r}"));
-            }
-            NodeRun {
-                reference: Some(base.0),
-                got: k,
-                not_comparable: nc,
-                state_compared,
-            }
-        }
+        Some((k, nc)) => NodeRun {
+            reference: Some(base.0),
+            got: k,
+            not_comparable: merge_not_comparable(base.1, nc),
+            state_compared,
+        },
     })
+}
+
+/// One block's reference run and what every side's run shares: the txs' count, the block's
+/// blob fee, and (when a node's capabilities need it) the opcodes each tx touches.
+struct BlockSides<'a> {
+    block: &'a BlockRecord,
+    chain: &'a ChainConfig,
+    runner: TxRunner<'a>,
+    ref_side: &'a SideConfig,
+    n: usize,
+    blob_fee: Option<u128>,
+    touches: Option<Vec<Touches>>,
+}
+
+impl<'a> BlockSides<'a> {
+    fn new(
+        block: &'a BlockRecord,
+        chain: &'a ChainConfig,
+        codes: &'a Codes,
+        ref_side: &'a SideConfig,
+        nodes: NodeSides<'_>,
+    ) -> Self {
+        let runner = TxRunner::new(block, chain, codes, ref_side);
+        let n = runner.len();
+        let blob_fee = txshadow_node::block_blob_fee(block, chain);
+        let needs_touches = [nodes.baseline, nodes.candidate]
+            .iter()
+            .flatten()
+            .any(|e| Capabilities::needs_opcode_check(&e.caps.ignored_for(blob_fee)));
+        let touches: Option<Vec<Touches>> = needs_touches.then(|| {
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let mut t = Touches::default();
+                    runner.run(ref_side, i, &mut t);
+                    t
+                })
+                .collect()
+        });
+        Self {
+            block,
+            chain,
+            runner,
+            ref_side,
+            n,
+            blob_fee,
+            touches,
+        }
+    }
+
+    /// Runs every tx of the block under `side`, on revm or on `node`; returns the block's
+    /// outcome and the txs the node cannot compare.
+    fn run_side(
+        &self,
+        side: &SideConfig,
+        node: Option<&NodeEngine>,
+    ) -> Result<(BlockOutcome, BTreeMap<usize, String>), NodeError> {
+        let mut out = self.runner.reference.clone();
+        let mut nc = BTreeMap::new();
+        match node {
+            None => {
+                out.txs = (0..self.n)
+                    .into_par_iter()
+                    .map(|i| self.runner.run(side, i, revm::inspector::NoOpInspector))
+                    .collect();
+            }
+            Some(e) => self.run_on_node(side, e, &mut out, &mut nc)?,
+        }
+        out.gas_executed = out
+            .txs
+            .iter()
+            .filter_map(|t| t.exec())
+            .map(|e| e.gas_used)
+            .sum();
+        cumulate_gas(&mut out);
+        Ok((out, nc))
+    }
+
+    /// Runs every tx on the node, each on its own pre-state, into `out`; the txs the node
+    /// cannot compare go into `nc`.
+    fn run_on_node(
+        &self,
+        side: &SideConfig,
+        e: &NodeEngine,
+        out: &mut BlockOutcome,
+        nc: &mut BTreeMap<usize, String>,
+    ) -> Result<(), NodeError> {
+        let (block, runner, ref_side) = (self.block, &self.runner, self.ref_side);
+        let reference = &runner.reference;
+        let ignored = e.caps.ignored_for(self.blob_fee);
+        let all = Capabilities::not_comparable_at_all(&ignored);
+        let not_comparable = |i: usize| {
+            all.clone().or_else(|| {
+                self.touches.as_ref().and_then(|t| {
+                    Capabilities::not_comparable_opcodes(&ignored, &|o| t[i].opcodes[o as usize])
+                })
+            })
+        };
+        let job = |i: usize| {
+            let ov = &side.overrides;
+            let touched = || tx_pre_state_touched(runner, ref_side, i, ov);
+            let (pre, codes) = match e.scope {
+                StateScope::Touched => touched(),
+                StateScope::Block => tx_pre_state(runner, block, &reference.txs, i, ov),
+                StateScope::Auto => {
+                    // too large, or an account whose code the corpus lacks (a
+                    // source that keeps only the code that ran): the tx's reads
+                    match tx_pre_state(runner, block, &reference.txs, i, ov) {
+                        Ok((p, c)) if override_size(&p, &c) <= AUTO_LIMIT => Ok((p, c)),
+                        _ => touched(),
+                    }
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(TxJob {
+                index: i,
+                pre,
+                codes,
+            })
+        };
+        let indices: Vec<usize> = (0..self.n).collect();
+        let res = e.run_block_txs(block, self.chain, &indices, &job, &not_comparable)?;
+        for (t, r) in out.txs.iter_mut().zip(res) {
+            t.result = match r {
+                NodeTx::Exec(x) => Ok(x),
+                NodeTx::Rejected(s) => Err(format!("the node refused the tx: {s}")),
+                NodeTx::NotComparable(s) => {
+                    let r = Err(format!("not comparable: {s}"));
+                    nc.insert(t.index, s);
+                    r
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Sets each executed tx's cumulative gas as the block would have it.
+fn cumulate_gas(out: &mut BlockOutcome) {
+    let mut cum = 0;
+    for t in out.txs.iter_mut() {
+        if let Ok(e) = &mut t.result {
+            cum += e.gas_used;
+            e.cumulative_gas_used = cum;
+        }
+    }
+}
+
+/// The txs either side cannot compare, each with its side's reason (both when they differ).
+fn merge_not_comparable(
+    baseline: BTreeMap<usize, String>,
+    mut candidate: BTreeMap<usize, String>,
+) -> BTreeMap<usize, String> {
+    for (i, r) in baseline {
+        candidate
+            .entry(i)
+            .and_modify(|x| {
+                if *x != r {
+                    *x = format!("baseline: {r}; candidate: {x}");
+                }
+            })
+            .or_insert(format!("baseline: {r}"));
+    }
+    candidate
 }
 
 /// A node that says which hardfork it runs (anvil) and runs none of the forks of the blocks

@@ -205,124 +205,23 @@ pub fn triage(
         }
         None => (None, None),
     };
-    let findings: Vec<Finding> = match &oc {
-        Some(oc) => diff_outcomes(
-            block,
-            &with_tx(&runner.reference, &ob),
-            &with_tx(&runner.reference, oc),
-            Mode::Tx,
-        ),
-        None => diff_against_chain(
-            block,
-            chain,
-            &with_tx(&runner.reference, &ob),
-            Mode::Tx,
-            Comparison::BaselineVsChain,
-        ),
-    }
-    .into_iter()
-    .filter(|f| f.tx_index == Some(index))
-    .collect();
-    let kinds = [
-        ("error", vec![Kind::Error]),
-        ("status", vec![Kind::Status]),
-        ("gas", vec![Kind::Gas]),
-        ("output", vec![Kind::Output]),
-        ("logs", vec![Kind::Logs]),
-        ("created_address", vec![Kind::CreatedAddress]),
-        ("state", vec![Kind::State]),
-    ];
-    let verdict = kinds
-        .iter()
-        .map(|(name, ks)| {
-            let n = findings.iter().filter(|f| ks.contains(&f.kind)).count();
-            FieldVerdict {
-                field: (*name).into(),
-                equal: n == 0,
-                findings: n,
-            }
-        })
-        .collect();
-    let mut divergence = None;
-    let mut intrinsic_gas = None;
-    let mut diff = None;
-    if let (Some(c), Some(tc)) = (candidate, &tc) {
-        if let (Some(a), Some(b)) = (tb.steps.first(), tc.steps.first())
-            && a.gas != b.gas
-        {
-            intrinsic_gas = Some((a.gas, b.gas));
-        }
-        if let Some((k, reason)) = first_divergence(&tb.steps, &tc.steps) {
-            let from = k.saturating_sub(opts.context);
-            let to = k + opts.context + 1;
-            let mut wb = StepWindow::new(from, to);
-            let mut wc = StepWindow::new(from, to);
-            runner.run(baseline, index, &mut wb);
-            runner.run(c, index, &mut wc);
-            rich(&mut wb.steps, &tb.steps);
-            rich(&mut wc.steps, &tc.steps);
-            let sb = tb.steps.get(k);
-            let sc = tc.steps.get(k);
-            let frame_of = |t: &StepTrace, s: Option<&Step>| {
-                s.and_then(|s| t.frames.get(s.frame as usize).cloned())
+    let findings = tx_findings(&sb, &runner, index, &ob, oc.as_ref());
+    let verdict = verdicts(&findings);
+    let traced = match (candidate, &tc) {
+        (Some(c), Some(tc)) => {
+            let sides = Sides {
+                runner: &runner,
+                baseline,
+                candidate: c,
+                index,
             };
-            let fr = frame_of(&tb, sb).or_else(|| frame_of(tc, sc));
-            let name = |op: u8| txshadow_replay::opcode_name(op);
-            if opts.diff {
-                let a: String = wb.steps.iter().map(line).collect();
-                let b: String = wc.steps.iter().map(line).collect();
-                let d = similar::TextDiff::from_lines(&a, &b);
-                diff = Some(
-                    d.unified_diff()
-                        .context_radius(opts.context)
-                        .header("baseline", "candidate")
-                        .to_string(),
-                );
-            }
-            divergence = Some(Divergence {
-                step: k,
-                reason: reason.into(),
-                depth: sb.or(sc).map(|s| s.depth).unwrap_or(0),
-                address: fr.as_ref().and_then(|f| f.code),
-                selector: fr
-                    .as_ref()
-                    .and_then(|f| f.selector)
-                    .map(alloy_primitives::hex::encode_prefixed),
-                frame_kind: fr.as_ref().map(|f| f.kind.clone()).unwrap_or_default(),
-                frame: (sb.map(|s| s.frame), sc.map(|s| s.frame)),
-                pc: (sb.map(|s| s.pc), sc.map(|s| s.pc)),
-                opcode: (sb.map(|s| name(s.op)), sc.map(|s| name(s.op))),
-                gas: (sb.map(|s| s.gas), sc.map(|s| s.gas)),
-                gas_cost: (sb.map(|s| s.cost), sc.map(|s| s.cost)),
-                context_baseline: wb.steps,
-                context_candidate: wc.steps,
-            });
+            compare_traces(&sides, &tb, tc, opts)
         }
-    }
-    let note = if candidate.is_none() {
-        let recorded = block.expected.receipts.is_some()
-            || block.expected.txs.get(index).is_some_and(|x| x.is_some());
-        let block_level: Vec<Finding> = diff_against_chain(
-            block,
-            chain,
-            &runner.reference,
-            Mode::Block,
-            Comparison::BaselineVsChain,
-        )
-        .into_iter()
-        .filter(|f| f.tx_index.is_none())
-        .collect();
-        Some(match (recorded, block_level.is_empty()) {
-            (true, _) => "compared with the receipt/trace the source recorded for this tx".to_string(),
-            (false, true) => "the source recorded no per-tx result; the block replay reproduces the header's gas, logs bloom and receipts root, which include this tx's receipt".to_string(),
-            (false, false) => format!(
-                "the source recorded no per-tx result, and the block replay differs from the header ({} block-level findings: run txshadow replay)",
-                block_level.len()
-            ),
-        })
-    } else {
-        None
+        _ => TraceComparison::default(),
     };
+    let note = candidate
+        .is_none()
+        .then(|| chain_note(&sb, &runner.reference, index));
     let rec = &block.transactions[index];
     let t = Triage {
         note,
@@ -336,16 +235,188 @@ pub fn triage(
         candidate: candidate.map_or_else(|| "chain".to_string(), |c| c.describe()),
         verdict,
         findings,
-        intrinsic_gas,
-        divergence,
+        intrinsic_gas: traced.intrinsic_gas,
+        divergence: traced.divergence,
         calls_baseline: tb.frames,
         calls_candidate: tc.as_ref().map(|t| t.frames.clone()).unwrap_or_default(),
         steps: (tb.steps.len(), tc.as_ref().map_or(0, |t| t.steps.len())),
-        diff,
+        diff: traced.diff,
         elapsed_ms: t0.elapsed().as_millis(),
         outcomes: (ob, oc),
     };
     Ok((t, sb))
+}
+
+/// The findings about tx `index`: the baseline against the candidate, or against the chain.
+fn tx_findings(
+    sb: &SourceBlock,
+    runner: &TxRunner<'_>,
+    index: usize,
+    ob: &TxOutcome,
+    oc: Option<&TxOutcome>,
+) -> Vec<Finding> {
+    let (block, chain) = (&sb.block, &sb.chain);
+    match oc {
+        Some(oc) => diff_outcomes(
+            block,
+            &with_tx(&runner.reference, ob),
+            &with_tx(&runner.reference, oc),
+            Mode::Tx,
+        ),
+        None => diff_against_chain(
+            block,
+            chain,
+            &with_tx(&runner.reference, ob),
+            Mode::Tx,
+            Comparison::BaselineVsChain,
+        ),
+    }
+    .into_iter()
+    .filter(|f| f.tx_index == Some(index))
+    .collect()
+}
+
+/// One verdict per field, from the findings of that field's kinds.
+fn verdicts(findings: &[Finding]) -> Vec<FieldVerdict> {
+    let kinds = [
+        ("error", vec![Kind::Error]),
+        ("status", vec![Kind::Status]),
+        ("gas", vec![Kind::Gas]),
+        ("output", vec![Kind::Output]),
+        ("logs", vec![Kind::Logs]),
+        ("created_address", vec![Kind::CreatedAddress]),
+        ("state", vec![Kind::State]),
+    ];
+    kinds
+        .iter()
+        .map(|(name, ks)| {
+            let n = findings.iter().filter(|f| ks.contains(&f.kind)).count();
+            FieldVerdict {
+                field: (*name).into(),
+                equal: n == 0,
+                findings: n,
+            }
+        })
+        .collect()
+}
+
+/// The runner and both sides of one tx, for the reruns that record a window of steps.
+struct Sides<'a> {
+    runner: &'a TxRunner<'a>,
+    baseline: &'a SideConfig,
+    candidate: &'a SideConfig,
+    index: usize,
+}
+
+/// What the two step traces show.
+#[derive(Default)]
+struct TraceComparison {
+    intrinsic_gas: Option<(u64, u64)>,
+    divergence: Option<Divergence>,
+    diff: Option<String>,
+}
+
+/// Compares the two step traces: the gas at the first step, the first diverging step with its
+/// context, and (with `opts.diff`) the text diff around it.
+fn compare_traces(
+    sides: &Sides<'_>,
+    tb: &StepTrace,
+    tc: &StepTrace,
+    opts: &TriageOptions,
+) -> TraceComparison {
+    let mut out = TraceComparison::default();
+    if let (Some(a), Some(b)) = (tb.steps.first(), tc.steps.first())
+        && a.gas != b.gas
+    {
+        out.intrinsic_gas = Some((a.gas, b.gas));
+    }
+    let Some((k, reason)) = first_divergence(&tb.steps, &tc.steps) else {
+        return out;
+    };
+    let from = k.saturating_sub(opts.context);
+    let to = k + opts.context + 1;
+    let mut wb = StepWindow::new(from, to);
+    let mut wc = StepWindow::new(from, to);
+    sides.runner.run(sides.baseline, sides.index, &mut wb);
+    sides.runner.run(sides.candidate, sides.index, &mut wc);
+    rich(&mut wb.steps, &tb.steps);
+    rich(&mut wc.steps, &tc.steps);
+    if opts.diff {
+        out.diff = Some(trace_diff(&wb.steps, &wc.steps, opts.context));
+    }
+    out.divergence = Some(divergence(tb, tc, k, reason, wb.steps, wc.steps));
+    out
+}
+
+/// The unified diff of two windows of steps.
+fn trace_diff(wb: &[RichStep], wc: &[RichStep], context: usize) -> String {
+    let a: String = wb.iter().map(line).collect();
+    let b: String = wc.iter().map(line).collect();
+    let d = similar::TextDiff::from_lines(&a, &b);
+    d.unified_diff()
+        .context_radius(context)
+        .header("baseline", "candidate")
+        .to_string()
+}
+
+/// The divergence at step `k`: each side's step there, its frame, and the context windows.
+fn divergence(
+    tb: &StepTrace,
+    tc: &StepTrace,
+    k: usize,
+    reason: &str,
+    context_baseline: Vec<RichStep>,
+    context_candidate: Vec<RichStep>,
+) -> Divergence {
+    let sb = tb.steps.get(k);
+    let sc = tc.steps.get(k);
+    let frame_of =
+        |t: &StepTrace, s: Option<&Step>| s.and_then(|s| t.frames.get(s.frame as usize).cloned());
+    let fr = frame_of(tb, sb).or_else(|| frame_of(tc, sc));
+    let name = |op: u8| txshadow_replay::opcode_name(op);
+    Divergence {
+        step: k,
+        reason: reason.into(),
+        depth: sb.or(sc).map(|s| s.depth).unwrap_or(0),
+        address: fr.as_ref().and_then(|f| f.code),
+        selector: fr
+            .as_ref()
+            .and_then(|f| f.selector)
+            .map(alloy_primitives::hex::encode_prefixed),
+        frame_kind: fr.as_ref().map(|f| f.kind.clone()).unwrap_or_default(),
+        frame: (sb.map(|s| s.frame), sc.map(|s| s.frame)),
+        pc: (sb.map(|s| s.pc), sc.map(|s| s.pc)),
+        opcode: (sb.map(|s| name(s.op)), sc.map(|s| name(s.op))),
+        gas: (sb.map(|s| s.gas), sc.map(|s| s.gas)),
+        gas_cost: (sb.map(|s| s.cost), sc.map(|s| s.cost)),
+        context_baseline,
+        context_candidate,
+    }
+}
+
+/// Without a candidate: what the comparison with the chain rests on for tx `index`.
+fn chain_note(sb: &SourceBlock, reference: &BlockOutcome, index: usize) -> String {
+    let (block, chain) = (&sb.block, &sb.chain);
+    let recorded = block.expected.receipts.is_some()
+        || block.expected.txs.get(index).is_some_and(|x| x.is_some());
+    let block_level: Vec<Finding> = diff_against_chain(
+        block,
+        chain,
+        reference,
+        Mode::Block,
+        Comparison::BaselineVsChain,
+    )
+    .into_iter()
+    .filter(|f| f.tx_index.is_none())
+    .collect();
+    match (recorded, block_level.is_empty()) {
+        (true, _) => "compared with the receipt/trace the source recorded for this tx".to_string(),
+        (false, true) => "the source recorded no per-tx result; the block replay reproduces the header's gas, logs bloom and receipts root, which include this tx's receipt".to_string(),
+        (false, false) => format!(
+            "the source recorded no per-tx result, and the block replay differs from the header ({} block-level findings: run txshadow replay)",
+            block_level.len()
+        ),
+    }
 }
 
 /// Writes full EIP-3155 traces of both sides (`baseline.jsonl`, `candidate.jsonl`), streamed to

@@ -1,15 +1,15 @@
 //! `txshadow tx`: one-transaction triage.
 
-use std::{io::IsTerminal, path::PathBuf};
+use std::{fmt::Write, io::IsTerminal, path::PathBuf};
 
 use clap::Args;
 use eyre::Result;
-use txshadow_replay::SideConfig;
+use txshadow_replay::{RichStep, SideConfig};
 use txshadow_run::{
     EXIT_DIFF, EXIT_OK,
     fixture::export,
     sides::{Suite, parse_side},
-    triage::{Triage, TriageOptions, short_hex, triage, write_eip3155},
+    triage::{Divergence, Triage, TriageOptions, short_hex, triage, write_eip3155},
 };
 
 /// Replay one tx under both sides with a step tracer and show where they diverge.
@@ -97,8 +97,39 @@ fn addr(a: &alloy_primitives::Address) -> String {
 }
 
 fn render(t: &Triage, p: &Paint) -> String {
-    use std::fmt::Write;
     let mut s = String::new();
+    render_header(&mut s, t, p);
+    render_verdict(&mut s, t, p);
+    if let Some((a, b)) = t.intrinsic_gas {
+        // both sides start with the tx's gas limit: what the first step has left differs by
+        // the intrinsic gas (calldata, access list, creation)
+        let _ = writeln!(
+            s,
+            "\nintrinsic gas differs by {}\n  gas left at the first step: {a} (baseline), {b} (candidate)",
+            i128::from(a) - i128::from(b)
+        );
+    }
+    match &t.divergence {
+        Some(d) => render_divergence(&mut s, d, p),
+        None if t.candidate != "chain" => {
+            let _ = writeln!(s, "\nthe step traces do not diverge ({} steps)", t.steps.0);
+        }
+        None => {}
+    }
+    render_call_trees(&mut s, t, p);
+    if let Some(d) = &t.diff {
+        let _ = writeln!(s, "\ntrace diff (baseline -> candidate)\n{d}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{} ms, {} + {} steps",
+        t.elapsed_ms, t.steps.0, t.steps.1
+    );
+    s
+}
+
+/// The tx, its block and both sides.
+fn render_header(s: &mut String, t: &Triage, p: &Paint) {
     let _ = writeln!(s, "{}", p.bold(&format!("tx {:#x}", t.tx)));
     let _ = writeln!(
         s,
@@ -110,6 +141,10 @@ fn render(t: &Triage, p: &Paint) -> String {
     );
     let _ = writeln!(s, "baseline  {}", t.baseline);
     let _ = writeln!(s, "candidate {}", t.candidate);
+}
+
+/// The per-field verdict, the first findings, and the note on what the comparison rests on.
+fn render_verdict(s: &mut String, t: &Triage, p: &Paint) {
     let _ = writeln!(s, "\nverdict");
     for v in &t.verdict {
         let mark = if v.equal {
@@ -136,90 +171,86 @@ fn render(t: &Triage, p: &Paint) -> String {
             let _ = writeln!(s, "  {l}");
         }
     }
-    if let Some((a, b)) = t.intrinsic_gas {
-        // both sides start with the tx's gas limit: what the first step has left differs by
-        // the intrinsic gas (calldata, access list, creation)
-        let _ = writeln!(
-            s,
-            "\nintrinsic gas differs by {}\n  gas left at the first step: {a} (baseline), {b} (candidate)",
-            i128::from(a) - i128::from(b)
+}
+
+/// The first diverging step: its frame, both sides' values, and the steps around it.
+fn render_divergence(s: &mut String, d: &Divergence, p: &Paint) {
+    let _ = writeln!(
+        s,
+        "\n{}",
+        p.bold(&format!(
+            "first divergence at step {} ({})",
+            d.step, d.reason
+        ))
+    );
+    let _ = writeln!(
+        s,
+        "  frame   {} {} {} depth {}",
+        d.frame_kind,
+        d.address.as_ref().map_or("?".into(), addr),
+        d.selector.clone().unwrap_or_default(),
+        d.depth
+    );
+    let two = |a: &Option<String>, b: &Option<String>| {
+        if a == b {
+            a.clone().unwrap_or("-".into())
+        } else {
+            format!(
+                "{} | {}",
+                a.clone().unwrap_or("-".into()),
+                b.clone().unwrap_or("-".into())
+            )
+        }
+    };
+    let o = |x: Option<u64>| x.map(|v| v.to_string());
+    let _ = writeln!(
+        s,
+        "  pc      {}",
+        two(
+            &d.pc.0.map(|v| v.to_string()),
+            &d.pc.1.map(|v| v.to_string())
+        )
+    );
+    let _ = writeln!(s, "  opcode  {}", p.red(&two(&d.opcode.0, &d.opcode.1)));
+    let _ = writeln!(s, "  gas     {}", two(&o(d.gas.0), &o(d.gas.1)));
+    let _ = writeln!(s, "  cost    {}", two(&o(d.gas_cost.0), &o(d.gas_cost.1)));
+    for (name, ctx) in [
+        ("baseline", &d.context_baseline),
+        ("candidate", &d.context_candidate),
+    ] {
+        let _ = writeln!(s, "  {name}:");
+        for st in ctx {
+            render_context_step(s, st, d.step);
+        }
+    }
+}
+
+/// One step of the context around the divergence (`>` marks the diverging one).
+fn render_context_step(s: &mut String, st: &RichStep, step: usize) {
+    let here = if st.index == step { ">" } else { " " };
+    let top = st
+        .stack
+        .first()
+        .map(|v| short_hex(&format!("{v:#x}"), 12))
+        .unwrap_or_default();
+    let mut extra = String::new();
+    if let Some((k, v)) = st.storage {
+        extra = format!(
+            " [{}]={}",
+            short_hex(&format!("{k:#x}"), 11),
+            short_hex(&format!("{v:#x}"), 8)
         );
     }
-    match &t.divergence {
-        Some(d) => {
-            let _ = writeln!(
-                s,
-                "\n{}",
-                p.bold(&format!(
-                    "first divergence at step {} ({})",
-                    d.step, d.reason
-                ))
-            );
-            let _ = writeln!(
-                s,
-                "  frame   {} {} {} depth {}",
-                d.frame_kind,
-                d.address.as_ref().map_or("?".into(), addr),
-                d.selector.clone().unwrap_or_default(),
-                d.depth
-            );
-            let two = |a: &Option<String>, b: &Option<String>| {
-                if a == b {
-                    a.clone().unwrap_or("-".into())
-                } else {
-                    format!(
-                        "{} | {}",
-                        a.clone().unwrap_or("-".into()),
-                        b.clone().unwrap_or("-".into())
-                    )
-                }
-            };
-            let o = |x: Option<u64>| x.map(|v| v.to_string());
-            let _ = writeln!(
-                s,
-                "  pc      {}",
-                two(
-                    &d.pc.0.map(|v| v.to_string()),
-                    &d.pc.1.map(|v| v.to_string())
-                )
-            );
-            let _ = writeln!(s, "  opcode  {}", p.red(&two(&d.opcode.0, &d.opcode.1)));
-            let _ = writeln!(s, "  gas     {}", two(&o(d.gas.0), &o(d.gas.1)));
-            let _ = writeln!(s, "  cost    {}", two(&o(d.gas_cost.0), &o(d.gas_cost.1)));
-            for (name, ctx) in [
-                ("baseline", &d.context_baseline),
-                ("candidate", &d.context_candidate),
-            ] {
-                let _ = writeln!(s, "  {name}:");
-                for st in ctx {
-                    let here = if st.index == d.step { ">" } else { " " };
-                    let top = st
-                        .stack
-                        .first()
-                        .map(|v| short_hex(&format!("{v:#x}"), 12))
-                        .unwrap_or_default();
-                    let mut extra = String::new();
-                    if let Some((k, v)) = st.storage {
-                        extra = format!(
-                            " [{}]={}",
-                            short_hex(&format!("{k:#x}"), 11),
-                            short_hex(&format!("{v:#x}"), 8)
-                        );
-                    }
-                    let top = if extra.is_empty() { top } else { String::new() };
-                    let _ = writeln!(
-                        s,
-                        " {here}{:>5} pc {:<5} {:<10} gas {:<7} c {:<4} m {:<4} {top}{extra}",
-                        st.index, st.pc, st.name, st.gas, st.cost, st.memory
-                    );
-                }
-            }
-        }
-        None if t.candidate != "chain" => {
-            let _ = writeln!(s, "\nthe step traces do not diverge ({} steps)", t.steps.0);
-        }
-        None => {}
-    }
+    let top = if extra.is_empty() { top } else { String::new() };
+    let _ = writeln!(
+        s,
+        " {here}{:>5} pc {:<5} {:<10} gas {:<7} c {:<4} m {:<4} {top}{extra}",
+        st.index, st.pc, st.name, st.gas, st.cost, st.memory
+    );
+}
+
+/// Both sides' call trees, the diverging frame marked.
+fn render_call_trees(s: &mut String, t: &Triage, p: &Paint) {
     for (name, calls, marked) in [
         (
             "baseline",
@@ -264,15 +295,6 @@ fn render(t: &Triage, p: &Paint) -> String {
             let _ = writeln!(s, "  ... {} more frames (--json)", calls.len() - 40);
         }
     }
-    if let Some(d) = &t.diff {
-        let _ = writeln!(s, "\ntrace diff (baseline -> candidate)\n{d}");
-    }
-    let _ = writeln!(
-        s,
-        "\n{} ms, {} + {} steps",
-        t.elapsed_ms, t.steps.0, t.steps.1
-    );
-    s
 }
 
 impl TxArgs {

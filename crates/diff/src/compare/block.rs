@@ -1,0 +1,124 @@
+//! Block-level checks: gas, logs bloom, receipts root and state root, against the header or
+//! against the baseline.
+
+use alloy_primitives::B256;
+use txshadow_corpus::{BlockRecord, ChainConfig};
+use txshadow_replay::BlockOutcome;
+
+use super::Ctx;
+use crate::Kind;
+
+/// What a side that computed its state root from the witness shows instead of an error.
+pub(super) const WITNESS_ROOT: &str = "(state root computed from the witness)";
+
+/// Why the block's witness could not give its post-block state root.
+pub(super) fn witness_error(out: &BlockOutcome) -> Option<&str> {
+    out.witness.as_ref()?.error.as_deref()
+}
+
+/// The replay's block-level fields against the header.
+pub(super) fn against_header(
+    c: &mut Ctx<'_>,
+    block: &BlockRecord,
+    chain: &ChainConfig,
+    out: &BlockOutcome,
+) {
+    let h = &block.header;
+    if out.gas_used != h.gas_used {
+        c.blk(Kind::BlockGas, "gas_used", out.gas_used, h.gas_used);
+    }
+    if out.logs_bloom != h.logs_bloom {
+        c.blk(Kind::LogsBloom, "logs_bloom", out.logs_bloom, h.logs_bloom);
+    }
+    let byzantium = chain
+        .activation(alloy_hardforks::EthereumHardfork::Byzantium)
+        .active_at_block(h.number);
+    // before Byzantium a receipt holds the state root after its tx: exact with a witness
+    let intermediate_roots = out.witness.as_ref().is_some_and(|w| w.receipt_roots);
+    if (byzantium || intermediate_roots) && out.receipts_root != h.receipts_root {
+        c.blk(
+            Kind::ReceiptsRoot,
+            "receipts_root",
+            out.receipts_root,
+            h.receipts_root,
+        );
+    }
+    if out.state_root_exact
+        && let Some(r) = out.state_root
+        && r != h.state_root
+    {
+        c.blk(Kind::StateRoot, "state_root", r, h.state_root);
+    }
+}
+
+/// The candidate's block-level fields against the baseline's.
+pub(super) fn against_baseline(
+    c: &mut Ctx<'_>,
+    block: &BlockRecord,
+    base: &BlockOutcome,
+    cand: &BlockOutcome,
+) {
+    if base.gas_used != cand.gas_used {
+        c.blk(Kind::BlockGas, "gas_used", cand.gas_used, base.gas_used);
+    }
+    if base.receipts_root != cand.receipts_root {
+        c.blk(
+            Kind::ReceiptsRoot,
+            "receipts_root",
+            cand.receipts_root,
+            base.receipts_root,
+        );
+    }
+    if base.logs_bloom != cand.logs_bloom {
+        c.blk(
+            Kind::LogsBloom,
+            "logs_bloom",
+            cand.logs_bloom,
+            base.logs_bloom,
+        );
+    }
+    state_root_against_baseline(c, block, base, cand);
+}
+
+/// The state roots: the witness's errors, else the exact roots, else a root over the touched
+/// accounts when the post-states differ.
+fn state_root_against_baseline(
+    c: &mut Ctx<'_>,
+    block: &BlockRecord,
+    base: &BlockOutcome,
+    cand: &BlockOutcome,
+) {
+    match (witness_error(cand), witness_error(base)) {
+        (Some(g), e) => c.blk(Kind::Error, "state_root", g, e.unwrap_or(WITNESS_ROOT)),
+        (None, Some(e)) => c.blk(Kind::Error, "state_root", WITNESS_ROOT, e),
+        (None, None) => {}
+    }
+    let s = |r: Option<B256>| r.map_or_else(|| "(none)".into(), |r| r.to_string());
+    if witness_error(cand).is_some() || witness_error(base).is_some() {
+        // reported above
+    } else if base.state_root_exact || cand.state_root_exact {
+        if base.state_root != cand.state_root {
+            c.blk(
+                Kind::StateRoot,
+                "state_root",
+                s(cand.state_root),
+                s(base.state_root),
+            );
+        }
+    } else if base.post_state != cand.post_state || base.storage_reset != cand.storage_reset {
+        // a root over the pre-state and the touched accounts, computed only when the
+        // post-states differ (equal post-states give equal roots)
+        let root = |o: &BlockOutcome| {
+            txshadow_replay::post_state_root(block, &o.post_state, &o.storage_reset).0
+        };
+        let (b, k) = (root(base), root(cand));
+        if b != k {
+            c.blk(
+                Kind::StateRoot,
+                "state_root(touched)",
+                s(Some(k)),
+                s(Some(b)),
+            );
+        }
+    }
+}

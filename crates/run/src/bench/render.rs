@@ -1,0 +1,114 @@
+//! The bench as Markdown.
+
+use super::BenchReport;
+
+fn f2(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// The bench as Markdown (`bench.md`, and what `txshadow bench` prints).
+pub fn render_markdown(r: &BenchReport) -> String {
+    use std::fmt::Write;
+    let h = &r.headline;
+    let mut s = String::new();
+    let _ = writeln!(s, "# txshadow bench\n");
+    let _ = writeln!(
+        s,
+        "{} blocks, {} txs, {:.1} Mgas per side; {} cores; {} repetitions: times are the best (range in brackets), ratios the median of each repetition's ratio (best/best and range beside).\n",
+        r.info.blocks,
+        r.info.txs,
+        r.info.gas as f64 / 1e6,
+        r.info.cores,
+        r.info.reps
+    );
+    let _ = writeln!(
+        s,
+        "| target | measured | limit | met |\n| --- | --- | --- | --- |"
+    );
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {} {} | {} |",
+            t.name,
+            t.value,
+            t.op,
+            t.limit,
+            if t.met { "yes" } else { "NO" }
+        );
+    }
+    for (name, m) in [("block", &r.block_mode), ("tx", &r.tx_mode)] {
+        let _ = writeln!(
+            s,
+            "\n## {name} mode\n\nscaling -j 1 -> -j {}: harness {:.2}x (best/best {:.2}x), raw revm {:.2}x; harness {}\n",
+            m.by_jobs.last().map_or(1, |a| a.jobs),
+            m.scaling,
+            m.scaling_best_vs_best,
+            m.raw_scaling,
+            if m.harness_pass {
+                "matched the chain on every run"
+            } else {
+                "FOUND DIFFERENCES"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw (best/best) | harness/raw CPU | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        );
+        for a in &m.by_jobs {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} ({:.3}) [{:.3}-{:.3}] | {:.3} [{:.3}-{:.3}] | {:.3} [{:.3}] | {:.3} [{:.3}] | {:.3} |",
+                a.jobs,
+                a.harness_mgas_per_s,
+                a.harness_tx_per_s,
+                a.raw_mgas_per_s,
+                a.raw_tx_per_s,
+                a.overhead_vs_raw,
+                a.overhead_best_vs_best,
+                a.overhead_range[0],
+                a.overhead_range[1],
+                a.overhead_cpu_vs_raw,
+                a.overhead_cpu_range[0],
+                a.overhead_cpu_range[1],
+                a.harness_seconds.best,
+                a.harness_seconds.worst,
+                a.raw_seconds.best,
+                a.raw_seconds.worst,
+                a.load_seconds.best
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nload: {}% of replay time, {}% of the whole job\n\nbaseline + candidate (block, -j {}): {:.3} s vs {:.3} s baseline only (best of each) = {}x (best/best {}x)\n\ncommand: `{}`",
+        f2(h.load_share_of_replay * 100.0),
+        f2(h.load_share_of_job * 100.0),
+        r.candidate.jobs,
+        r.candidate.with_candidate_seconds.best,
+        r.candidate.baseline_only_seconds.best,
+        f2(r.candidate.cost_x_baseline),
+        f2(r.candidate.cost_best_vs_best),
+        r.info.command
+    );
+    if let Some(v) = &r.revme {
+        let _ = writeln!(
+            s,
+            "\n## revme statetest, same txs\n\n{} fixtures: revme {:.0} tx/s ({:.3} s, {}), txshadow tx mode {:.0} tx/s ({:.3} s with the reference block runs), {:.0} tx/s per-tx runs alone; revme / txshadow = {:.2}x ({:.2}x against the per-tx runs alone)\n\n`{}`",
+            v.fixtures,
+            v.revme_tx_per_s,
+            v.revme_seconds,
+            if v.revme_pass {
+                "all pass"
+            } else {
+                "SOME FAIL"
+            },
+            v.txshadow_tx_per_s,
+            v.txshadow_seconds,
+            v.txshadow_tx_only_tx_per_s,
+            v.revme_vs_txshadow,
+            v.revme_vs_txshadow_tx_only,
+            v.command
+        );
+    }
+    s
+}

@@ -1,0 +1,229 @@
+//! What `txshadow bench` reports (`bench.json`): the figures, the headline, the targets, and the
+//! two statistics every ratio is made of ([`median`] of [`paired`] repetitions).
+
+use serde::Serialize;
+
+use super::revme;
+
+/// Version of the bench JSON.
+pub const BENCH_SCHEMA_VERSION: u32 = 1;
+
+/// Best, worst and every value of one measured quantity (seconds).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seconds {
+    /// Best (smallest).
+    pub best: f64,
+    /// Worst (largest).
+    pub worst: f64,
+    /// Every repetition, in order.
+    pub all: Vec<f64>,
+}
+
+impl Seconds {
+    /// Adds one repetition's value.
+    pub(crate) fn push(&mut self, s: f64) {
+        if self.all.is_empty() {
+            self.best = s;
+            self.worst = s;
+        }
+        self.best = self.best.min(s);
+        self.worst = self.worst.max(s);
+        self.all.push(s);
+    }
+}
+
+/// The harness against raw revm at one thread count.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AtJobs {
+    /// Threads.
+    pub jobs: usize,
+    /// Harness time / raw time: the median of the repetitions' ratios.
+    pub overhead_vs_raw: f64,
+    /// Harness time / raw time, best / best.
+    pub overhead_best_vs_best: f64,
+    /// Lowest and highest of the per-repetition ratios.
+    pub overhead_range: [f64; 2],
+    /// Harness CPU seconds / raw CPU seconds (median of the repetitions), all threads: the work each does,
+    /// the report writer's thread included even when it runs on an otherwise idle core.
+    pub overhead_cpu_vs_raw: f64,
+    /// Lowest and highest of the per-repetition CPU ratios.
+    pub overhead_cpu_range: [f64; 2],
+    /// Harness Mgas/s (gas of the txs, best run).
+    pub harness_mgas_per_s: f64,
+    /// Harness tx/s (best run).
+    pub harness_tx_per_s: f64,
+    /// Raw revm Mgas/s (best run).
+    pub raw_mgas_per_s: f64,
+    /// Raw revm tx/s (best run).
+    pub raw_tx_per_s: f64,
+    /// Harness seconds: the replay job without the corpus load (replay, diff, reports).
+    pub harness_seconds: Seconds,
+    /// Corpus load seconds of the same runs.
+    pub load_seconds: Seconds,
+    /// Raw loop seconds.
+    pub raw_seconds: Seconds,
+    /// Harness CPU seconds (all threads) of the replay job without the corpus load.
+    pub harness_cpu_seconds: Seconds,
+    /// Raw loop CPU seconds (all threads).
+    pub raw_cpu_seconds: Seconds,
+}
+
+/// One mode's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModeFigures {
+    /// Harness time at `-j 1` / at `-j N`: the median of the repetitions' ratios.
+    pub scaling: f64,
+    /// The same, best / best.
+    pub scaling_best_vs_best: f64,
+    /// The same for raw revm: what the hardware gives (median of the repetitions).
+    pub raw_scaling: f64,
+    /// Per thread count.
+    pub by_jobs: Vec<AtJobs>,
+    /// Gas of the txs (per side).
+    pub gas: u64,
+    /// Txs replayed.
+    pub txs: usize,
+    /// Gas the raw loop executed (must equal `gas`: the same work).
+    pub raw_gas: u64,
+    /// Txs revm rejected in the raw loop.
+    pub raw_invalid: usize,
+    /// Whether every harness run matched the chain (verdict `pass`).
+    pub harness_pass: bool,
+}
+
+/// The summary a reader looks at first. Keep the order: see the module docs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Headline {
+    /// Block mode at `-j N`: harness time / raw revm time, same txs, same threads.
+    pub block_overhead_vs_raw_per_worker: f64,
+    /// Block mode: harness time at `-j 1` / at `-j N`.
+    pub block_scaling_j1_to_jn: f64,
+    /// Block mode at `-j N`: Mgas/s of the whole replay job (load excluded).
+    pub block_mgas_per_s: f64,
+    /// Block mode at `-j N`: tx/s.
+    pub block_tx_per_s: f64,
+    /// Block mode at `-j 1`: harness time / raw revm time.
+    pub block_overhead_vs_raw_j1: f64,
+    /// Block mode at `-j N`: harness CPU time / raw revm CPU time (all threads: what the harness
+    /// does per unit of revm work, the report writer's thread included).
+    pub block_cpu_overhead_vs_raw: f64,
+    /// Tx mode at `-j N`: harness time / raw revm time (fresh EVM per tx on its own pre-state).
+    pub tx_overhead_vs_raw_per_worker: f64,
+    /// Tx mode: harness time at `-j 1` / at `-j N`.
+    pub tx_scaling_j1_to_jn: f64,
+    /// Tx mode at `-j N`: Mgas/s.
+    pub tx_mgas_per_s: f64,
+    /// Tx mode at `-j N`: tx/s.
+    pub tx_tx_per_s: f64,
+    /// Corpus load / replay time (block mode, `-j N`).
+    pub load_share_of_replay: f64,
+    /// Corpus load / (load + replay): the share of the whole job.
+    pub load_share_of_job: f64,
+    /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
+    pub candidate_run_cost_x_baseline: f64,
+    /// Threads of `-j N`.
+    pub jobs: usize,
+}
+
+/// A target of the performance contract and whether this run meets it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What.
+    pub name: String,
+    /// Measured.
+    pub value: f64,
+    /// `<=` or `>=`.
+    pub op: String,
+    /// Limit.
+    pub limit: f64,
+    /// Met in this run.
+    pub met: bool,
+}
+
+/// Baseline + candidate against baseline only.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CandidateFigures {
+    /// Threads.
+    pub jobs: usize,
+    /// Baseline-only block-mode run seconds (same as the block mode figure at `-j N`).
+    pub baseline_only_seconds: Seconds,
+    /// Baseline + candidate seconds.
+    pub with_candidate_seconds: Seconds,
+    /// With candidate / baseline only: the median of the repetitions' ratios.
+    pub cost_x_baseline: f64,
+    /// The same, best / best.
+    pub cost_best_vs_best: f64,
+    /// Whether the candidate runs found no difference (they should not: same rules).
+    pub pass: bool,
+}
+
+/// Corpus and machine.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchInfo {
+    /// Run id.
+    pub id: String,
+    /// Corpus directory.
+    pub corpus: String,
+    /// Blocks.
+    pub blocks: usize,
+    /// Txs.
+    pub txs: usize,
+    /// Gas of the txs.
+    pub gas: u64,
+    /// Cores the machine reports.
+    pub cores: usize,
+    /// Thread counts measured.
+    pub jobs: Vec<usize>,
+    /// Repetitions.
+    pub reps: usize,
+    /// txshadow version.
+    pub tool_version: String,
+    /// Start, RFC 3339.
+    pub started: String,
+    /// End, RFC 3339.
+    pub finished: String,
+    /// The command that reproduces this run.
+    pub command: String,
+}
+
+/// Everything `txshadow bench` measured (`bench.json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchReport {
+    /// [`BENCH_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The figures of the performance contract.
+    pub headline: Headline,
+    /// Targets and whether they are met.
+    pub targets: Vec<Target>,
+    /// Block mode.
+    pub block_mode: ModeFigures,
+    /// Tx mode.
+    pub tx_mode: ModeFigures,
+    /// Baseline + candidate.
+    pub candidate: CandidateFigures,
+    /// `revme statetest` on the same txs exported as fixtures, against tx mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revme: Option<revme::RevmeFigures>,
+    /// Corpus, machine, command.
+    pub info: BenchInfo,
+}
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+pub(crate) fn median(v: &[f64]) -> f64 {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Repetition k of `a` over repetition k of `b`.
+pub(crate) fn paired(a: &Seconds, b: &Seconds) -> Vec<f64> {
+    a.all.iter().zip(&b.all).map(|(x, y)| x / y).collect()
+}
