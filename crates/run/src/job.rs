@@ -201,24 +201,13 @@ fn configurations(cfg: &RunConfig, nodes: NodeSides<'_>) -> Configurations {
     c
 }
 
-/// Runs a replay: every block of `source` on both sides, diffed, tallied and streamed to the
-/// run directory's files (and `hooks.sinks`) in block order, with at most a few blocks per
-/// worker in memory. Errors are harness failures; a run directory that exists by then is
-/// left with `run.status` `failed` and every block finished before.
-pub fn run(
-    source: &mut dyn BlockSource,
-    cfg: &RunConfig,
-    mut hooks: RunHooks<'_>,
-) -> Result<RunOutcome, RunError> {
-    cfg.check()?;
-    let nodes = Nodes::connect(cfg, source.chain().chain_id)?;
-    let nodes = nodes.sides();
+/// The report of a run about to start: its identity, configurations and criteria.
+fn new_report(cfg: &RunConfig, source: &dyn BlockSource, nodes: NodeSides<'_>) -> Report {
     let run_id = cfg
         .run_id
         .clone()
         .unwrap_or_else(|| default_run_id(mode_name(cfg.mode)));
-    let dir = cfg.out_dir.join(&run_id);
-    let mut report = Report {
+    Report {
         schema_version: txshadow_report::SCHEMA_VERSION,
         run: RunInfo {
             id: run_id,
@@ -234,7 +223,23 @@ pub fn run(
         configurations: configurations(cfg, nodes),
         launch_criteria: criteria(cfg).iter().map(ToString::to_string).collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// Runs a replay: every block of `source` on both sides, diffed, tallied and streamed to the
+/// run directory's files (and `hooks.sinks`) in block order, with at most a few blocks per
+/// worker in memory. Errors are harness failures; a run directory that exists by then is
+/// left with `run.status` `failed` and every block finished before.
+pub fn run(
+    source: &mut dyn BlockSource,
+    cfg: &RunConfig,
+    mut hooks: RunHooks<'_>,
+) -> Result<RunOutcome, RunError> {
+    cfg.check()?;
+    let nodes = Nodes::connect(cfg, source.chain().chain_id)?;
+    let nodes = nodes.sides();
+    let mut report = new_report(cfg, source, nodes);
+    let dir = cfg.out_dir.join(&report.run.id);
     let writer = ReportWriter::create(&dir, &report, cfg.mode == Mode::Tx)
         .map_err(|e| RunError::Report(format!("create the report directory: {e}")))?;
     hooks.sinks.insert(0, Box::new(writer));
@@ -292,13 +297,7 @@ pub fn run(
         },
     );
     state.report.configurations.node_warnings = warnings.finish();
-    let tp = &mut state.report.throughput;
-    tp.load_seconds = timed.wall;
-    tp.load_cpu_seconds = timed.cpu;
-    let secs = started.elapsed().as_secs_f64();
-    tp.replay_seconds = secs;
-    tp.mgas_per_s = tp.gas as f64 / 1e6 / secs.max(1e-9);
-    tp.tx_per_s = state.report.counts.txs as f64 / secs.max(1e-9);
+    state.set_throughput(&timed, started);
     let failure = match (
         read,
         fatal.into_inner().expect("not poisoned"),
@@ -348,6 +347,18 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
+    /// The run's speed: the load (the reader's own time) and the replay's wall time.
+    fn set_throughput(&mut self, timed: &Timed<'_>, started: Instant) {
+        let txs = self.report.counts.txs;
+        let tp = &mut self.report.throughput;
+        tp.load_seconds = timed.wall;
+        tp.load_cpu_seconds = timed.cpu;
+        let secs = started.elapsed().as_secs_f64();
+        tp.replay_seconds = secs;
+        tp.mgas_per_s = tp.gas as f64 / 1e6 / secs.max(1e-9);
+        tp.tx_per_s = txs as f64 / secs.max(1e-9);
+    }
+
     fn emit(&mut self, mut r: BlockResult, cfg: &RunConfig) -> Flow {
         settle(&mut r, cfg.accepted.as_ref(), &mut self.accepted_counts);
         self.report.add_block(&r);
