@@ -460,7 +460,9 @@ pub(crate) fn import(
     let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
     let mut summary = ImportSummary::default();
     for f in &files {
-        import_file(f, &mut w, &mut summary)?;
+        if let Err(e) = import_file(f, &mut w, &mut summary) {
+            summary.fail_input(f, e)?;
+        }
     }
     w.finish()?;
     Ok(summary)

@@ -91,6 +91,28 @@ pub struct ImportSummary {
     /// Inputs that could not be imported, with the reason (also recorded in the corpus notes
     /// or as unsupported blocks).
     pub unsupported: Vec<(String, String)>,
+    /// Input files that failed (malformed, unreadable), each with its error: the import goes
+    /// on with the other files, and the caller exits non-zero.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+impl ImportSummary {
+    /// Records a failed input file and goes on, or gives the error back when it is not the
+    /// input's fault (writing the corpus failed: a full disk stops the import).
+    pub(crate) fn fail_input(&mut self, path: &Path, e: ImportError) -> Result<(), ImportError> {
+        match e {
+            ImportError::Corpus(_) => Err(e),
+            e => {
+                let reason = match &e {
+                    ImportError::Io { source, .. } => source.to_string(),
+                    ImportError::Source { reason, .. } => reason.clone(),
+                    ImportError::Corpus(c) => c.to_string(),
+                };
+                self.failed.push((path.to_path_buf(), reason));
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Why an import failed.

@@ -108,70 +108,79 @@ pub(crate) fn import(
     let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
     let mut summary = ImportSummary::default();
     for dir in dirs {
-        let block_path = dir.join("block.json");
-        let rpc: Block<Transaction> = common::read_json(&block_path)?;
-        if w.has_block(&rpc.header.hash) {
-            summary.skipped_existing += 1;
-            continue;
+        if let Err(e) = import_dir(&dir, &codes, &mut w, &mut summary) {
+            summary.fail_input(&dir, e)?;
         }
-        let mut rec = txshadow_rpc::rpc_block_to_record(&rpc)
-            .map_err(|e| ImportError::source(&block_path, e))?;
-        let pre_path = dir.join("pre_state.json");
-        let pre: BTreeMap<Address, PevmAccount> = common::read_json(&pre_path)?;
-        for (addr, acc) in pre {
-            let code_hash = acc
-                .code_hash
-                .filter(|h| *h != B256::ZERO)
-                .unwrap_or(KECCAK_EMPTY);
-            if code_hash != KECCAK_EMPTY && !w.has_code(&code_hash) {
-                let code = match (&acc.code, codes.get(&code_hash)) {
-                    (_, Some(c)) => c.clone(),
-                    (Some(serde_json::Value::String(s)), None) => {
-                        s.parse::<Bytes>().map_err(|e| {
-                            ImportError::source(&pre_path, format!("{addr}: bad code: {e}"))
-                        })?
-                    }
-                    _ => {
-                        return Err(ImportError::source(
-                            &pre_path,
-                            format!(
-                                "{addr}: code {code_hash} is neither inline nor in bytecodes.json"
-                            ),
-                        ));
-                    }
-                };
-                let h = w.put_code(&code)?;
-                if h != code_hash {
-                    return Err(ImportError::source(
-                        &pre_path,
-                        format!("{addr}: code hashes to {h}, the source says {code_hash}"),
-                    ));
-                }
-            }
-            rec.pre_state.insert(
-                addr,
-                Some(AccountState {
-                    balance: acc.basic.balance,
-                    nonce: acc.basic.nonce,
-                    code_hash,
-                    storage: acc.storage,
-                }),
-            );
-        }
-        let hashes_path = dir.join("block_hashes.json");
-        if hashes_path.exists() {
-            let m: BTreeMap<String, B256> = common::read_json(&hashes_path)?;
-            for (k, v) in m {
-                let n = k
-                    .parse::<u64>()
-                    .map_err(|e| ImportError::source(&hashes_path, e))?;
-                rec.block_hashes.insert(n, v);
-            }
-        }
-        summary.blocks += 1;
-        summary.txs += rec.transactions.len();
-        w.put_block(&rec)?;
     }
     w.finish()?;
     Ok(summary)
+}
+
+/// Imports one block directory (`block.json`, `pre_state.json`, `block_hashes.json`).
+fn import_dir(
+    dir: &Path,
+    codes: &HashMap<B256, Bytes>,
+    w: &mut CorpusWriter,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    let block_path = dir.join("block.json");
+    let rpc: Block<Transaction> = common::read_json(&block_path)?;
+    if w.has_block(&rpc.header.hash) {
+        summary.skipped_existing += 1;
+        return Ok(());
+    }
+    let mut rec =
+        txshadow_rpc::rpc_block_to_record(&rpc).map_err(|e| ImportError::source(&block_path, e))?;
+    let pre_path = dir.join("pre_state.json");
+    let pre: BTreeMap<Address, PevmAccount> = common::read_json(&pre_path)?;
+    for (addr, acc) in pre {
+        let code_hash = acc
+            .code_hash
+            .filter(|h| *h != B256::ZERO)
+            .unwrap_or(KECCAK_EMPTY);
+        if code_hash != KECCAK_EMPTY && !w.has_code(&code_hash) {
+            let code = match (&acc.code, codes.get(&code_hash)) {
+                (_, Some(c)) => c.clone(),
+                (Some(serde_json::Value::String(s)), None) => s.parse::<Bytes>().map_err(|e| {
+                    ImportError::source(&pre_path, format!("{addr}: bad code: {e}"))
+                })?,
+                _ => {
+                    return Err(ImportError::source(
+                        &pre_path,
+                        format!("{addr}: code {code_hash} is neither inline nor in bytecodes.json"),
+                    ));
+                }
+            };
+            let h = w.put_code(&code)?;
+            if h != code_hash {
+                return Err(ImportError::source(
+                    &pre_path,
+                    format!("{addr}: code hashes to {h}, the source says {code_hash}"),
+                ));
+            }
+        }
+        rec.pre_state.insert(
+            addr,
+            Some(AccountState {
+                balance: acc.basic.balance,
+                nonce: acc.basic.nonce,
+                code_hash,
+                storage: acc.storage,
+            }),
+        );
+    }
+    let hashes_path = dir.join("block_hashes.json");
+    if hashes_path.exists() {
+        let m: BTreeMap<String, B256> = common::read_json(&hashes_path)?;
+        for (k, v) in m {
+            let n = k
+                .parse::<u64>()
+                .map_err(|e| ImportError::source(&hashes_path, e))?;
+            rec.block_hashes.insert(n, v);
+        }
+    }
+    summary.blocks += 1;
+    summary.txs += rec.transactions.len();
+    w.put_block(&rec)?;
+    Ok(())
 }

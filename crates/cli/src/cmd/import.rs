@@ -31,15 +31,25 @@ impl ImportArgs {
                 self.format
             )
         })?;
-        let s = import(
+        let existed = self.out.exists();
+        let res = import(
             format,
             &self.inputs,
             &self.out,
             &ImportOptions {
                 overwrite: self.overwrite,
             },
-        )
-        .wrap_err_with(|| format!("import {} into {}", format.name(), self.out.display()))?;
+        );
+        if res.is_err() && !existed {
+            // nothing imported: leave no empty corpus behind (a corpus with blocks is kept)
+            let empty = txshadow_corpus::Corpus::open(&self.out)
+                .map_or(true, |c| c.manifest().blocks.is_empty());
+            if empty {
+                let _ = std::fs::remove_dir_all(&self.out);
+            }
+        }
+        let s =
+            res.wrap_err_with(|| format!("import {} into {}", format.name(), self.out.display()))?;
         println!(
             "imported {} blocks, {} txs into {} ({} already present, {} unsupported)",
             s.blocks,
@@ -50,6 +60,17 @@ impl ImportArgs {
         );
         for (what, why) in &s.unsupported {
             println!("  unsupported: {what}: {why}");
+        }
+        for (path, why) in &s.failed {
+            eprintln!("failed: {}: {why}", path.display());
+        }
+        if !s.failed.is_empty() {
+            eprintln!(
+                "{} input(s) failed and were left out; the corpus holds the others: mend or \
+                 remove them and run the same command again to add them",
+                s.failed.len()
+            );
+            return Ok(crate::EXIT_HARNESS);
         }
         Ok(crate::EXIT_OK)
     }

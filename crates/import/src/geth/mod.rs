@@ -178,8 +178,15 @@ pub(crate) fn import(
     );
     let mut summary = ImportSummary::default();
     for (label, path) in files {
-        let json: Value = common::read_json(&path)?;
-        let fx = convert(&label, &json, &mut w).map_err(|e| ImportError::source(&path, e))?;
+        let fx = match common::read_json::<Value>(&path).and_then(|json| {
+            convert(&label, &json, &mut w).map_err(|e| ImportError::source(&path, e))
+        }) {
+            Ok(fx) => fx,
+            Err(e) => {
+                summary.fail_input(&path, e)?;
+                continue;
+            }
+        };
         if w.has_block(&fx.block.hash) {
             summary.skipped_existing += 1;
             continue;

@@ -94,3 +94,45 @@ fn geth_tracetest_sample_reproduces_recorded_results() {
     assert!(with_gas >= 6, "{with_gas}");
     assert!(findings.is_empty(), "{findings:#?}");
 }
+
+/// A directory with one damaged file among good ones: the good ones are imported, the bad one
+/// is listed with its reason, and the import says it failed.
+#[test]
+fn one_bad_file_among_good_ones_does_not_stop_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let good = ["1-1149999.json", "1-2463000.json"];
+    for f in good {
+        std::fs::copy(testdata("zeth-mainnet").join(f), src.join(f)).unwrap();
+    }
+    // a truncated dump, named to sort between the good ones
+    let bytes = std::fs::read(testdata("zeth-mainnet").join(good[0])).unwrap();
+    std::fs::write(src.join("1-2000000.json"), &bytes[..bytes.len() / 3]).unwrap();
+    // and one that parses but is not a zeth cache
+    std::fs::write(src.join("1-2100000.json"), "{\"hello\": 1}").unwrap();
+    let out = dir.path().join("c");
+    let s = txshadow_import::import(
+        Format::Zeth,
+        &[src],
+        &out,
+        &txshadow_import::ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.blocks, 2);
+    let failed: Vec<String> = s
+        .failed
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        failed,
+        ["1-2000000.json", "1-2100000.json"],
+        "{:?}",
+        s.failed
+    );
+    assert!(s.failed.iter().all(|(_, why)| !why.is_empty()));
+    let c = txshadow_corpus::Corpus::open(&out).unwrap();
+    assert_eq!(c.manifest().blocks.len(), 2);
+    c.verify().unwrap();
+}
