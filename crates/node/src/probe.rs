@@ -114,8 +114,54 @@ fn word(v: &Value, i: usize) -> Option<U256> {
 /// honours (a contract put in place by a state override returns what it reads).
 pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, NodeError> {
     let node = rpc.url().display().to_string();
+    let mut caps = identify(rpc, chain_id, &node).await?;
+    let p = ProbeCall::new();
+    let r: Value = match rpc
+        .call(
+            "debug_traceCall",
+            json!([p.call, "latest", {"tracer": "callTracer", "stateOverrides": p.state, "blockOverrides": p.block}]),
+            None,
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(RpcError::MethodUnavailable { reason, .. }) => {
+            // no debug_traceCall: eth_simulateV1 gives status, gas, output and logs
+            probe_simulate(rpc, &mut caps, &p.call, &p.state, &p.block, &p.checks)
+                .await
+                .map_err(|e| NodeError::Capability {
+                    node: node.clone(),
+                    reason: format!(
+                        "the node serves neither debug_traceCall ({reason}) nor eth_simulateV1 \
+                         ({}); the node engine needs one of them with state and block overrides \
+                         (anvil, geth or reth with the debug or eth namespace)",
+                        crate::rpc_text(&e)
+                    ),
+                })?;
+            return Ok(caps);
+        }
+        Err(e) => return Err(missing(&node, e)),
+    };
+    apply_checks(&r, &mut caps, &p.checks);
+    caps.block_hash_override = !caps.ignored_overrides.iter().any(|o| o == "blockHash");
+    probe_blob_fee(rpc, &mut caps, &p).await;
+    check_prestate(rpc, &p, &node).await?;
+    caps.simulate_v1 = rpc
+        .call::<_, Value>(
+            "eth_simulateV1",
+            json!([{"blockStateCalls": [{"calls": []}]}, "latest"]),
+            None,
+        )
+        .await
+        .is_ok();
+    Ok(caps)
+}
+
+/// The node's chain id (which must be `chain_id`), client and hardfork, with the
+/// `debug_traceCall` path assumed until the probe finds otherwise.
+async fn identify(rpc: &Rpc, chain_id: u64, node: &str) -> Result<Capabilities, NodeError> {
     let connect = |e: RpcError| NodeError::Connect {
-        node: node.clone(),
+        node: node.to_string(),
         reason: crate::rpc_text(&e),
     };
     let id: String = rpc
@@ -124,12 +170,12 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         .map_err(connect)?;
     let got =
         u64::from_str_radix(id.trim_start_matches("0x"), 16).map_err(|e| NodeError::Connect {
-            node: node.clone(),
+            node: node.to_string(),
             reason: format!("eth_chainId answered {id:?}: {e}"),
         })?;
     if got != chain_id {
         return Err(NodeError::ChainId {
-            node,
+            node: node.to_string(),
             got,
             expected: chain_id,
         });
@@ -147,108 +193,113 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
-    let mut caps = Capabilities {
+    Ok(Capabilities {
         client,
         chain_id,
         hardfork,
         path: "debug_traceCall (prestateTracer diffMode + callTracer withLog)".into(),
         state_compared: true,
         ..Default::default()
-    };
+    })
+}
 
-    // the probe contract returns BLOCKHASH(n-1), NUMBER, PREVRANDAO, TIMESTAMP, COINBASE, BASEFEE,
-    // GASLIMIT as words 0..7
-    let probe = Address::repeat_byte(0x7a);
-    let number = 0x0123_4567u64;
-    let hash = B256::repeat_byte(0xab);
-    let randao = B256::repeat_byte(0xcd);
-    let coinbase = Address::repeat_byte(0xee);
-    let (time, gas_limit, base_fee) = (0x6000_0000u64, 0x01c9_c381u64, 7u64);
-    let code = format!(
-        "0x63{:08x}40600052436020524460405242606052416080524860a0524560c05260e06000f3",
-        number - 1
-    );
-    let from = Address::repeat_byte(0x11);
-    let call = json!({"from": from, "to": probe, "gas": "0x100000"});
-    let block = json!({
-        "number": format!("{number:#x}"),
-        "time": format!("{time:#x}"),
-        "gasLimit": format!("{gas_limit:#x}"),
-        "feeRecipient": coinbase,
-        "baseFeePerGas": format!("{base_fee:#x}"),
-        "prevRandao": randao,
-        "blockHash": { (number - 1).to_string(): hash },
-    });
-    let state = json!({ probe.to_string(): {"code": code} });
-    let missing = |e: RpcError| {
-        if e.gave_up() {
-            // no answer at all (down, timing out, refusing the connection): not a missing method
-            NodeError::Connect {
-                node: node.clone(),
-                reason: format!(
-                    "no answer to the capability probe: {}; check that the node is up and \
-                     answers within the timeout (node=URL,timeout=SECONDS,retries=N)",
-                    crate::rpc_text(&e)
-                ),
-            }
-        } else {
-            NodeError::Capability {
-                node: node.clone(),
-                reason: format!(
-                    "{}; the node engine needs debug_traceCall with state and block overrides \
-                     and the callTracer and prestateTracer (anvil, geth or reth with the debug \
-                     namespace)",
-                    crate::rpc_text(&e)
-                ),
-            }
+/// The address the probe contract is put at (by a state override).
+const PROBE: Address = Address::repeat_byte(0x7a);
+/// Code returning BLOBBASEFEE as one word.
+const BLOB_CODE: &str = "0x4a60005260206000f3";
+
+/// The probe call: a contract returning what the block overrides should set, the overrides,
+/// and the value each returned word must have.
+struct ProbeCall {
+    /// The call to the probe contract.
+    call: Value,
+    /// The state override that puts the probe contract in place.
+    state: Value,
+    /// The block overrides.
+    block: Value,
+    /// Per returned word: the override it answers and its value when taken.
+    checks: [(&'static str, U256); 7],
+}
+
+impl ProbeCall {
+    /// The probe contract returns BLOCKHASH(n-1), NUMBER, PREVRANDAO, TIMESTAMP, COINBASE,
+    /// BASEFEE, GASLIMIT as words 0..7.
+    fn new() -> Self {
+        let number = 0x0123_4567u64;
+        let hash = B256::repeat_byte(0xab);
+        let randao = B256::repeat_byte(0xcd);
+        let coinbase = Address::repeat_byte(0xee);
+        let (time, gas_limit, base_fee) = (0x6000_0000u64, 0x01c9_c381u64, 7u64);
+        let code = format!(
+            "0x63{:08x}40600052436020524460405242606052416080524860a0524560c05260e06000f3",
+            number - 1
+        );
+        let from = Address::repeat_byte(0x11);
+        let call = json!({"from": from, "to": PROBE, "gas": "0x100000"});
+        let block = json!({
+            "number": format!("{number:#x}"),
+            "time": format!("{time:#x}"),
+            "gasLimit": format!("{gas_limit:#x}"),
+            "feeRecipient": coinbase,
+            "baseFeePerGas": format!("{base_fee:#x}"),
+            "prevRandao": randao,
+            "blockHash": { (number - 1).to_string(): hash },
+        });
+        let state = json!({ PROBE.to_string(): {"code": code} });
+        let checks = [
+            ("blockHash", hash.into()),
+            ("number", U256::from(number)),
+            ("prevRandao", randao.into()),
+            ("time", U256::from(time)),
+            ("feeRecipient", U256::from_be_slice(coinbase.as_slice())),
+            ("baseFeePerGas", U256::from(base_fee)),
+            ("gasLimit", U256::from(gas_limit)),
+        ];
+        Self {
+            call,
+            state,
+            block,
+            checks,
         }
-    };
-    let checks: [(&str, U256); 7] = [
-        ("blockHash", hash.into()),
-        ("number", U256::from(number)),
-        ("prevRandao", randao.into()),
-        ("time", U256::from(time)),
-        ("feeRecipient", U256::from_be_slice(coinbase.as_slice())),
-        ("baseFeePerGas", U256::from(base_fee)),
-        ("gasLimit", U256::from(gas_limit)),
-    ];
-    let r: Value = match rpc
-        .call(
-            "debug_traceCall",
-            json!([call, "latest", {"tracer": "callTracer", "stateOverrides": state, "blockOverrides": block}]),
-            None,
-        )
-        .await
-    {
-        Ok(r) => r,
-        Err(RpcError::MethodUnavailable { reason, .. }) => {
-            // no debug_traceCall: eth_simulateV1 gives status, gas, output and logs
-            probe_simulate(rpc, &mut caps, &call, &state, &block, &checks)
-                .await
-                .map_err(|e| NodeError::Capability {
-                    node: node.clone(),
-                    reason: format!(
-                        "the node serves neither debug_traceCall ({reason}) nor eth_simulateV1 \
-                         ({}); the node engine needs one of them with state and block overrides \
-                         (anvil, geth or reth with the debug or eth namespace)",
-                        crate::rpc_text(&e)
-                    ),
-                })?;
-            return Ok(caps);
+    }
+}
+
+/// The error for a probe call the node failed: no answer at all is a connection problem, an
+/// answered failure a missing capability.
+fn missing(node: &str, e: RpcError) -> NodeError {
+    if e.gave_up() {
+        // no answer at all (down, timing out, refusing the connection): not a missing method
+        NodeError::Connect {
+            node: node.to_string(),
+            reason: format!(
+                "no answer to the capability probe: {}; check that the node is up and \
+                 answers within the timeout (node=URL,timeout=SECONDS,retries=N)",
+                crate::rpc_text(&e)
+            ),
         }
-        Err(e) => return Err(missing(e)),
-    };
-    apply_checks(&r, &mut caps, &checks);
-    caps.block_hash_override = !caps.ignored_overrides.iter().any(|o| o == "blockHash");
-    // BLOBBASEFEE alone: an older hardfork does not have the opcode
-    let blob_code = "0x4a60005260206000f3";
-    let mut blob_block = block.clone();
+    } else {
+        NodeError::Capability {
+            node: node.to_string(),
+            reason: format!(
+                "{}; the node engine needs debug_traceCall with state and block overrides \
+                 and the callTracer and prestateTracer (anvil, geth or reth with the debug \
+                 namespace)",
+                crate::rpc_text(&e)
+            ),
+        }
+    }
+}
+
+/// BLOBBASEFEE alone (an older hardfork does not have the opcode): whether the `blobBaseFee`
+/// override is taken, else the node's own blob base fee.
+async fn probe_blob_fee(rpc: &Rpc, caps: &mut Capabilities, p: &ProbeCall) {
+    let mut blob_block = p.block.clone();
     blob_block["blobBaseFee"] = json!("0x3");
     let r: Result<Value, _> = rpc
         .call(
             "debug_traceCall",
-            json!([call, "latest", {"tracer": "callTracer",
-                "stateOverrides": { probe.to_string(): {"code": blob_code} },
+            json!([p.call, "latest", {"tracer": "callTracer",
+                "stateOverrides": { PROBE.to_string(): {"code": BLOB_CODE} },
                 "blockOverrides": blob_block}]),
             None,
         )
@@ -261,8 +312,8 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
         let r: Result<Value, _> = rpc
             .call(
                 "debug_traceCall",
-                json!([call, "latest", {"tracer": "callTracer",
-                    "stateOverrides": { probe.to_string(): {"code": blob_code} }}]),
+                json!([p.call, "latest", {"tracer": "callTracer",
+                    "stateOverrides": { PROBE.to_string(): {"code": BLOB_CODE} }}]),
                 None,
             )
             .await;
@@ -272,31 +323,26 @@ pub(crate) async fn probe(rpc: &Rpc, chain_id: u64) -> Result<Capabilities, Node
             .and_then(|v| word(&v, 0))
             .and_then(|w| u128::try_from(w).ok());
     }
-    // the prestate tracer in diff mode
+}
+
+/// Checks that the prestate tracer in diff mode gives the pre- and post-state.
+async fn check_prestate(rpc: &Rpc, p: &ProbeCall, node: &str) -> Result<(), NodeError> {
     let r: Value = rpc
         .call(
             "debug_traceCall",
-            json!([call, "latest", {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true},
-                "stateOverrides": state, "blockOverrides": block}]),
+            json!([p.call, "latest", {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true},
+                "stateOverrides": p.state, "blockOverrides": p.block}]),
             None,
         )
         .await
-        .map_err(missing)?;
+        .map_err(|e| missing(node, e))?;
     if r.get("pre").is_none() || r.get("post").is_none() {
         return Err(NodeError::Capability {
-            node,
+            node: node.to_string(),
             reason: "debug_traceCall with the prestateTracer in diffMode gave no pre/post".into(),
         });
     }
-    caps.simulate_v1 = rpc
-        .call::<_, Value>(
-            "eth_simulateV1",
-            json!([{"blockStateCalls": [{"calls": []}]}, "latest"]),
-            None,
-        )
-        .await
-        .is_ok();
-    Ok(caps)
+    Ok(())
 }
 
 fn apply_checks(r: &Value, caps: &mut Capabilities, checks: &[(&str, U256)]) {

@@ -48,6 +48,10 @@ pub(crate) struct Outside {
     authoritative: bool,
 }
 
+/// An account to read at the parent block: its address, the slots to read, and whether the
+/// parent state overrides what the txs' traces saw.
+type Wanted = (Address, Vec<U256>, bool);
+
 /// Uncle headers, and the state at the parent block of the accounts the block touches outside
 /// its txs: the system contracts of EIP-4788/2935/7002/7251 (with the slots the system calls
 /// read or write), withdrawal recipients, and (before the merge) the coinbase and the uncles'
@@ -61,9 +65,29 @@ pub(crate) async fn fetch_outside(
         return Ok((vec![], vec![]));
     }
     let rpc = &ctx.rpc;
-    let hf = ctx.chain.hardforks();
-    let ts = info.timestamp.to::<u64>();
+    let ommers = fetch_ommers(rpc, info).await?;
+    let wanted = wanted_accounts(&ctx.chain.hardforks(), info, &ommers);
+    if wanted.is_empty() {
+        return Ok((ommers, vec![]));
+    }
+    let at = json!({ "blockHash": info.parent_hash });
+    let mut accounts = read_accounts(rpc, n, &at, &wanted).await?;
+    read_request_queues(rpc, n, &at, &mut accounts).await?;
+    let out = wanted
+        .iter()
+        .zip(accounts)
+        .map(|((address, _, authoritative), (_, state))| Outside {
+            address: *address,
+            state: Some(state),
+            authoritative: *authoritative,
+        })
+        .collect();
+    Ok((ommers, out))
+}
 
+/// The block's uncle headers, in order.
+async fn fetch_ommers(rpc: &Rpc, info: &HeaderInfo) -> Result<Vec<Header>, CaptureError> {
+    let n = info.number();
     let mut ommers = vec![];
     for i in 0..info.uncles.len() {
         let u: Option<Block<Transaction>> = rpc
@@ -80,9 +104,20 @@ pub(crate) async fn fetch_outside(
             }
         }
     }
+    Ok(ommers)
+}
 
-    // (address, slots, authoritative)
-    let mut wanted: Vec<(Address, Vec<U256>, bool)> = vec![];
+/// The accounts the block touches outside its txs under the fork schedule `hf`: the system
+/// contracts with the slots their calls read or write, then withdrawal recipients, then
+/// (before the merge) the rewarded coinbase and uncle beneficiaries.
+fn wanted_accounts(
+    hf: &impl EthereumHardforks,
+    info: &HeaderInfo,
+    ommers: &[Header],
+) -> Vec<Wanted> {
+    let n = info.number();
+    let ts = info.timestamp.to::<u64>();
+    let mut wanted: Vec<Wanted> = vec![];
     if hf.is_cancun_active_at_timestamp(ts) && info.parent_beacon_block_root.is_some() {
         let k = U256::from(ts % BEACON_ROOTS_BUFFER);
         let len = U256::from(BEACON_ROOTS_BUFFER);
@@ -114,14 +149,19 @@ pub(crate) async fn fetch_outside(
             }
         }
     }
-    if wanted.is_empty() {
-        return Ok((ommers, vec![]));
-    }
-    let at = json!({ "blockHash": info.parent_hash });
-    let mut accounts = read_accounts(rpc, n, &at, &wanted).await?;
+    wanted
+}
 
+/// Reads at `at` the request queue entries the EIP-7002/7251 system calls take (up to the
+/// per-block maximum, from the queue head the accounts were read with) into `accounts`.
+async fn read_request_queues(
+    rpc: &Rpc,
+    n: u64,
+    at: &serde_json::Value,
+    accounts: &mut [(Address, Option<ParentAccount>)],
+) -> Result<(), CaptureError> {
     // the request queues: the system call reads up to the per-block maximum of entries
-    let mut more: Vec<(Address, Vec<U256>, bool)> = vec![];
+    let mut more: Vec<Wanted> = vec![];
     for (addr, per_entry, max) in [
         (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, 3u64, 16u64),
         (CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, 4, 2),
@@ -140,41 +180,32 @@ pub(crate) async fn fetch_outside(
             more.push((addr, slots, true));
         }
     }
-    if !more.is_empty() {
-        let at = &at;
-        let calls: Vec<_> = more
-            .iter()
-            .flat_map(|(a, slots, _)| {
-                slots
-                    .iter()
-                    .map(move |k| ("eth_getStorageAt", json!([a, B256::from(*k), at])))
-            })
-            .collect();
-        let values = rpc.call_many(&calls, Some(n)).await?;
-        let mut it = values.into_iter();
-        for (a, slots, _) in &more {
-            let mut acc = accounts
-                .iter_mut()
-                .find(|(x, _)| x == a)
-                .and_then(|(_, s)| s.as_mut());
-            for k in slots {
-                let v = parse::<U256>(n, "eth_getStorageAt", it.next())?;
-                if let Some(acc) = acc.as_deref_mut() {
-                    acc.storage.insert(*k, v);
-                }
+    if more.is_empty() {
+        return Ok(());
+    }
+    let calls: Vec<_> = more
+        .iter()
+        .flat_map(|(a, slots, _)| {
+            slots
+                .iter()
+                .map(move |k| ("eth_getStorageAt", json!([a, B256::from(*k), at])))
+        })
+        .collect();
+    let values = rpc.call_many(&calls, Some(n)).await?;
+    let mut it = values.into_iter();
+    for (a, slots, _) in &more {
+        let mut acc = accounts
+            .iter_mut()
+            .find(|(x, _)| x == a)
+            .and_then(|(_, s)| s.as_mut());
+        for k in slots {
+            let v = parse::<U256>(n, "eth_getStorageAt", it.next())?;
+            if let Some(acc) = acc.as_deref_mut() {
+                acc.storage.insert(*k, v);
             }
         }
     }
-    let out = wanted
-        .iter()
-        .zip(accounts)
-        .map(|((address, _, authoritative), (_, state))| Outside {
-            address: *address,
-            state: Some(state),
-            authoritative: *authoritative,
-        })
-        .collect();
-    Ok((ommers, out))
+    Ok(())
 }
 
 /// Merges the accounts read at the parent block into the block's pre-state: an authoritative
@@ -234,7 +265,7 @@ async fn read_accounts(
     rpc: &Rpc,
     n: u64,
     at: &serde_json::Value,
-    wanted: &[(Address, Vec<U256>, bool)],
+    wanted: &[Wanted],
 ) -> Result<Vec<(Address, Option<ParentAccount>)>, CaptureError> {
     let mut calls = vec![];
     for (a, slots, _) in wanted {

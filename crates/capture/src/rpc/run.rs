@@ -21,7 +21,7 @@ use txshadow_rpc::{ClientConfig, Rpc, RpcUrl};
 use super::{
     BlockRange, CaptureError,
     block::fetch_block,
-    chain::detect_chain,
+    chain::{DetectedChain, detect_chain},
     ctx::{BlockCtx, Fetched, HeaderInfo},
 };
 
@@ -341,6 +341,55 @@ pub async fn capture(
     let (first, last) = opts.range.resolve(head)?;
 
     let check_codes = clean_leftovers(&opts.out)?;
+    let mut writer = CorpusWriter::create(
+        &opts.out,
+        detected.config.clone(),
+        provenance(opts, &detected),
+        opts.overwrite,
+    )?;
+
+    let lo = first.saturating_sub(ANCESTORS);
+    let headers = read_headers(&rpc, lo, last, progress).await?;
+    let todo = plan(opts, &writer, &headers, first..=last, check_codes);
+    let present = (last - first + 1) as usize - todo.len();
+    progress(CaptureEvent::Planned {
+        first,
+        last,
+        todo: todo.len() as u64,
+        present: present as u64,
+    });
+
+    let fetch_started = Instant::now();
+    let ctx = BlockCtx {
+        rpc: rpc.clone(),
+        chain: detected.config.clone(),
+        block_receipts: AtomicBool::new(true),
+        final_below: head.saturating_sub(opts.reorg_depth),
+        witness: opts.witness,
+        execution_witness: AtomicBool::new(true),
+    };
+    let fetches = Fetches::new(ctx, headers, todo, opts.client.concurrency);
+    let (captured, txs) = write_blocks(opts, fetches, &mut writer, progress).await?;
+    writer.finish()?;
+    let stats = rpc.stats();
+    Ok(CaptureSummary {
+        first,
+        last,
+        captured,
+        txs,
+        present,
+        requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        retries: stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        fetch_seconds: fetch_started.elapsed().as_secs_f64(),
+        chain: detected.config,
+        client_version: detected.client_version,
+        rpc: opts.url.display().to_string(),
+    })
+}
+
+/// Where the corpus comes from and how its parts were read.
+fn provenance(opts: &CaptureOptions, detected: &DetectedChain) -> Provenance {
     let mut provenance = Provenance {
         source: "capture".into(),
         client_version: detected.client_version.clone(),
@@ -364,66 +413,86 @@ pub async fn capture(
                 .into(),
         );
     }
-    let mut writer = CorpusWriter::create(
-        &opts.out,
-        detected.config.clone(),
-        provenance,
-        opts.overwrite,
-    )?;
+    provenance
+}
 
-    let lo = first.saturating_sub(ANCESTORS);
-    let headers = read_headers(&rpc, lo, last, progress).await?;
+/// The blocks of `range` to fetch: those the corpus does not have complete (and, with
+/// `--witness`, those captured without a witness).
+fn plan(
+    opts: &CaptureOptions,
+    writer: &CorpusWriter,
+    headers: &BTreeMap<u64, HeaderInfo>,
+    range: std::ops::RangeInclusive<u64>,
+    check_codes: bool,
+) -> Vec<u64> {
     // with --witness, a block captured without one is captured again
     let without_witness = if opts.witness {
         blocks_without_witness(&opts.out)
     } else {
         HashSet::new()
     };
-    let todo: Vec<u64> = (first..=last)
+    range
         .filter(|n| {
-            !complete(&writer, &opts.out, &headers[n].hash, check_codes)
+            !complete(writer, &opts.out, &headers[n].hash, check_codes)
                 || without_witness.contains(&headers[n].hash)
         })
-        .collect();
-    let present = (last - first + 1) as usize - todo.len();
-    progress(CaptureEvent::Planned {
-        first,
-        last,
-        todo: todo.len() as u64,
-        present: present as u64,
-    });
+        .collect()
+}
 
-    let fetch_started = Instant::now();
-    let ctx = Arc::new(BlockCtx {
-        rpc: rpc.clone(),
-        chain: detected.config.clone(),
-        block_receipts: AtomicBool::new(true),
-        final_below: head.saturating_sub(opts.reorg_depth),
-        witness: opts.witness,
-        execution_witness: AtomicBool::new(true),
-    });
-    let headers = Arc::new(headers);
-    let concurrency = opts.client.concurrency.max(1);
-    let mut queue = todo.into_iter();
-    let mut tasks: JoinSet<Result<Fetched, CaptureError>> = JoinSet::new();
-    let mut captured = 0;
-    let mut txs = 0;
-    let mut written_codes: HashSet<B256> = HashSet::new();
-    let mut indexed_at = Instant::now();
-    let refill = |tasks: &mut JoinSet<Result<Fetched, CaptureError>>,
-                  queue: &mut std::vec::IntoIter<u64>| {
-        while tasks.len() < concurrency {
-            let Some(n) = queue.next() else { break };
-            let ctx = ctx.clone();
-            let headers = headers.clone();
-            tasks.spawn(async move {
+/// The block fetches in flight, at most `concurrency` of them, and the blocks still queued.
+struct Fetches {
+    ctx: Arc<BlockCtx>,
+    headers: Arc<BTreeMap<u64, HeaderInfo>>,
+    queue: std::vec::IntoIter<u64>,
+    tasks: JoinSet<Result<Fetched, CaptureError>>,
+    concurrency: usize,
+}
+
+impl Fetches {
+    /// Fetches of the `todo` blocks, none started yet.
+    fn new(
+        ctx: BlockCtx,
+        headers: BTreeMap<u64, HeaderInfo>,
+        todo: Vec<u64>,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            ctx: Arc::new(ctx),
+            headers: Arc::new(headers),
+            queue: todo.into_iter(),
+            tasks: JoinSet::new(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Starts queued fetches until `concurrency` are in flight.
+    fn refill(&mut self) {
+        while self.tasks.len() < self.concurrency {
+            let Some(n) = self.queue.next() else { break };
+            let ctx = self.ctx.clone();
+            let headers = self.headers.clone();
+            self.tasks.spawn(async move {
                 let info = &headers[&n];
                 let anc = ancestors(&ctx.rpc, &headers, info).await?;
                 fetch_block(&ctx, info, anc).await
             });
         }
-    };
-    refill(&mut tasks, &mut queue);
+    }
+}
+
+/// Runs the fetches and writes each block as it completes; returns the blocks and txs written.
+/// On a stop or an error, the manifest indexes what was written before it.
+async fn write_blocks(
+    opts: &CaptureOptions,
+    mut fetches: Fetches,
+    writer: &mut CorpusWriter,
+    progress: &(dyn Fn(CaptureEvent) + Sync),
+) -> Result<(usize, usize), CaptureError> {
+    let mut captured = 0;
+    let mut txs = 0;
+    let mut written_codes: HashSet<B256> = HashSet::new();
+    let mut indexed_at = Instant::now();
+    fetches.refill();
     let stop = opts.stop.clone().unwrap_or_default();
     loop {
         let done = tokio::select! {
@@ -432,7 +501,7 @@ pub async fn capture(
                 writer.write_manifest()?;
                 return Err(CaptureError::Interrupted { written: captured });
             }
-            done = tasks.join_next() => done,
+            done = fetches.tasks.join_next() => done,
         };
         let Some(done) = done else { break };
         let fetched = match done {
@@ -448,19 +517,8 @@ pub async fn capture(
             }
         };
         // keep the node busy while this block is written
-        refill(&mut tasks, &mut queue);
-        for (h, code) in &fetched.codes {
-            if written_codes.insert(*h) && !writer.has_code(h) {
-                writer.put_code(code)?;
-            }
-        }
-        // the manifest is rewritten at most once a second, not per block: a killed capture
-        // loses at most that second of blocks, which the next run captures again
-        writer.put_block_deferred(&fetched.record)?;
-        if indexed_at.elapsed() >= INDEX_EVERY {
-            writer.write_manifest()?;
-            indexed_at = Instant::now();
-        }
+        fetches.refill();
+        store(writer, &fetched, &mut written_codes, &mut indexed_at)?;
         captured += 1;
         txs += fetched.record.transactions.len();
         progress(CaptureEvent::Block {
@@ -468,20 +526,27 @@ pub async fn capture(
             txs: fetched.record.transactions.len(),
         });
     }
-    writer.finish()?;
-    let stats = rpc.stats();
-    Ok(CaptureSummary {
-        first,
-        last,
-        captured,
-        txs,
-        present,
-        requests: stats.requests.load(std::sync::atomic::Ordering::Relaxed),
-        retries: stats.retries.load(std::sync::atomic::Ordering::Relaxed),
-        seconds: started.elapsed().as_secs_f64(),
-        fetch_seconds: fetch_started.elapsed().as_secs_f64(),
-        chain: detected.config,
-        client_version: detected.client_version,
-        rpc: opts.url.display().to_string(),
-    })
+    Ok((captured, txs))
+}
+
+/// Writes a fetched block and the codes not written yet. The manifest is rewritten at most
+/// once a second, not per block: a killed capture loses at most that second of blocks, which
+/// the next run captures again.
+fn store(
+    writer: &mut CorpusWriter,
+    fetched: &Fetched,
+    written_codes: &mut HashSet<B256>,
+    indexed_at: &mut Instant,
+) -> Result<(), CaptureError> {
+    for (h, code) in &fetched.codes {
+        if written_codes.insert(*h) && !writer.has_code(h) {
+            writer.put_code(code)?;
+        }
+    }
+    writer.put_block_deferred(&fetched.record)?;
+    if indexed_at.elapsed() >= INDEX_EVERY {
+        writer.write_manifest()?;
+        *indexed_at = Instant::now();
+    }
+    Ok(())
 }

@@ -10,7 +10,10 @@ use std::{
 
 use clap::Args;
 use eyre::{Result, WrapErr, eyre};
-use txshadow_capture::rpc::{BlockRange, CaptureEvent, CaptureOptions, RpcUrl, capture};
+use indicatif::ProgressBar;
+use txshadow_capture::rpc::{
+    BlockRange, CaptureError, CaptureEvent, CaptureOptions, CaptureSummary, RpcUrl, capture,
+};
 use txshadow_corpus::{Corpus, CorpusWriter, parse_fork};
 
 use crate::progress;
@@ -101,6 +104,42 @@ fn record_note(dir: &Path, note: String) -> Result<()> {
 impl CaptureArgs {
     /// Runs the capture: progress on stderr, a summary line on stdout.
     pub fn run(self, quiet: bool) -> Result<u8> {
+        let mut opts = self.options()?;
+        let rt = runtime()?;
+        let bar = progress::bar(0, "blocks", quiet);
+        let written = AtomicUsize::new(0);
+        let on_event = |e: CaptureEvent| show_event(&bar, &written, e);
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        opts.stop = Some(stop.clone());
+        let res = rt.block_on(async {
+            // the first Ctrl-C stops the capture cleanly, a second one at once
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.notify_one();
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(i32::from(crate::EXIT_HARNESS));
+                    }
+                }
+            });
+            capture(&opts, &on_event).await
+        });
+        bar.finish_and_clear();
+        let s = match res {
+            Ok(s) => s,
+            Err(e) => {
+                self.report_failure(&e, written.load(Ordering::Relaxed));
+                return Ok(crate::EXIT_HARNESS);
+            }
+        };
+        print_summary(&s, &self.out);
+        if !self.verify {
+            return Ok(crate::EXIT_OK);
+        }
+        self.verify_range(&s)
+    }
+
+    /// The capture options from the flags (the node from the flag or the environment).
+    fn options(&self) -> Result<CaptureOptions> {
         let raw = match &self.rpc_url {
             Some(u) => u.0.clone(),
             None => std::env::var("ETH_RPC_URL").map_err(|_| {
@@ -122,102 +161,36 @@ impl CaptureArgs {
         opts.client.timeout = Duration::from_secs(self.timeout.max(1));
         opts.client.retries = self.retries;
         opts.client.backoff = Duration::from_millis(self.retry_delay);
+        Ok(opts)
+    }
 
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(2, 8);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-            .wrap_err("start the async runtime")?;
-        let bar = progress::bar(0, "blocks", quiet);
-        let written = AtomicUsize::new(0);
-        let on_event = |e: CaptureEvent| match e {
-            CaptureEvent::Connected {
-                chain_id,
-                client_version,
-            } => bar.set_message(format!(
-                "{} chain {chain_id}",
-                client_version.unwrap_or_else(|| "node".into())
-            )),
-            CaptureEvent::Headers { done, total } => {
-                bar.set_message(format!("reading headers {done}/{total}"))
-            }
-            CaptureEvent::Planned { todo, present, .. } => {
-                bar.set_length(todo);
-                bar.reset_eta();
-                bar.set_message(if present > 0 {
-                    format!("{present} already in the corpus")
-                } else {
-                    String::new()
-                });
-            }
-            CaptureEvent::Block { .. } => {
-                written.fetch_add(1, Ordering::Relaxed);
-                bar.inc(1);
-            }
-        };
-        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-        opts.stop = Some(stop.clone());
-        let res = rt.block_on(async {
-            // the first Ctrl-C stops the capture cleanly, a second one at once
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.notify_one();
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(i32::from(crate::EXIT_HARNESS));
-                    }
-                }
-            });
-            capture(&opts, &on_event).await
-        });
-        bar.finish_and_clear();
+    /// Tells on stderr why the capture stopped, what it wrote and how to go on.
+    fn report_failure(&self, e: &CaptureError, written: usize) {
         let out = self.out.display();
-        let written = written.load(Ordering::Relaxed);
-        let s = match res {
-            Err(txshadow_capture::rpc::CaptureError::Interrupted { written }) => {
-                eprintln!(
-                    "interrupted: {written} block(s) written to {out} (a valid corpus); run the same command again to resume"
-                );
-                return Ok(crate::EXIT_HARNESS);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                if self.out.join("manifest.json").exists() {
-                    // only a node that stopped answering is mended by trying again
-                    let next = match &e {
-                        txshadow_capture::rpc::CaptureError::Rpc(r) if r.gave_up() => {
-                            "run the same command again to resume once the node answers"
-                        }
-                        _ => "mend the cause above; the same command then resumes it",
-                    };
-                    eprintln!(
-                        "{written} block(s) written to {out} in this run; it is a valid corpus: {next}"
-                    );
-                }
-                return Ok(crate::EXIT_HARNESS);
-            }
-            Ok(s) => s,
-        };
-        println!(
-            "captured {} block(s), {} txs ({}..={}, {} already present) from {} ({}) into {out} in {:.1} s: {:.2} blocks/s; {} requests, {} retries",
-            s.captured,
-            s.txs,
-            s.first,
-            s.last,
-            s.present,
-            s.client_version.as_deref().unwrap_or("node"),
-            s.rpc,
-            s.seconds,
-            s.captured as f64 / s.seconds.max(1e-9),
-            s.requests,
-            s.retries
-        );
-        if !self.verify {
-            return Ok(crate::EXIT_OK);
+        if let CaptureError::Interrupted { written } = e {
+            eprintln!(
+                "interrupted: {written} block(s) written to {out} (a valid corpus); run the same command again to resume"
+            );
+            return;
         }
+        eprintln!("error: {e}");
+        if self.out.join("manifest.json").exists() {
+            // only a node that stopped answering is mended by trying again
+            let next = match e {
+                CaptureError::Rpc(r) if r.gave_up() => {
+                    "run the same command again to resume once the node answers"
+                }
+                _ => "mend the cause above; the same command then resumes it",
+            };
+            eprintln!(
+                "{written} block(s) written to {out} in this run; it is a valid corpus: {next}"
+            );
+        }
+    }
+
+    /// `--verify`: replays the captured blocks, records the outcome in the corpus's provenance
+    /// and prints it.
+    fn verify_range(&self, s: &CaptureSummary) -> Result<u8> {
         let v = txshadow_run::verify::replay_range(&self.out, s.first..=s.last)?;
         let mut note = format!(
             "verify: {} of {} blocks ({}..={}) reproduce the node's receipts and post-states (txshadow {}, {})",
@@ -251,4 +224,65 @@ impl CaptureArgs {
             crate::EXIT_DIFF
         })
     }
+}
+
+/// The async runtime of the capture: one worker per core, 2 to 8.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .wrap_err("start the async runtime")
+}
+
+/// Shows a capture event on the progress bar and counts the blocks written.
+fn show_event(bar: &ProgressBar, written: &AtomicUsize, e: CaptureEvent) {
+    match e {
+        CaptureEvent::Connected {
+            chain_id,
+            client_version,
+        } => bar.set_message(format!(
+            "{} chain {chain_id}",
+            client_version.unwrap_or_else(|| "node".into())
+        )),
+        CaptureEvent::Headers { done, total } => {
+            bar.set_message(format!("reading headers {done}/{total}"))
+        }
+        CaptureEvent::Planned { todo, present, .. } => {
+            bar.set_length(todo);
+            bar.reset_eta();
+            bar.set_message(if present > 0 {
+                format!("{present} already in the corpus")
+            } else {
+                String::new()
+            });
+        }
+        CaptureEvent::Block { .. } => {
+            written.fetch_add(1, Ordering::Relaxed);
+            bar.inc(1);
+        }
+    }
+}
+
+/// The summary line on stdout: blocks, txs, the node, the speed and the requests.
+fn print_summary(s: &CaptureSummary, out: &Path) {
+    let out = out.display();
+    println!(
+        "captured {} block(s), {} txs ({}..={}, {} already present) from {} ({}) into {out} in {:.1} s: {:.2} blocks/s; {} requests, {} retries",
+        s.captured,
+        s.txs,
+        s.first,
+        s.last,
+        s.present,
+        s.client_version.as_deref().unwrap_or("node"),
+        s.rpc,
+        s.seconds,
+        s.captured as f64 / s.seconds.max(1e-9),
+        s.requests,
+        s.retries
+    );
 }
