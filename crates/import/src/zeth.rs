@@ -269,7 +269,7 @@ fn witness(cache: &ZethCache, n: u64, parent: &alloy_consensus::Header) -> Witne
             .account_proof
             .iter()
             .chain(p.storage_proof.iter().flat_map(|s| &s.proof));
-        for node in nodes {
+        for node in nodes.filter(|n| !n.is_empty()) {
             if post {
                 for s in witness::shortened(node) {
                     candidates.insert(s);

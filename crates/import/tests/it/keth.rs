@@ -137,6 +137,11 @@ fn import_err(p: &Path) -> ImportError {
         out.path(),
         &ImportOptions::default(),
     ) {
+        // a bad input file is listed with its reason, and the import goes on without it
+        Ok(s) if s.blocks == 0 && !s.failed.is_empty() => {
+            let (path, reason) = s.failed.into_iter().next().expect("one failed input");
+            ImportError::Source { path, reason }
+        }
         Ok(s) => panic!("{} imported: {s:?}", p.display()),
         Err(e) => e,
     }

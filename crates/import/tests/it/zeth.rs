@@ -11,9 +11,14 @@ use txshadow_replay::BlockOutcome;
 
 use crate::common::{replay_and_diff, shared};
 
+/// The failure of an import of one bad input file: listed with its file and reason (the import
+/// itself goes on with the other inputs).
 fn import_err(inputs: &[PathBuf]) -> ImportError {
     let out = tempfile::tempdir().unwrap();
-    import(Format::Zeth, inputs, out.path(), &ImportOptions::default()).unwrap_err()
+    let s = import(Format::Zeth, inputs, out.path(), &ImportOptions::default()).unwrap();
+    assert_eq!(s.blocks, 0);
+    let (path, reason) = s.failed.into_iter().next().expect("the input is listed as failed");
+    ImportError::Source { path, reason }
 }
 
 /// Changes one expected post-state balance and one slot in memory: each must show as a State
@@ -252,4 +257,46 @@ fn zeth_malformed_input_names_the_file() {
         matches!(&err, ImportError::Source { path, reason } if *path == p && reason.contains("its proof says")),
         "{err}"
     );
+}
+
+/// Real zeth caches carry empty `0x` entries in storage proofs: after the last node of a
+/// zero-valued slot's proof, and between the nodes of a slot with a value. They are no trie
+/// nodes: the block imports, verifies and replays matching the chain, state root included.
+#[test]
+fn empty_proof_entries_are_not_trie_nodes() {
+    let Some(dir) = shared("zeth-mainnet") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut zero, mut valued) = (0, 0);
+    let src = tampered(tmp.path(), &dir.join("1-2675000.json"), |v| {
+        for entry in v["proofs"].as_array_mut().unwrap() {
+            for s in entry[1]["storageProof"].as_array_mut().into_iter().flatten() {
+                let is_zero = U256::from_str_radix(
+                    s["value"].as_str().unwrap().trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap()
+                .is_zero();
+                let proof = s["proof"].as_array_mut().unwrap();
+                if is_zero {
+                    proof.push("0x".into());
+                    zero += 1;
+                } else if proof.len() > 1 {
+                    proof.insert(1, "0x".into());
+                    valued += 1;
+                }
+            }
+        }
+    });
+    assert!(zero > 0 && valued > 0, "the block has both shapes: {zero} {valued}");
+    let out = tmp.path().join("c");
+    let s = import(Format::Zeth, &[src], &out, &ImportOptions::default()).unwrap();
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    let c = Corpus::open(&out).unwrap();
+    c.verify().unwrap();
+    let (blocks, outs, findings) = replay_and_diff(&c, Mode::Block);
+    assert_eq!(blocks.len(), 1);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(outs[0].state_root, Some(blocks[0].header.state_root));
 }
