@@ -14,7 +14,7 @@ use super::{FullState, source::ChainBlock};
 use crate::ImportError;
 
 /// Paris as geth decides it: a block is post-merge when its parent's total difficulty reached
-/// the terminal total difficulty. Checked against `mergeNetsplitBlock` and against the first
+/// the terminal total difficulty (a genesis of difficulty 0 under a TTD of 0 is post-merge). Checked against `mergeNetsplitBlock` and against the first
 /// header with zero difficulty; a disagreement is an error (the chain would not be valid).
 fn paris(
     genesis: &Genesis,
@@ -58,8 +58,14 @@ fn paris(
     let last = blocks
         .last()
         .map_or(genesis_number, |b| b.block.header.number);
+    // the first post-merge block of the chain file: the activation block, or the file's first
+    // block when the genesis itself is post-merge (a chain merged from genesis: difficulty 0,
+    // terminalTotalDifficulty 0, as every Paris-or-later test chain)
+    let first_number = blocks
+        .first()
+        .map_or(genesis_number, |b| b.block.header.number);
     match (activation, first_pos) {
-        (Some(a), Some(f)) if a != f => {
+        (Some(a), Some(f)) if a.max(first_number) != f => {
             return Err(ImportError::source(
                 path,
                 format!(
@@ -238,5 +244,51 @@ pub(super) fn genesis_header(genesis: &Genesis, chain: &ChainConfig, state_root:
         parent_beacon_block_root: cancun.then_some(B256::ZERO),
         requests_hash: active(EthereumHardfork::Prague).then_some(EMPTY_REQUESTS_HASH),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_consensus::{Block, BlockBody, Header};
+    use alloy_primitives::U256;
+
+    use super::*;
+
+    fn chain_block(number: u64, difficulty: u64) -> ChainBlock {
+        ChainBlock {
+            hash: B256::with_last_byte(number as u8),
+            block: Block {
+                header: Header {
+                    number,
+                    difficulty: U256::from(difficulty),
+                    ..Default::default()
+                },
+                body: BlockBody::default(),
+            },
+            txs: vec![],
+        }
+    }
+
+    #[test]
+    fn a_chain_merged_from_genesis_is_post_merge_from_its_first_block() {
+        let mut g = Genesis::default();
+        g.difficulty = U256::ZERO;
+        g.config.terminal_total_difficulty = Some(U256::ZERO);
+        g.config.terminal_total_difficulty_passed = true;
+        let blocks = [chain_block(1, 0), chain_block(2, 0)];
+        let c = paris(&g, &blocks, Path::new("genesis.json")).unwrap();
+        assert!(c.active_at_block(0) && c.active_at_block(1), "{c:?}");
+        // a proof-of-work chain that reaches its TTD at block 2 still is checked
+        g.difficulty = U256::from(1);
+        g.config.terminal_total_difficulty = Some(U256::from(2));
+        let blocks = [chain_block(1, 1), chain_block(2, 0)];
+        let c = paris(&g, &blocks, Path::new("genesis.json")).unwrap();
+        assert!(!c.active_at_block(1) && c.active_at_block(2), "{c:?}");
+        let blocks = [chain_block(1, 0), chain_block(2, 0)];
+        let e = paris(&g, &blocks, Path::new("genesis.json")).unwrap_err();
+        assert!(
+            e.to_string().contains("block 1 has zero difficulty before"),
+            "{e}"
+        );
     }
 }

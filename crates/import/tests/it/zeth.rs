@@ -17,7 +17,11 @@ fn import_err(inputs: &[PathBuf]) -> ImportError {
     let out = tempfile::tempdir().unwrap();
     let s = import(Format::Zeth, inputs, out.path(), &ImportOptions::default()).unwrap();
     assert_eq!(s.blocks, 0);
-    let (path, reason) = s.failed.into_iter().next().expect("the input is listed as failed");
+    let (path, reason) = s
+        .failed
+        .into_iter()
+        .next()
+        .expect("the input is listed as failed");
     ImportError::Source { path, reason }
 }
 
@@ -271,13 +275,15 @@ fn empty_proof_entries_are_not_trie_nodes() {
     let (mut zero, mut valued) = (0, 0);
     let src = tampered(tmp.path(), &dir.join("1-2675000.json"), |v| {
         for entry in v["proofs"].as_array_mut().unwrap() {
-            for s in entry[1]["storageProof"].as_array_mut().into_iter().flatten() {
-                let is_zero = U256::from_str_radix(
-                    s["value"].as_str().unwrap().trim_start_matches("0x"),
-                    16,
-                )
-                .unwrap()
-                .is_zero();
+            for s in entry[1]["storageProof"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                let is_zero =
+                    U256::from_str_radix(s["value"].as_str().unwrap().trim_start_matches("0x"), 16)
+                        .unwrap()
+                        .is_zero();
                 let proof = s["proof"].as_array_mut().unwrap();
                 if is_zero {
                     proof.push("0x".into());
@@ -289,7 +295,10 @@ fn empty_proof_entries_are_not_trie_nodes() {
             }
         }
     });
-    assert!(zero > 0 && valued > 0, "the block has both shapes: {zero} {valued}");
+    assert!(
+        zero > 0 && valued > 0,
+        "the block has both shapes: {zero} {valued}"
+    );
     let out = tmp.path().join("c");
     let s = import(Format::Zeth, &[src], &out, &ImportOptions::default()).unwrap();
     assert!(s.failed.is_empty(), "{:?}", s.failed);
