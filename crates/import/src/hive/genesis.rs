@@ -271,8 +271,10 @@ mod tests {
 
     #[test]
     fn a_chain_merged_from_genesis_is_post_merge_from_its_first_block() {
-        let mut g = Genesis::default();
-        g.difficulty = U256::ZERO;
+        let mut g = Genesis {
+            difficulty: U256::ZERO,
+            ..Default::default()
+        };
         g.config.terminal_total_difficulty = Some(U256::ZERO);
         g.config.terminal_total_difficulty_passed = true;
         let blocks = [chain_block(1, 0), chain_block(2, 0)];
