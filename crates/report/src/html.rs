@@ -85,10 +85,10 @@ fn banner(h: &mut String, r: &Report) {
         RunVerdict::Pending => ("pending", "NOT FINISHED"),
     };
     let c = &r.counts;
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<h1>txshadow</h1><div class=\"banner {class}\" id=\"verdict\">{word}: {} of {} txs \
-         differ, {} errors ({} blocks)</div>\n",
+         differ, {} errors ({} blocks)</div>",
         c.differing, c.txs, c.errors, c.blocks
     );
     let cf = &r.configurations;
@@ -123,9 +123,9 @@ fn banner(h: &mut String, r: &Report) {
     } else {
         r.launch_criteria.join(", ")
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<tr><th>launch criteria</th><td class=\"mono\">{}</td></tr></table>\n",
+        "<tr><th>launch criteria</th><td class=\"mono\">{}</td></tr></table>",
         esc(&crit)
     );
     if !r.failed_criteria.is_empty() {
@@ -160,9 +160,9 @@ fn counts(h: &mut String, r: &Report) {
         let _ = write!(h, "<td class=\"n\">{v}</td>");
     }
     let t = &r.throughput;
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</tr></table><p class=\"muted\">{:.1} Mgas/s, {:.0} tx/s with {} worker(s); replay {:.2} s.</p>\n",
+        "</tr></table><p class=\"muted\">{:.1} Mgas/s, {:.0} tx/s with {} worker(s); replay {:.2} s.</p>",
         t.mgas_per_s, t.tx_per_s, t.jobs, t.replay_seconds
     );
 }
@@ -412,13 +412,13 @@ fn findings(h: &mut String, r: &Report) {
             _ => "(block)".into(),
         };
         let (eg, gg) = marked(&f.expected, &f.got);
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<tr class=\"finding\" id=\"f{i}\" data-kind=\"{}\" data-contract=\"{}\" data-selector=\"{}\" \
              data-field=\"{}\" data-accepted=\"{}\"><td class=\"n\">{}</td><td>{tx}</td><td>{}</td>\
              <td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
              <td><details><summary class=\"mono\">{} / {}</summary>\
-             <pre>expected {eg}</pre><pre>got      {gg}</pre>{}</details></td></tr>\n",
+             <pre>expected {eg}</pre><pre>got      {gg}</pre>{}</details></td></tr>",
             f.kind.as_str(),
             esc(&contract),
             esc(f.selector.as_deref().unwrap_or("")),

@@ -72,6 +72,6 @@ pub enum RunError {
         /// The run directory.
         dir: PathBuf,
         /// Why.
-        source: Box<RunError>,
+        source: Box<Self>,
     },
 }
