@@ -47,8 +47,8 @@ pub enum ReportError {
 
 /// Writes a run's files into one directory: `report.json`, `summary.md`, `results.csv`,
 /// `junit.xml`, `index.html`. Every file exists from [`Self::create`] on (a bad path fails before the run);
-/// `results.csv` gets each block's rows as it arrives; `report.json` is rewritten every few
-/// seconds and at the end; whole files are written atomically.
+/// `results.csv` gets each block's rows as it arrives; `report.json` and `summary.md` are
+/// rewritten every few seconds and at the end; whole files are written atomically.
 #[derive(Debug)]
 pub struct ReportWriter {
     dir: PathBuf,
@@ -236,6 +236,11 @@ impl Sink for ReportWriter {
         if self.last_flush.elapsed() > Duration::from_secs(2) {
             self.last_flush = Instant::now();
             self.write_json(report)?;
+            // a long (or endless, live) run keeps its summary current too
+            self.write_text(
+                "summary.md",
+                &markdown::render(report, &self.agg.gas_deltas),
+            )?;
         }
         Ok(())
     }
