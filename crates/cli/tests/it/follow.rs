@@ -381,6 +381,16 @@ fn a_node_that_drops_connections_is_waited_for_and_no_block_is_missed() {
     });
     assert_eq!(metric(&m, "txshadow_blocks_replayed_total"), top, "{m}");
     assert_eq!(metric(&m, "txshadow_txs_replayed_total"), t.txs as f64);
+    // the run directory is current while the follower waits for the next block
+    std::thread::sleep(Duration::from_millis(1500));
+    mine(&node, 1);
+    let top = top + 1.0;
+    f.wait("one more block", |m| {
+        metric(m, "txshadow_last_block_number") == top
+    });
+    let live = report(&reports);
+    assert_eq!(live["run"]["status"], "running");
+    assert_eq!(live["counts"]["blocks"], top as u64);
     let (code, r, log) = f.stop();
     assert_eq!(code, 0, "{log}");
     assert_eq!(r["counts"]["blocks"], top as u64);
@@ -501,4 +511,38 @@ fn the_alert_rules_pass_promtool() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+#[test]
+fn a_batch_replay_writes_its_metrics_file_for_the_textfile_collector() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = tempfile::tempdir().unwrap();
+    let prom = out.path().join("textfile").join("txshadow.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let o = txshadow()
+        .arg("replay")
+        .arg(root.join("corpora/mainnet"))
+        .args(["-q", "--out-dir"])
+        .arg(out.path().join("reports"))
+        .arg("--metrics-file")
+        .arg(&prom)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(metric(&m, "txshadow_blocks_replayed_total"), 13.0);
+    assert_eq!(metric(&m, "txshadow_txs_replayed_total"), 1870.0);
+    assert_eq!(metric(&m, "txshadow_replay_seconds_count"), 13.0);
+    assert!(!m.contains("txshadow_node_up"), "{m}");
+    // nothing but the file itself in the collector's directory (written atomically)
+    assert_eq!(
+        std::fs::read_dir(prom.parent().unwrap()).unwrap().count(),
+        1
+    );
+    promtool_check_metrics(&m);
 }
