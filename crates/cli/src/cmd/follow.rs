@@ -120,6 +120,9 @@ struct Head {
 enum Fault {
     /// The node is down, slow or refusing for now: retry later.
     Transient(String),
+    /// The node answers but the block moved under the capture (a reorg at the head): try
+    /// again after a poll interval, the node is up.
+    Retry(String),
     /// It will not get better (wrong chain, no debug namespace, a corpus that cannot be
     /// written): the run ends as a harness failure.
     Fatal(RunError),
@@ -140,7 +143,7 @@ impl From<CaptureError> for Fault {
             CaptureError::Rpc(e) => e.into(),
             // the block changed while captured (a reorg at the head), or is not there yet
             CaptureError::Node { .. } | CaptureError::Interrupted { .. } => {
-                Self::Transient(e.to_string())
+                Self::Retry(e.to_string())
             }
             e => Self::Fatal(RunError::Input(e.to_string())),
         }
@@ -386,6 +389,10 @@ impl BlockSource for Follower {
                 Ok(Step::Wait) => self.sleep(self.poll),
                 Ok(Step::Again) => {}
                 Err(Fault::Transient(why)) => self.node_down(&why),
+                Err(Fault::Retry(why)) => {
+                    tracing::info!("block {}: {why}; trying again", self.next);
+                    self.sleep(self.poll);
+                }
                 Err(Fault::Fatal(e)) => return Some(Err(e)),
             }
         }
@@ -515,7 +522,7 @@ impl FollowArgs {
                 Ok(d) => break d,
                 Err(e) => match Fault::from(e) {
                     Fault::Fatal(e) => bail!("{e}"),
-                    Fault::Transient(why) => {
+                    Fault::Transient(why) | Fault::Retry(why) => {
                         metrics.set_node_up(false);
                         if !said {
                             tracing::warn!(

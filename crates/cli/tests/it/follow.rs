@@ -340,18 +340,18 @@ fn a_reorg_is_detected_counted_once_and_its_new_branch_replayed() {
 }
 
 #[test]
-fn a_node_that_drops_connections_is_waited_for_and_no_block_is_missed() {
+fn a_node_that_drops_connections_or_fails_is_waited_for_and_no_block_is_missed() {
     let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
     let down = Arc::new(AtomicBool::new(false));
     let d = down.clone();
     let proxy = FaultProxy::start(
         &node.url(),
-        FaultPlan::new(move |_, _| {
-            if d.load(Ordering::SeqCst) {
-                Fault::Drop
-            } else {
-                Fault::Pass
-            }
+        // down: dropped connections, 503s and 429s in turn
+        FaultPlan::new(move |i, _| match (d.load(Ordering::SeqCst), i % 3) {
+            (false, _) => Fault::Pass,
+            (true, 0) => Fault::Drop,
+            (true, 1) => Fault::Status(503),
+            (true, _) => Fault::TooManyRequests,
         }),
     );
     let opts = TrafficOptions {
