@@ -36,6 +36,9 @@ use super::{
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Block hashes remembered to find the common ancestor of a reorg.
 const REORG_MEMORY: usize = 512;
+/// Blocks a temporary corpus keeps: a replayed block is not read again, and each capture
+/// checks every block file of the corpus, so the corpus must not grow with the run.
+const TEMP_KEEP: u64 = 16;
 
 /// Follow a node's head and replay every new block as soon as it is captured (live shadow
 /// mode).
@@ -75,7 +78,7 @@ pub struct FollowArgs {
     /// removed at the end).
     #[arg(long, value_name = "DIR")]
     pub corpus: Option<PathBuf>,
-    /// Keep only the last N blocks in the corpus directory.
+    /// Keep only the last N blocks in the corpus directory (a temporary corpus keeps 16).
     #[arg(long, value_name = "N")]
     pub keep: Option<u64>,
     /// Serve `/metrics` (Prometheus text format) and `/healthz` over plain HTTP on this
@@ -610,7 +613,7 @@ impl FollowArgs {
             notes: vec![],
             given: 0,
             max_blocks: self.max_blocks,
-            keep: self.keep,
+            keep: self.keep.or(self.corpus.is_none().then_some(TEMP_KEEP)),
             poll: self.poll_interval,
             backoff: Duration::from_millis(250),
             down_since: None,
