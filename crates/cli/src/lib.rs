@@ -42,6 +42,8 @@ pub enum Command {
     Capture(cmd::capture::CaptureArgs),
     /// Replay a corpus and diff against the chain or between two configurations.
     Replay(cmd::replay::ReplayArgs),
+    /// Follow a node's head and replay every new block as it comes (live shadow mode).
+    Follow(cmd::follow::FollowArgs),
     /// Convert other formats (pevm, zeth, keth, geth-tracetest, hivechain) into a corpus.
     Import(cmd::import::ImportArgs),
     /// Inspect or check a corpus.
@@ -80,6 +82,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let res = match cli.command {
         Command::Capture(a) => a.run(quiet),
         Command::Replay(a) => a.run(quiet),
+        Command::Follow(a) => a.run(quiet),
         Command::Import(a) => a.run(quiet),
         Command::Corpus(c) => c.run(),
         Command::Tx(a) => a.run(),

@@ -19,6 +19,9 @@
 //! - `index.html`: one offline page: verdict, counts, plots (inline SVG), the findings of
 //!   most impact with filters.
 //!
+//! [`metrics`] keeps a run's results as Prometheus metrics (a sink), served live or written to
+//! a file for a textfile collector.
+//!
 //! [`merge`] joins the run directories of a sharded run into one, as if it had run whole.
 //!
 //! ```
@@ -37,6 +40,7 @@ mod html;
 mod junit;
 mod markdown;
 mod merge;
+pub mod metrics;
 mod tally;
 mod writer;
 
@@ -46,5 +50,6 @@ pub use envelope::{
     SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
 pub use merge::{MergeError, merge};
+pub use metrics::{BuildInfo, Metrics, MetricsSink};
 pub use tally::{BlockResult, Sink};
 pub use writer::{ReportError, ReportWriter};

@@ -33,6 +33,8 @@ pub struct BlockResult {
     pub state_root: Option<StateRootEntry>,
     /// Txs that cannot be compared (their findings already removed), with reasons.
     pub not_comparable: Vec<NotComparable>,
+    /// Wall seconds the block took to replay and diff (0 when not measured).
+    pub seconds: f64,
 }
 
 impl BlockResult {

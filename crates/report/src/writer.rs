@@ -47,8 +47,9 @@ pub enum ReportError {
 
 /// Writes a run's files into one directory: `report.json`, `summary.md`, `results.csv`,
 /// `junit.xml`, `index.html`. Every file exists from [`Self::create`] on (a bad path fails before the run);
-/// `results.csv` gets each block's rows as it arrives; `report.json` is rewritten every few
-/// seconds and at the end; whole files are written atomically.
+/// `results.csv` gets each block's rows as it arrives; `report.json` and `summary.md` are
+/// rewritten every few seconds (after each block when blocks come more than a second apart)
+/// and at the end; whole files are written atomically.
 #[derive(Debug)]
 pub struct ReportWriter {
     dir: PathBuf,
@@ -58,6 +59,7 @@ pub struct ReportWriter {
     started: Instant,
     txs_done: usize,
     last_flush: Instant,
+    last_block: Instant,
     per_tx_cases: bool,
 }
 
@@ -90,6 +92,7 @@ impl ReportWriter {
             started: Instant::now(),
             txs_done: 0,
             last_flush: Instant::now(),
+            last_block: Instant::now(),
             per_tx_cases,
         };
         w.write_json(report)?;
@@ -233,9 +236,18 @@ impl Sink for ReportWriter {
                 .progress
                 .push((self.started.elapsed().as_secs_f64(), self.txs_done));
         }
-        if self.last_flush.elapsed() > Duration::from_secs(2) {
+        // blocks that come slowly (a live run waiting for the chain) are written at once, so
+        // the files never lag a block behind while the run waits for the next one
+        let slow = self.last_block.elapsed() > Duration::from_secs(1);
+        self.last_block = Instant::now();
+        if slow || self.last_flush.elapsed() > Duration::from_secs(2) {
             self.last_flush = Instant::now();
             self.write_json(report)?;
+            // a long (or endless, live) run keeps its summary current too
+            self.write_text(
+                "summary.md",
+                &markdown::render(report, &self.agg.gas_deltas),
+            )?;
         }
         Ok(())
     }

@@ -278,15 +278,22 @@ pub fn run(
         hooks.stop,
         |sb| {
             warnings.see(&sb);
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(&sb, cfg, nodes)))
-                .unwrap_or_else(|_| {
-                    Ok(BlockResult {
-                        block: sb.block.number(),
-                        label: sb.block.label.clone(),
-                        error: Some("panic while replaying or diffing this block".into()),
-                        ..Default::default()
-                    })
-                })
+            let t = Instant::now();
+            let mut r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(&sb, cfg, nodes)))
+                    .unwrap_or_else(|_| {
+                        Ok(BlockResult {
+                            block: sb.block.number(),
+                            label: sb.block.label.clone(),
+                            error: Some("panic while replaying or diffing this block".into()),
+                            ..Default::default()
+                        })
+                    });
+            if let Ok(r) = &mut r {
+                r.seconds = t.elapsed().as_secs_f64();
+                r.warnings.extend(sb.notes.iter().cloned());
+            }
+            r
         },
         |r| match r {
             Ok(r) => state.emit(r, cfg),

@@ -18,6 +18,9 @@ pub struct SourceBlock {
     pub chain: ChainConfig,
     /// The codes its pre-state refers to.
     pub codes: Codes,
+    /// Warnings the source has about this block (a live source: the reorg it follows), added
+    /// to its result.
+    pub notes: Vec<String>,
 }
 
 impl SourceBlock {
@@ -28,6 +31,7 @@ impl SourceBlock {
             block,
             chain,
             codes,
+            notes: vec![],
         }
     }
 }

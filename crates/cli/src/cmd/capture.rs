@@ -20,7 +20,7 @@ use crate::progress;
 
 /// The `--rpc-url` value: never printed (its `Debug` shows nothing of it).
 #[derive(Clone)]
-pub struct SecretUrl(String);
+pub struct SecretUrl(pub(crate) String);
 
 impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -24,15 +24,9 @@ pub enum ModeArg {
     Tx,
 }
 
-/// Replay a corpus under a baseline (and a candidate) and report differences.
-///
-/// With no candidate, the baseline is compared with what the chain recorded (receipts, header
-/// roots, gas, post-state). With a candidate, the candidate is compared with the baseline.
+/// The flags of a run that `replay` and `follow` share: sides, mode, criteria, where reports go.
 #[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// Corpus directory.
-    #[arg(default_value = DEFAULT_CORPUS)]
-    pub corpus: PathBuf,
+pub struct RunArgs {
     /// Replay mode.
     #[arg(long, value_enum, default_value = "block")]
     pub mode: ModeArg,
@@ -65,26 +59,11 @@ pub struct ReplayArgs {
     /// Run id (directory name under --out-dir; default: time-based).
     #[arg(long)]
     pub run_id: Option<String>,
-    /// Replay only shard I of N (`I/N`, I from 0). Blocks go to shards by gas, so shards take
-    /// about the same time; `txshadow report merge` joins their run directories.
-    #[arg(long)]
-    pub shard: Option<Shard>,
 }
 
-impl ReplayArgs {
-    /// Builds the run configuration.
-    pub fn config(&self) -> Result<RunConfig> {
-        if !self.corpus.join("manifest.json").exists() {
-            if self.corpus.as_os_str() == DEFAULT_CORPUS {
-                bail!(
-                    "no corpus at {DEFAULT_CORPUS}: run txshadow from the repository root, or pass a corpus directory"
-                );
-            }
-            bail!(
-                "{}: not a txshadow corpus (no manifest.json)",
-                self.corpus.display()
-            );
-        }
+impl RunArgs {
+    /// Builds the run configuration (with `shard`, one shard of the blocks).
+    pub fn config(&self, shard: Option<Shard>) -> Result<RunConfig> {
         let suite = self.config.as_ref().map(|p| Suite::load(p)).transpose()?;
         let baseline_name = self
             .baseline
@@ -133,7 +112,7 @@ impl ReplayArgs {
             run_id: self.run_id.clone(),
             accepted,
             fail_on,
-            shard: self.shard,
+            shard,
         };
         cfg.check()?;
         if let Some(id) = &cfg.run_id {
@@ -147,6 +126,54 @@ impl ReplayArgs {
         }
         Ok(cfg)
     }
+}
+
+/// The `txshadow_build_info` labels of this binary.
+pub fn build_info() -> txshadow_report::BuildInfo {
+    txshadow_report::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        revm_version: env!("TXSHADOW_REVM_VERSION").into(),
+    }
+}
+
+/// Replay a corpus under a baseline (and a candidate) and report differences.
+///
+/// With no candidate, the baseline is compared with what the chain recorded (receipts, header
+/// roots, gas, post-state). With a candidate, the candidate is compared with the baseline.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Corpus directory.
+    #[arg(default_value = DEFAULT_CORPUS)]
+    pub corpus: PathBuf,
+    /// Sides, mode, criteria and reports.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Replay only shard I of N (`I/N`, I from 0). Blocks go to shards by gas, so shards take
+    /// about the same time; `txshadow report merge` joins their run directories.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Also write the run's Prometheus metrics to this file at the end (atomically, for
+    /// node_exporter's textfile collector).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+impl ReplayArgs {
+    /// Builds the run configuration.
+    pub fn config(&self) -> Result<RunConfig> {
+        if !self.corpus.join("manifest.json").exists() {
+            if self.corpus.as_os_str() == DEFAULT_CORPUS {
+                bail!(
+                    "no corpus at {DEFAULT_CORPUS}: run txshadow from the repository root, or pass a corpus directory"
+                );
+            }
+            bail!(
+                "{}: not a txshadow corpus (no manifest.json)",
+                self.corpus.display()
+            );
+        }
+        self.run.config(self.shard)
+    }
 
     /// Runs the replay, prints a summary line and the report path.
     pub fn run(self, quiet: bool) -> Result<u8> {
@@ -158,11 +185,18 @@ impl ReplayArgs {
             RunEvent::Block { txs, .. } => progress.block(*txs),
         };
         crate::stop_on_signals();
-        let hooks = RunHooks {
+        let mut hooks = RunHooks {
             events: Some(&events),
             stop: Some(&crate::STOP),
             ..Default::default()
         };
+        if let Some(path) = &self.metrics_file {
+            let metrics = std::sync::Arc::new(txshadow_report::Metrics::new(build_info(), false));
+            hooks.sinks.push(Box::new(txshadow_report::MetricsSink::new(
+                metrics,
+                Some(path.clone()),
+            )));
+        }
         let out = txshadow_run::run(&mut source, &cfg, hooks);
         progress.finish();
         let out = out?;

@@ -3,6 +3,7 @@
 mod bench;
 mod candidate;
 mod capture;
+mod follow;
 mod nightly;
 mod node;
 mod replay;
