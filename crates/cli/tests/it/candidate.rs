@@ -55,6 +55,8 @@ fn shared_block(n: u64) -> Option<tempfile::TempDir> {
 }
 
 fn replay(corpus: &Path, out: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    // each call is a new run in the same place: replay refuses to overwrite a run directory
+    let _ = std::fs::remove_dir_all(out.join("r"));
     let o = bin()
         .args(["replay", "--quiet", "--run-id", "r", "--out-dir"])
         .arg(out)
