@@ -155,7 +155,8 @@ pub(crate) fn process(
         reference.map(|_| &s.got),
     );
     r.gas = s.got.gas_executed + reference.map_or(0, |b| b.gas_executed);
-    r.tx_errors = tx_errors(&s.got, reference);
+    let (errors, one_sided) = tx_failures(&s.got, reference);
+    r.tx_errors = errors;
     if !s.state_compared {
         // a node path without post-state (eth_simulateV1): tx state changes are not compared
         r.findings
@@ -163,24 +164,44 @@ pub(crate) fn process(
     }
     set_aside_not_comparable(block, &s.not_comparable, &mut r);
     r.rows = s.got.txs.iter().map(|t| row(block, t, &s, cfg)).collect();
-    error_findings(block, &mut r);
+    let side = if reference.is_some() {
+        Comparison::CandidateVsBaseline
+    } else {
+        Comparison::BaselineVsChain
+    };
+    error_findings(block, side, &r.tx_errors.clone(), &mut r);
+    let one_sided: Vec<_> = one_sided
+        .into_iter()
+        .filter(|(i, _)| !s.not_comparable.contains_key(i))
+        .collect();
+    error_findings(block, side, &one_sided, &mut r);
     Ok(r)
 }
 
-/// Each side's tx errors, by index (the baseline's prefixed when only it failed).
-fn tx_errors(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> Vec<(usize, String)> {
-    let mut out = vec![];
+/// The txs that fail, by index: `errors` cannot be compared (a tx that fails on the only side
+/// replayed, or on both), `one_sided` fail on one side of two: a difference the candidate (or
+/// the baseline) makes, counted as differing.
+fn tx_failures(
+    got: &BlockOutcome,
+    reference: Option<&BlockOutcome>,
+) -> (Vec<(usize, String)>, Vec<(usize, String)>) {
+    let (mut errors, mut one_sided) = (vec![], vec![]);
     for t in &got.txs {
-        if let Err(e) = &t.result {
-            out.push((t.index, e.clone()));
-        } else if let Some(Err(e)) = reference
+        let base = reference
             .and_then(|b| b.txs.get(t.index))
-            .map(|x| &x.result)
-        {
-            out.push((t.index, format!("baseline: {e}")));
+            .map(|x| &x.result);
+        match (&t.result, base) {
+            (Err(e), None) => errors.push((t.index, e.clone())),
+            (Err(e), Some(Err(b))) if e == b => errors.push((t.index, e.clone())),
+            (Err(e), Some(Err(b))) => {
+                errors.push((t.index, format!("baseline: {b}; candidate: {e}")));
+            }
+            (Err(e), Some(Ok(_))) => one_sided.push((t.index, format!("candidate: {e}"))),
+            (Ok(_), Some(Err(b))) => one_sided.push((t.index, format!("baseline: {b}"))),
+            (Ok(_), _) => {}
         }
     }
-    out
+    (errors, one_sided)
 }
 
 /// Txs a side cannot reproduce: their findings and errors set aside, the reason kept.
@@ -214,8 +235,13 @@ fn set_aside_not_comparable(
 
 /// An error on either side is a finding with its message, so every list of findings (the
 /// report, the summary, JUnit) shows it: added where the diff gave none for that tx.
-fn error_findings(block: &BlockRecord, r: &mut BlockResult) {
-    for (i, e) in &r.tx_errors {
+fn error_findings(
+    block: &BlockRecord,
+    side: Comparison,
+    failures: &[(usize, String)],
+    r: &mut BlockResult,
+) {
+    for (i, e) in failures {
         let has = r
             .findings
             .iter()
@@ -225,6 +251,7 @@ fn error_findings(block: &BlockRecord, r: &mut BlockResult) {
         }
         let row = &r.rows[*i];
         let mut f = Finding::block(block.number(), block.hash, Kind::Error, "error", e, "");
+        f.side = side;
         f.tx_index = Some(*i);
         f.tx_hash = Some(row.hash);
         f.to = row.to;
@@ -328,8 +355,10 @@ pub(crate) fn settle(
                 row.kinds.push(f.kind);
             }
         }
+        // an error is a tx that cannot be compared; a tx that fails on one side of two is a
+        // difference (its `error` finding says which side)
         let error = errors.get(&row.index);
-        row.verdict = if error.is_some() || has(Kind::Error) {
+        row.verdict = if error.is_some() {
             Verdict::Error
         } else if mine.iter().any(|f| f.accepted.is_none()) {
             Verdict::Differ
@@ -340,6 +369,12 @@ pub(crate) fn settle(
         };
         if let Some(e) = error {
             row.note = Some((*e).clone());
+        } else if let Some(f) = mine.iter().find(|f| f.kind == Kind::Error) {
+            row.note = Some(if f.got.is_empty() {
+                f.expected.clone()
+            } else {
+                f.got.clone()
+            });
         }
     }
 }
