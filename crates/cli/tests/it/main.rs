@@ -3,6 +3,7 @@
 mod bench;
 mod candidate;
 mod capture;
+mod kill_anywhere;
 mod nightly;
 mod node;
 mod replay;
