@@ -34,6 +34,6 @@ pub use manifest::{BlockEntry, FORMAT_NAME, FORMAT_VERSION, Manifest};
 pub use model::*;
 pub use pack::Analysed;
 pub use stats::CorpusStats;
-pub use store::Corpus;
+pub use store::{Corpus, parse_block};
 pub use verify::{VerifySummary, decode_tx};
 pub use writer::{CorpusWriter, SharedCodes};

@@ -61,7 +61,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub(crate) fn digest(&self) -> String {
+    /// The checksum this manifest should carry: the sha256 of it serialised with
+    /// `checksum: null`.
+    pub fn digest(&self) -> String {
         let mut m = self.clone();
         m.checksum = None;
         hex_sha256(&serde_json::to_vec(&m).expect("manifest serialises"))

@@ -47,6 +47,21 @@ use crate::{
     manifest::{BlockEntry, FORMAT_NAME, FORMAT_VERSION, MANIFEST, Manifest},
 };
 
+/// Parses the bytes of a block file (`path` names it in errors): the parse [`Corpus::load_block`]
+/// does once the bytes passed their checksum.
+pub fn parse_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusError> {
+    // one UTF-8 check of the whole file: `from_slice` checks each string on its own, which
+    // was a tenth of the parse
+    let text = std::str::from_utf8(bytes).map_err(|e| CorpusError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("not UTF-8 text ({e}): the file is damaged; re-capture or re-import it"),
+    })?;
+    serde_json::from_str(text).map_err(|source| CorpusError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// An opened corpus directory.
 #[derive(Debug, Clone)]
 pub struct Corpus {
@@ -141,19 +156,7 @@ impl Corpus {
                 });
             }
         }
-        // one UTF-8 check of the whole file: `from_slice` checks each string on its own, which
-        // was a tenth of the parse
-        let text = std::str::from_utf8(&bytes).map_err(|e| CorpusError::Invalid {
-            path: path.clone(),
-            reason: format!(
-                "not UTF-8 text ({e}): the file is damaged; re-capture or re-import it"
-            ),
-        })?;
-        let block: BlockRecord =
-            serde_json::from_str(text).map_err(|source| CorpusError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let block = parse_block(&bytes, &path)?;
         if block.hash != entry.hash
             || block.number() != entry.number
             || block.transactions.len() != entry.txs

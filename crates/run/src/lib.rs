@@ -35,6 +35,8 @@ pub mod bench;
 mod block;
 mod config;
 pub mod fixture;
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 mod node;
 pub mod sides;

@@ -4,6 +4,7 @@ mod bench;
 mod candidate;
 mod capture;
 mod follow;
+mod kill_anywhere;
 mod nightly;
 mod node;
 mod replay;
