@@ -178,13 +178,13 @@ pub(crate) fn process(
     Ok(r)
 }
 
+/// Txs by index, each with its message.
+type Failures = Vec<(usize, String)>;
+
 /// The txs that fail, by index: `errors` cannot be compared (a tx that fails on the only side
 /// replayed, or on both), `one_sided` fail on one side of two: a difference the candidate (or
 /// the baseline) makes, counted as differing.
-fn tx_failures(
-    got: &BlockOutcome,
-    reference: Option<&BlockOutcome>,
-) -> (Vec<(usize, String)>, Vec<(usize, String)>) {
+fn tx_failures(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> (Failures, Failures) {
     let (mut errors, mut one_sided) = (vec![], vec![]);
     for t in &got.txs {
         let base = reference

@@ -38,11 +38,13 @@ pub mod fixture;
 #[doc(hidden)]
 pub mod fuzzing;
 mod job;
+mod live;
 mod node;
 pub mod sides;
 mod source;
 mod state_roots;
 pub mod triage;
+mod triage_text;
 pub mod verify;
 mod window;
 
@@ -51,7 +53,9 @@ pub use job::{
     EXIT_DIFF, EXIT_HARNESS, EXIT_OK, RunEvent, RunHooks, RunOutcome, default_run_id, now_rfc3339,
     process_cpu_seconds, replay_block, run,
 };
+pub use live::{LiveOptions, LiveSource};
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
+pub use triage_text::render_text as render_triage;
 
 /// Why a run could not be done: a harness failure (exit 2), never a difference.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,522 @@
+//! A live block source: the blocks of a node's chain as they come (`txshadow follow`).
+//!
+//! [`LiveSource`] polls the head, captures each new block into a corpus directory with the
+//! capture path (pinned to its hash) and gives it to the run as soon as it is complete. A block
+//! whose parent is not the block given before it is a reorg: the source walks back to the
+//! common ancestor, counts the replaced blocks and notes them on the next block, and gives the
+//! new branch. A node that stops answering is retried with backoff (`txshadow_node_up` reads 0
+//! meanwhile) and never ends the run; a wrong chain or a node without the debug namespace does.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::{B256, U64};
+use serde::Deserialize;
+use txshadow_capture::rpc::{
+    BlockRange, CaptureError, CaptureOptions, ClientConfig, RpcError, RpcUrl, capture, detect_chain,
+};
+use txshadow_corpus::{ChainConfig, Corpus, CorpusWriter};
+use txshadow_replay::Codes;
+use txshadow_report::Metrics;
+use txshadow_rpc::Rpc;
+
+use crate::{BlockSource, RunError, SourceBlock, SourcePlan};
+
+/// Longest wait between two attempts while the node is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Block hashes remembered to find the common ancestor of a reorg.
+const REORG_MEMORY: usize = 512;
+/// Blocks a temporary corpus keeps: a replayed block is not read again, and each capture
+/// checks every block file of the corpus, so the corpus must not grow with the run.
+const TEMP_KEEP: u64 = 16;
+
+/// What to follow.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// The node (credentials are never shown).
+    pub url: RpcUrl,
+    /// The first block (`None`: the head when following starts).
+    pub from: Option<u64>,
+    /// The chain the node must serve, when given.
+    pub chain_id: Option<u64>,
+    /// Where captured blocks go (`None`: a temporary corpus removed at the end).
+    pub corpus: Option<PathBuf>,
+    /// Keep only the last N blocks in the corpus.
+    pub keep: Option<u64>,
+    /// Stop after this many blocks.
+    pub max_blocks: Option<u64>,
+    /// How often the head is polled.
+    pub poll: Duration,
+}
+
+/// The fields of a header follow needs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    hash: B256,
+    parent_hash: B256,
+}
+
+/// Why a step of the follower did not give a block.
+enum Fault {
+    /// The node is down, slow or refusing for now: retry later.
+    Transient(String),
+    /// The node answers but the block moved under the capture (a reorg at the head): try
+    /// again after a poll interval, the node is up.
+    Retry(String),
+    /// It will not get better (wrong chain, no debug namespace, a corpus that cannot be
+    /// written): the run ends as a harness failure.
+    Fatal(RunError),
+}
+
+impl From<RpcError> for Fault {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::Failed { .. } => Self::Transient(e.to_string()),
+            e => Self::Fatal(RunError::Input(e.to_string())),
+        }
+    }
+}
+
+impl From<CaptureError> for Fault {
+    fn from(e: CaptureError) -> Self {
+        match e {
+            CaptureError::Rpc(e) => e.into(),
+            // the block changed while captured (a reorg at the head), or is not there yet
+            CaptureError::Node { .. } | CaptureError::Interrupted { .. } => {
+                Self::Retry(e.to_string())
+            }
+            e => Self::Fatal(RunError::Input(e.to_string())),
+        }
+    }
+}
+
+enum Step {
+    Block(Box<SourceBlock>),
+    /// Nothing new: wait for the next poll.
+    Wait,
+    /// Try again at once (after a reorg).
+    Again,
+}
+
+/// A live block source: polls the head, captures each new block into a corpus directory and
+/// loads it, following reorgs and waiting out node faults (see [`LiveSource::connect`]).
+pub struct LiveSource {
+    rt: tokio::runtime::Runtime,
+    rpc: Rpc,
+    url: RpcUrl,
+    dir: PathBuf,
+    chain: ChainConfig,
+    describe: String,
+    next: u64,
+    /// Hashes of the blocks given, by number (the last [`REORG_MEMORY`]).
+    followed: BTreeMap<u64, B256>,
+    /// Warnings for the next block given (a reorg).
+    notes: Vec<String>,
+    given: u64,
+    max_blocks: Option<u64>,
+    keep: Option<u64>,
+    poll: Duration,
+    backoff: Duration,
+    down_since: Option<Instant>,
+    metrics: Arc<Metrics>,
+    stop: &'static AtomicBool,
+    /// The temporary corpus, removed when the source is dropped.
+    _temp: Option<TempDir>,
+    /// The node's client version, when it says.
+    client_version: Option<String>,
+}
+
+impl LiveSource {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps `d`, waking early on stop.
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    fn head(&self) -> Result<u64, Fault> {
+        let h: U64 = self
+            .rt
+            .block_on(self.rpc.call("eth_blockNumber", (), None))?;
+        Ok(h.to::<u64>())
+    }
+
+    fn header(&self, n: u64) -> Result<Option<Head>, Fault> {
+        Ok(self.rt.block_on(self.rpc.call(
+            "eth_getBlockByNumber",
+            (U64::from(n), false),
+            Some(n),
+        ))?)
+    }
+
+    fn step(&mut self) -> Result<Step, Fault> {
+        let head = self.head()?;
+        self.node_back();
+        self.metrics.set_head(head);
+        if head < self.next {
+            return Ok(Step::Wait);
+        }
+        let n = self.next;
+        let Some(h) = self.header(n)? else {
+            return Ok(Step::Wait);
+        };
+        if let Some(prev) = n.checked_sub(1).and_then(|p| self.followed.get(&p))
+            && *prev != h.parent_hash
+        {
+            self.reorg(n)?;
+            return Ok(Step::Again);
+        }
+        let t = Instant::now();
+        let mut opts = CaptureOptions::for_url(
+            self.url.clone(),
+            BlockRange::Span { from: n, to: n },
+            self.dir.clone(),
+        );
+        opts.client = ClientConfig {
+            concurrency: 4,
+            timeout: Duration::from_secs(30),
+            retries: 2,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+        };
+        self.rt.block_on(capture(&opts, &|_| {}))?;
+        self.metrics.observe_capture(t.elapsed().as_secs_f64());
+        let Some(mut sb) = self.load(&h.hash)? else {
+            // the node moved to another block at this height while it was captured
+            return Ok(Step::Again);
+        };
+        sb.notes.append(&mut self.notes);
+        self.followed.insert(n, h.hash);
+        while self.followed.len() > REORG_MEMORY {
+            self.followed.pop_first();
+        }
+        self.next = n + 1;
+        if let Some(k) = self.keep {
+            self.prune(self.next.saturating_sub(k))
+                .map_err(Fault::Fatal)?;
+        }
+        Ok(Step::Block(Box::new(sb)))
+    }
+
+    /// The block `hash` from the corpus, with its codes (`None` if the corpus lacks it).
+    fn load(&self, hash: &B256) -> Result<Option<SourceBlock>, Fault> {
+        let load = || -> Result<Option<SourceBlock>, RunError> {
+            let corpus = Corpus::open(&self.dir)?;
+            let Some(entry) = corpus.manifest().blocks.iter().find(|e| e.hash == *hash) else {
+                return Ok(None);
+            };
+            let block = corpus.load_block(entry)?;
+            let store = corpus.code_reader()?.load([&block])?;
+            let codes = Codes::from_store(&store, store.hashes());
+            Ok(Some(SourceBlock::new(
+                block,
+                &corpus.manifest().chain,
+                codes,
+            )))
+        };
+        load().map_err(Fault::Fatal)
+    }
+
+    /// Removes the blocks below `first` from the corpus directory (their codes stay).
+    fn prune(&self, first: u64) -> Result<(), RunError> {
+        let corpus = Corpus::open(&self.dir)?;
+        let old: Vec<PathBuf> = corpus
+            .manifest()
+            .blocks
+            .iter()
+            .filter(|e| e.number < first)
+            .map(|e| corpus.block_path(e))
+            .collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        for p in &old {
+            std::fs::remove_file(p)
+                .map_err(|e| RunError::Input(format!("{}: {e}", p.display())))?;
+        }
+        // reopening drops the entries whose file is gone from the index
+        let m = corpus.manifest();
+        CorpusWriter::create(&self.dir, m.chain.clone(), m.provenance.clone(), false)?;
+        Ok(())
+    }
+
+    /// A reorg replaced the blocks followed before `n`: walks back to the common ancestor,
+    /// counts and notes the replaced blocks, and goes on from the block after the ancestor.
+    fn reorg(&mut self, n: u64) -> Result<(), Fault> {
+        let mut replaced = vec![];
+        let mut k = n - 1;
+        while let Some(ours) = self.followed.get(&k).copied() {
+            let theirs = self.header(k)?.map(|h| h.hash);
+            if theirs == Some(ours) {
+                break;
+            }
+            replaced.push(k);
+            if k == 0 {
+                break;
+            }
+            k -= 1;
+        }
+        let Some(&first) = replaced.last() else {
+            return Ok(());
+        };
+        let last = n - 1;
+        let note = format!(
+            "reorg: blocks {first}..={last} were replaced by another branch (common ancestor {}); \
+             their results above stay, the new branch's blocks are replayed",
+            first.saturating_sub(1)
+        );
+        tracing::warn!("{note}");
+        self.notes.push(note);
+        self.metrics.add_reorged(replaced.len() as u64);
+        self.followed.retain(|b, _| *b < first);
+        self.next = first;
+        Ok(())
+    }
+
+    fn node_back(&mut self) {
+        if let Some(t) = self.down_since.take() {
+            tracing::warn!(
+                "the node answers again after {:.1} s; following from block {}",
+                t.elapsed().as_secs_f64(),
+                self.next
+            );
+        }
+        self.backoff = self.poll.min(Duration::from_millis(250));
+        self.metrics.set_node_up(true);
+    }
+
+    fn node_down(&mut self, why: &str) {
+        self.metrics.set_node_up(false);
+        if self.down_since.is_none() {
+            self.down_since = Some(Instant::now());
+            tracing::warn!("the node does not answer ({why}); retrying until it does");
+        }
+        self.sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+impl BlockSource for LiveSource {
+    fn chain(&self) -> &ChainConfig {
+        &self.chain
+    }
+
+    fn plan(&self) -> SourcePlan {
+        SourcePlan {
+            blocks: self.max_blocks.map(|n| n as usize),
+            ..Default::default()
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
+        loop {
+            if self.stopped() || self.max_blocks.is_some_and(|m| self.given >= m) {
+                return None;
+            }
+            match self.step() {
+                Ok(Step::Block(b)) => {
+                    self.given += 1;
+                    return Some(Ok(*b));
+                }
+                Ok(Step::Wait) => self.sleep(self.poll),
+                Ok(Step::Again) => {}
+                Err(Fault::Transient(why)) => self.node_down(&why),
+                Err(Fault::Retry(why)) => {
+                    tracing::info!("block {}: {why}; trying again", self.next);
+                    self.sleep(self.poll);
+                }
+                Err(Fault::Fatal(e)) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl LiveSource {
+    /// Connects to the node (waiting while it is down), checks its chain and its debug
+    /// namespace, and prepares the corpus. `None` when `stop` was set before the node answered.
+    pub fn connect(
+        opts: &LiveOptions,
+        metrics: Arc<Metrics>,
+        stop: &'static AtomicBool,
+    ) -> Result<Option<Self>, RunError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| RunError::Input(format!("start the async runtime: {e}")))?;
+        let rpc = Rpc::new(
+            opts.url.clone(),
+            ClientConfig {
+                concurrency: 4,
+                timeout: Duration::from_secs(10),
+                retries: 0,
+                backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(2),
+            },
+        )
+        .map_err(|e| RunError::Input(e.to_string()))?;
+
+        // the chain, once the node answers (a node down at the start is waited for)
+        let mut backoff = Duration::from_millis(250);
+        let mut said = false;
+        let detected = loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match rt.block_on(detect_chain(&rpc, None)) {
+                Ok(d) => break d,
+                Err(e) => match Fault::from(e) {
+                    Fault::Fatal(e) => return Err(e),
+                    Fault::Transient(why) | Fault::Retry(why) => {
+                        metrics.set_node_up(false);
+                        if !said {
+                            tracing::warn!(
+                                "the node does not answer ({why}); retrying until it does"
+                            );
+                            said = true;
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                },
+            }
+        };
+        metrics.set_node_up(true);
+        let chain_id = detected.config.chain_id;
+        if let Some(want) = opts.chain_id
+            && want != chain_id
+        {
+            return Err(RunError::Input(format!(
+                "the node serves chain {chain_id}, not chain {want} (--chain-id)"
+            )));
+        }
+        let (dir, temp) = match &opts.corpus {
+            Some(d) => {
+                if d.join("manifest.json").exists() {
+                    let c = Corpus::open(d)?;
+                    let have = c.manifest().chain.chain_id;
+                    if have != chain_id {
+                        return Err(RunError::Input(format!(
+                            "{}: the corpus is of chain {have}, the node serves chain {chain_id}",
+                            d.display()
+                        )));
+                    }
+                }
+                (d.clone(), None)
+            }
+            None => {
+                let d = std::env::temp_dir().join(format!(
+                    "txshadow-follow-{}-{}",
+                    std::process::id(),
+                    time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+                ));
+                (d.clone(), Some(TempDir(d)))
+            }
+        };
+        let head = loop {
+            let h: Result<U64, RpcError> = rt.block_on(rpc.call("eth_blockNumber", (), None));
+            match h {
+                Ok(h) => break h.to::<u64>(),
+                Err(e) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    metrics.set_node_up(false);
+                    tracing::warn!("eth_blockNumber: {e}; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        };
+        // block 0 has no parent to replay on
+        let first = opts.from.unwrap_or(head).max(1);
+        // capture needs the debug namespace: a node without it fails now, not at the first
+        // block with txs (an empty block needs no trace)
+        let probe: Result<serde_json::Value, RpcError> = rt.block_on(rpc.call(
+            "debug_traceBlockByNumber",
+            (
+                U64::from(first.min(head)),
+                serde_json::json!({ "tracer": "prestateTracer" }),
+            ),
+            None,
+        ));
+        if let Err(e @ RpcError::MethodUnavailable { .. }) = probe {
+            return Err(RunError::Input(e.to_string()));
+        }
+        metrics.set_start(first - 1);
+        metrics.set_head(head);
+        let describe = format!("follow {}", opts.url.display());
+        let source = Self {
+            rt,
+            rpc,
+            url: opts.url.clone(),
+            dir,
+            chain: detected.config.clone(),
+            describe,
+            next: first,
+            followed: BTreeMap::new(),
+            notes: vec![],
+            given: 0,
+            max_blocks: opts.max_blocks,
+            keep: opts.keep.or(opts.corpus.is_none().then_some(TEMP_KEEP)),
+            poll: opts.poll,
+            backoff: Duration::from_millis(250),
+            down_since: None,
+            metrics,
+            stop,
+            _temp: temp,
+            client_version: detected.client_version,
+        };
+        Ok(Some(source))
+    }
+
+    /// The first block this source gives.
+    pub fn first_block(&self) -> u64 {
+        self.next
+    }
+
+    /// The chain id the node serves.
+    pub fn chain_id(&self) -> u64 {
+        self.chain.chain_id
+    }
+
+    /// The node's client version, when it says.
+    pub fn client_version(&self) -> Option<&str> {
+        self.client_version.as_deref()
+    }
+
+    /// The corpus directory the blocks are captured into.
+    pub fn corpus_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+/// A temporary corpus directory, removed on drop.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
