@@ -63,3 +63,16 @@ impl Aggregates {
         }
     }
 }
+
+/// Buckets of the gas change per tx (percent): the histogram of `summary.md` and `index.html`.
+pub(crate) const GAS_BUCKETS: [(f64, f64, &str); 9] = [
+    (f64::NEG_INFINITY, -10.0, "< -10%"),
+    (-10.0, -1.0, "-10% .. -1%"),
+    (-1.0, -0.0001, "-1% .. 0"),
+    (-0.0001, 0.0001, "0"),
+    (0.0001, 1.0, "0 .. 1%"),
+    (1.0, 10.0, "1% .. 10%"),
+    (10.0, 50.0, "10% .. 50%"),
+    (50.0, 100.0, "50% .. 100%"),
+    (100.0, f64::INFINITY, "> 100%"),
+];

@@ -8,25 +8,10 @@ use std::fmt::Write;
 
 use txshadow_diff::Finding;
 
-use crate::{Report, RunVerdict, aggregate::Aggregates, markdown::by_impact};
+use crate::{Report, RunVerdict, aggregate::Aggregates, junit::esc, markdown::by_impact};
 
 /// Findings listed in the page, the most impact first.
 pub(crate) const MAX_FINDINGS: usize = 500;
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:0 2em 3em;color:#222}\
 h1{margin:.6em 0 .2em}h2{margin:1.4em 0 .4em;font-size:1.15em}\
@@ -270,22 +255,9 @@ fn line_chart(id: &str, title: &str, xl: &str, yl: &str, pts: &[(f64, f64)]) -> 
     )
 }
 
-/// Gas change buckets, as in `summary.md`.
-const BUCKETS: [(f64, f64, &str); 9] = [
-    (f64::NEG_INFINITY, -10.0, "< -10%"),
-    (-10.0, -1.0, "-10% .. -1%"),
-    (-1.0, -0.0001, "-1% .. 0"),
-    (-0.0001, 0.0001, "0"),
-    (0.0001, 1.0, "0 .. 1%"),
-    (1.0, 10.0, "1% .. 10%"),
-    (10.0, 50.0, "10% .. 50%"),
-    (50.0, 100.0, "50% .. 100%"),
-    (100.0, f64::INFINITY, "> 100%"),
-];
-
 fn plots(h: &mut String, r: &Report, agg: &Aggregates) {
     h.push_str("<h2>Plots</h2><div class=\"plots\">\n");
-    let hist: Vec<(String, f64)> = BUCKETS
+    let hist: Vec<(String, f64)> = crate::aggregate::GAS_BUCKETS
         .iter()
         .map(|(lo, hi, label)| {
             let n = agg

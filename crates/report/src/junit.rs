@@ -6,7 +6,8 @@ use txshadow_diff::Finding;
 
 use crate::Report;
 
-fn esc(s: &str) -> String {
+/// Text escaped for XML and HTML (attributes and content); control characters dropped.
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -14,7 +15,7 @@ fn esc(s: &str) -> String {
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
+            '\'' => o.push_str("&#39;"),
             c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
             c => o.push(c),
         }

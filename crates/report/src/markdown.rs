@@ -210,17 +210,7 @@ fn findings(m: &mut String, r: &Report) {
 
 fn gas_histogram(m: &mut String, gas_deltas: &[f64]) {
     if !gas_deltas.is_empty() {
-        let buckets: [(f64, f64, &str); 9] = [
-            (f64::NEG_INFINITY, -10.0, "< -10%"),
-            (-10.0, -1.0, "-10% .. -1%"),
-            (-1.0, -0.0001, "-1% .. 0"),
-            (-0.0001, 0.0001, "0"),
-            (0.0001, 1.0, "0 .. 1%"),
-            (1.0, 10.0, "1% .. 10%"),
-            (10.0, 50.0, "10% .. 50%"),
-            (50.0, 100.0, "50% .. 100%"),
-            (100.0, f64::INFINITY, "> 100%"),
-        ];
+        let buckets = crate::aggregate::GAS_BUCKETS;
         let _ = writeln!(
             m,
             "\n## Gas delta per tx (got vs expected)\n\n| delta | txs | |\n|---|---:|---|"
