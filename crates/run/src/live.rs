@@ -378,29 +378,8 @@ impl LiveSource {
         .map_err(|e| RunError::Input(e.to_string()))?;
 
         // the chain, once the node answers (a node down at the start is waited for)
-        let mut backoff = Duration::from_millis(250);
-        let mut said = false;
-        let detected = loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            match rt.block_on(detect_chain(&rpc, None)) {
-                Ok(d) => break d,
-                Err(e) => match Fault::from(e) {
-                    Fault::Fatal(e) => return Err(e),
-                    Fault::Transient(why) | Fault::Retry(why) => {
-                        metrics.set_node_up(false);
-                        if !said {
-                            tracing::warn!(
-                                "the node does not answer ({why}); retrying until it does"
-                            );
-                            said = true;
-                        }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                },
-            }
+        let Some(detected) = wait_for_chain(&rt, &rpc, &metrics, stop)? else {
+            return Ok(None);
         };
         metrics.set_node_up(true);
         let chain_id = detected.config.chain_id;
@@ -508,6 +487,38 @@ impl LiveSource {
     /// The corpus directory the blocks are captured into.
     pub fn corpus_dir(&self) -> &std::path::Path {
         &self.dir
+    }
+}
+
+/// The node's chain, once the node answers (a node down at the start is waited for, with
+/// `node_up` 0); `None` when `stop` is set first.
+fn wait_for_chain(
+    rt: &tokio::runtime::Runtime,
+    rpc: &Rpc,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Result<Option<txshadow_capture::rpc::DetectedChain>, RunError> {
+    let mut backoff = Duration::from_millis(250);
+    let mut said = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match rt.block_on(detect_chain(rpc, None)) {
+            Ok(d) => return Ok(Some(d)),
+            Err(e) => match Fault::from(e) {
+                Fault::Fatal(e) => return Err(e),
+                Fault::Transient(why) | Fault::Retry(why) => {
+                    metrics.set_node_up(false);
+                    if !said {
+                        tracing::warn!("the node does not answer ({why}); retrying until it does");
+                        said = true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            },
+        }
     }
 }
 

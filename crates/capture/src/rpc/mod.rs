@@ -34,7 +34,7 @@ mod receipts;
 mod run;
 mod witness;
 
-pub use chain::{detect_chain, genesis_schedule};
+pub use chain::{DetectedChain, detect_chain, genesis_schedule};
 pub use range::BlockRange;
 pub use run::{CaptureEvent, CaptureOptions, CaptureSummary, capture};
 /// The client settings and endpoint of [`CaptureOptions`], and the call errors a
