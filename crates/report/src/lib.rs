@@ -50,6 +50,6 @@ pub use envelope::{
     SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
 pub use merge::{MergeError, merge};
-pub use metrics::{BuildInfo, Metrics, MetricsSink};
+pub use metrics::{BuildInfo, Metrics, MetricsSink, Pushgateway};
 pub use tally::{BlockResult, Sink};
 pub use writer::{ReportError, ReportWriter};

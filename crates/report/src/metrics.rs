@@ -522,3 +522,151 @@ mod tests {
         assert!(!text.contains("txshadow_capture_seconds"));
     }
 }
+
+/// Where a batch run's metrics are pushed: a Prometheus Pushgateway over `http://` (with
+/// `user:password@` for basic auth). The URL's credentials are never shown: messages name the
+/// host and port only.
+#[derive(Clone)]
+pub struct Pushgateway {
+    host: String,
+    port: u16,
+    base: String,
+    auth: Option<String>,
+}
+
+impl std::fmt::Debug for Pushgateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pushgateway({})", self.display())
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= c.len() {
+                out.push(A[(n >> shift) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Pushgateway {
+    /// Parses `http://[user:password@]host[:port][/path]`; the error never repeats the URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            "--pushgateway: give an http:// URL (put a TLS proxy in front of a gateway that \
+             only speaks https)"
+                .to_string()
+        })?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (auth, hostport) = match authority.rsplit_once('@') {
+            Some((userinfo, h)) => (Some(base64(userinfo.as_bytes())), h),
+            None => (None, authority),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| "--pushgateway: the port is not a number".to_string())?,
+            ),
+            None => (hostport.to_string(), 80),
+        };
+        if host.is_empty() {
+            return Err("--pushgateway: no host in the URL".into());
+        }
+        Ok(Self {
+            host,
+            port,
+            base: format!("/{}", path.trim_end_matches('/'))
+                .trim_end_matches('/')
+                .to_string(),
+            auth,
+        })
+    }
+
+    /// The gateway as messages show it: `http://host:port`, no credentials, no path.
+    pub fn display(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// Pushes `metrics` under `job` and `instance` (replacing that group, as Prometheus's
+    /// push API's PUT does).
+    pub fn push(&self, metrics: &Metrics, job: &str, instance: &str) -> Result<(), ReportError> {
+        use std::io::{Read, Write};
+        let seg = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    b => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let body = metrics.render();
+        let path = format!(
+            "{}/metrics/job/{}/instance/{}",
+            self.base,
+            seg(job),
+            seg(instance)
+        );
+        let fail = |why: String| ReportError::Other(format!("push to {}: {why}", self.display()));
+        let mut conn = std::net::TcpStream::connect((self.host.as_str(), self.port))
+            .map_err(|e| fail(e.to_string()))?;
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .map_err(|e| fail(e.to_string()))?;
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|a| format!("Authorization: Basic {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "PUT {path} HTTP/1.1\r\nHost: {}:{}\r\n{auth}Content-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.host,
+            self.port,
+            body.len()
+        );
+        conn.write_all(req.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .map_err(|e| fail(e.to_string()))?;
+        let status = answer.lines().next().unwrap_or("");
+        let code: u16 = status
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if (200..300).contains(&code) {
+            Ok(())
+        } else {
+            let detail = answer.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+            Err(fail(format!("{status} {detail}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod push_tests {
+    use super::*;
+
+    #[test]
+    fn a_pushgateway_url_keeps_its_credentials_out_of_sight() {
+        let p = Pushgateway::parse("http://ci:s3cret@gw.example:9091/prefix/").unwrap();
+        assert_eq!(p.display(), "http://gw.example:9091");
+        assert!(!format!("{p:?}").contains("s3cret"));
+        assert_eq!(p.base, "/prefix");
+        assert_eq!(p.auth.as_deref(), Some("Y2k6czNjcmV0"));
+        assert!(Pushgateway::parse("https://gw.example").is_err());
+        let e = Pushgateway::parse("http://u:pw@gw:notaport").unwrap_err();
+        assert!(!e.contains("pw"), "{e}");
+    }
+}

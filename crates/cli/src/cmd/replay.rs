@@ -156,6 +156,16 @@ pub struct ReplayArgs {
     /// node_exporter's textfile collector).
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// Push the run's metrics to a Prometheus Pushgateway at the end (`http://host:port`,
+    /// `user:password@` for basic auth; never printed), under job `txshadow` and the run id as
+    /// instance.
+    #[arg(
+        long,
+        value_name = "URL",
+        hide_env_values = true,
+        env = "TXSHADOW_PUSHGATEWAY"
+    )]
+    pub pushgateway: Option<String>,
 }
 
 impl ReplayArgs {
@@ -178,6 +188,12 @@ impl ReplayArgs {
     /// Runs the replay, prints a summary line and the report path.
     pub fn run(self, quiet: bool) -> Result<u8> {
         let cfg = self.config()?;
+        let gateway = self
+            .pushgateway
+            .as_deref()
+            .map(txshadow_report::Pushgateway::parse)
+            .transpose()
+            .map_err(|e| eyre!(e))?;
         let mut source = CorpusSource::open(&self.corpus, cfg.shard)?;
         let progress = progress::RunProgress::new(quiet);
         let events = |e: &RunEvent| match e {
@@ -190,11 +206,12 @@ impl ReplayArgs {
             stop: Some(&crate::STOP),
             ..Default::default()
         };
-        if let Some(path) = &self.metrics_file {
-            let metrics = std::sync::Arc::new(txshadow_report::Metrics::new(build_info(), false));
+        let metrics = (self.metrics_file.is_some() || gateway.is_some())
+            .then(|| std::sync::Arc::new(txshadow_report::Metrics::new(build_info(), false)));
+        if let Some(m) = &metrics {
             hooks.sinks.push(Box::new(txshadow_report::MetricsSink::new(
-                metrics,
-                Some(path.clone()),
+                m.clone(),
+                self.metrics_file,
             )));
         }
         let out = txshadow_run::run(&mut source, &cfg, hooks);
@@ -209,6 +226,17 @@ impl ReplayArgs {
             return Ok(txshadow_run::EXIT_HARNESS);
         }
         print_outcome(&out);
+        if let (Some(g), Some(m)) = (&gateway, &metrics) {
+            if let Err(e) = g.push(m, "txshadow", &out.report.run.id) {
+                eprintln!("error: {e}");
+                return Ok(txshadow_run::EXIT_HARNESS);
+            }
+            eprintln!(
+                "metrics pushed to {} (job txshadow, instance {})",
+                g.display(),
+                out.report.run.id
+            );
+        }
         Ok(out.exit)
     }
 }

@@ -7,6 +7,7 @@ mod follow;
 mod kill_anywhere;
 mod nightly;
 mod node;
+mod pushgateway;
 mod replay;
 mod state_roots;
 mod triage;
