@@ -2,7 +2,7 @@
 #
 # txshadow image: the release binary plus the shipped corpora, so that
 #   docker run --rm ghcr.io/txshadow/txshadow replay
-# replays corpora/mainnet offline and writes /work/reports/<run-id>/.
+# replays corpora/mainnet offline and writes /txshadow/reports/<run-id>/.
 #
 #   docker build -t ghcr.io/txshadow/txshadow:latest .
 
@@ -32,12 +32,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # A fixed, non-root uid/gid, so volumes can be prepared for it (Kubernetes fsGroup: 10001).
 RUN groupadd --system --gid 10001 txshadow \
-    && useradd --system --uid 10001 --gid txshadow --home-dir /work --shell /usr/sbin/nologin txshadow \
-    && mkdir -p /work/reports \
-    && chown txshadow:txshadow /work /work/reports
+    && useradd --system --uid 10001 --gid txshadow --home-dir /txshadow --shell /usr/sbin/nologin txshadow \
+    && mkdir -p /txshadow/reports \
+    && chown txshadow:txshadow /txshadow /txshadow/reports
 COPY --from=build /out/txshadow /usr/local/bin/txshadow
-COPY --chown=txshadow:txshadow corpora/ /work/corpora/
-WORKDIR /work
+COPY --chown=txshadow:txshadow corpora/ /txshadow/corpora/
+WORKDIR /txshadow
 USER 10001:10001
 LABEL org.opencontainers.image.title="txshadow" \
       org.opencontainers.image.description="Shadow-traffic transaction replay for Ethereum: capture, corpus, replay, diff, report" \
