@@ -13,7 +13,7 @@ use alloy_trie::{
     nodes::{RlpNode, TrieNode},
 };
 use serde::de::DeserializeOwned;
-use txshadow_corpus::BlockRecord;
+use txshadow_corpus::{BlockRecord, CorpusWriter};
 
 use super::ImportError;
 
@@ -45,6 +45,33 @@ pub(crate) fn file_name(path: &Path) -> String {
 
 /// The `*.json` files among `inputs`: a file is taken as given, a directory contributes its
 /// `*.json` files in name order. `what` names the format in the error when nothing is found.
+/// Imports each JSON file of `inputs` (mainnet blocks, one or more per file) with
+/// `import_file`; a file that fails is listed in the summary and the others go on.
+pub(crate) fn import_json_files(
+    inputs: &[PathBuf],
+    what: &str,
+    out: &Path,
+    opts: &crate::ImportOptions,
+    prov: txshadow_corpus::Provenance,
+    import_file: impl Fn(&Path, &mut CorpusWriter, &mut crate::ImportSummary) -> Result<(), ImportError>,
+) -> Result<crate::ImportSummary, ImportError> {
+    let files = json_files(inputs, what)?;
+    let mut w = CorpusWriter::create(
+        out,
+        txshadow_corpus::ChainConfig::mainnet(),
+        prov,
+        opts.overwrite,
+    )?;
+    let mut summary = crate::ImportSummary::default();
+    for f in &files {
+        if let Err(e) = import_file(f, &mut w, &mut summary) {
+            summary.fail_input(f, e)?;
+        }
+    }
+    w.finish()?;
+    Ok(summary)
+}
+
 pub(crate) fn json_files(inputs: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, ImportError> {
     let mut files = vec![];
     for input in inputs {

@@ -30,8 +30,7 @@ use alloy_rpc_types_eth::Header as RpcHeader;
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use serde::Deserialize;
 use txshadow_corpus::{
-    AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
-    TxRecord,
+    AccountState, BlockRecord, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap, TxRecord,
 };
 use txshadow_trie::{NodeSet, witness};
 
@@ -456,14 +455,5 @@ pub(crate) fn import(
     opts: &ImportOptions,
     prov: Provenance,
 ) -> Result<ImportSummary, ImportError> {
-    let files = common::json_files(inputs, "keth block")?;
-    let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
-    let mut summary = ImportSummary::default();
-    for f in &files {
-        if let Err(e) = import_file(f, &mut w, &mut summary) {
-            summary.fail_input(f, e)?;
-        }
-    }
-    w.finish()?;
-    Ok(summary)
+    common::import_json_files(inputs, "keth block", out, opts, prov, import_file)
 }

@@ -29,8 +29,7 @@ use alloy_rpc_types_eth::{Block, Header as RpcHeader, Transaction};
 use alloy_trie::EMPTY_ROOT_HASH;
 use serde::Deserialize;
 use txshadow_corpus::{
-    AccountState, BlockRecord, ChainConfig, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap,
-    Witness,
+    AccountState, BlockRecord, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap, Witness,
 };
 use txshadow_trie::{NodeSet, witness};
 
@@ -511,14 +510,5 @@ pub(crate) fn import(
     opts: &ImportOptions,
     prov: Provenance,
 ) -> Result<ImportSummary, ImportError> {
-    let files = common::json_files(inputs, "zeth cache")?;
-    let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
-    let mut summary = ImportSummary::default();
-    for f in &files {
-        if let Err(e) = import_file(f, &mut w, &mut summary) {
-            summary.fail_input(f, e)?;
-        }
-    }
-    w.finish()?;
-    Ok(summary)
+    common::import_json_files(inputs, "zeth cache", out, opts, prov, import_file)
 }
