@@ -162,6 +162,9 @@ pub struct CodeReader {
     dir: PathBuf,
     packs: Vec<Pack>,
     crc32: BTreeMap<B256, u32>,
+    /// Packed codes already checked by this reader: a pack is mapped read-only and replaced
+    /// only by rename, so a code shared by many blocks is checked once per run, not per block.
+    checked: std::sync::Mutex<HashSet<B256>>,
 }
 
 impl CodeReader {
@@ -169,6 +172,7 @@ impl CodeReader {
         Ok(Self {
             dir: dir.to_path_buf(),
             packs: crate::pack::open_packs(dir)?,
+            checked: Default::default(),
             crc32,
         })
     }
@@ -244,9 +248,13 @@ impl CodeReader {
     ) -> Result<(B256, Option<(Bytes, Option<crate::pack::Analysed>)>), CorpusError> {
         if let Some((pack, entry)) = self.packs.iter().find_map(|p| Some((p, p.get(h)?))) {
             let code = entry.code();
+            if !full && self.checked.lock().expect("not poisoned").contains(h) {
+                return Ok((*h, Some((code, entry.analysed()))));
+            }
             let crc = self.crc32.get(h).copied();
             check_code(pack.path(), h, &code, crc, full)?;
             let analysed = check_analysis(pack.path(), h, &entry, full)?;
+            self.checked.lock().expect("not poisoned").insert(*h);
             return Ok((*h, Some((code, analysed))));
         }
         let path = code_path(&self.dir, h);
