@@ -141,13 +141,16 @@ impl CorpusSource {
             let i: usize = i
                 .parse()
                 .map_err(|_| bad("the index must be a number".into()))?;
-            let entry = self
-                .entries
-                .iter()
-                .find(|e| e.number == n)
-                .ok_or_else(|| bad(format!("no block {n} in the corpus")))?;
+            let entry = self.entries.iter().find(|e| e.number == n).ok_or_else(|| {
+                bad(format!(
+                    "no block {n} in the corpus (txshadow corpus stats lists its range)"
+                ))
+            })?;
             if i >= entry.txs {
-                return Err(bad(format!("block {n} has {} txs", entry.txs)));
+                return Err(bad(format!(
+                    "block {n} has {} txs, indexed from 0",
+                    entry.txs
+                )));
             }
             return Ok((self.load(entry)?, i));
         }
@@ -173,10 +176,12 @@ impl CorpusSource {
             }
         }
         match hits.as_slice() {
-            [] => Err(bad("no such tx in the corpus".into())),
+            [] => Err(bad(
+                "no such tx in the corpus (check the hash, or give BLOCK:INDEX)".into(),
+            )),
             [(k, _, i)] => Ok((self.load(&self.entries[*k])?, *i)),
             many => Err(bad(format!(
-                "the prefix matches {} txs: {}",
+                "the prefix matches {} txs (give more digits): {}",
                 many.len(),
                 many.iter()
                     .take(5)
