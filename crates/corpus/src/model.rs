@@ -101,6 +101,11 @@ pub struct ExpectedTx {
     /// its `pre`. `None` in the map = the account was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_state: Option<StateMap>,
+    /// The source expects this tx to be rejected (not included), for this reason as the source
+    /// names it (`TransactionException.INTRINSIC_GAS_TOO_LOW`; alternatives joined by `|`).
+    /// A replay matches when it rejects the tx for a reason of the same class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// Everything the source recorded that a replay can be checked against. The default records
@@ -120,6 +125,13 @@ pub struct Expected {
     /// (false for synthetic single-tx blocks such as tracer fixtures).
     #[serde(default = "yes")]
     pub header_checks: bool,
+    /// The post-block state root the source expects, where the header does not carry it
+    /// (a state test's `hash`). Needs the full pre-state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_root: Option<B256>,
+    /// keccak256 of the RLP list of every log of the block, in order (a state test's `logs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_hash: Option<B256>,
 }
 
 fn yes() -> bool {
@@ -140,6 +152,8 @@ impl Default for Expected {
             txs: vec![],
             post_state: None,
             header_checks: true,
+            state_root: None,
+            logs_hash: None,
         }
     }
 }
@@ -222,6 +236,23 @@ pub struct BlockRecord {
     /// (then the replay checks the pre-state and computes the real post-block state root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<Witness>,
+    /// The test case this block belongs to, for corpora of conformance suites (a case may span
+    /// several blocks: a blockchain test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<SuiteCase>,
+}
+
+/// A case of a conformance suite (ethereum/tests, EEST): where it comes from and which fork's
+/// rules it tests. Reports count cases by folder and fork.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SuiteCase {
+    /// The case's id, unique in the corpus: `<folder>/<file>::<name>`, plus
+    /// `[<fork>][d,g,v]` for a state test's index.
+    pub id: String,
+    /// The folder of the fixture file, relative to the suite's root as given to the import.
+    pub folder: String,
+    /// The fork or network the case runs under (`Cancun`, `ShanghaiToCancunAtTime15k`).
+    pub fork: String,
 }
 
 /// A state witness: the parent's header and the Merkle-Patricia trie nodes (account trie and
@@ -303,6 +334,7 @@ impl BlockRecord {
             label: None,
             unsupported: None,
             witness: None,
+            case: None,
         }
     }
 

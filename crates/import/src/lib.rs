@@ -8,11 +8,13 @@
 //! - zeth block caches (`eth_getProof` at N-1 and N),
 //! - keth block dumps with a state witness,
 //! - go-ethereum tracer test fixtures (`eth/tracers/internal/tracetest/testdata`),
-//! - a hive chain (geth `genesis.json` + `chain.rlp`).
+//! - a hive chain (geth `genesis.json` + `chain.rlp`),
+//! - the Ethereum conformance suites: blockchain tests and state tests (ethereum/tests, EEST).
 //!
 //! Blocks saved from a node's JSON-RPC answers (pevm, zeth) go through the same conversion as
 //! capture's, `txshadow_rpc::rpc_block_to_record`; importing never talks to a node. Only the
-//! hive importer runs the EVM, to derive the pre-state of each block from the genesis.
+//! hive and blockchain-test importers run the EVM, to derive the pre-state of each block from
+//! the genesis.
 //!
 //! ```no_run
 //! use txshadow_import::{Format, ImportOptions, import};
@@ -25,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 use txshadow_corpus::{CorpusError, Provenance};
 
+mod chain;
 mod common;
+mod ethtests;
 mod geth;
 mod hive;
 mod keth;
@@ -45,6 +49,10 @@ pub enum Format {
     GethTracetest,
     /// A hive chain: geth `genesis.json` + `chain.rlp`.
     Hivechain,
+    /// ethereum/tests and EEST blockchain tests (`blockchain_test`).
+    BlockchainTests,
+    /// ethereum/tests GeneralStateTests and EEST `state_test` fixtures.
+    StateTests,
 }
 
 impl Format {
@@ -56,6 +64,8 @@ impl Format {
             "keth" => Self::Keth,
             "geth-tracetest" | "geth" => Self::GethTracetest,
             "hivechain" | "hive" => Self::Hivechain,
+            "blockchain-tests" | "blockchain-test" => Self::BlockchainTests,
+            "state-tests" | "state-test" => Self::StateTests,
             _ => return None,
         })
     }
@@ -68,6 +78,8 @@ impl Format {
             Self::Keth => "keth",
             Self::GethTracetest => "geth-tracetest",
             Self::Hivechain => "hivechain",
+            Self::BlockchainTests => "blockchain-tests",
+            Self::StateTests => "state-tests",
         }
     }
 }
@@ -178,5 +190,7 @@ pub fn import(
         Format::Keth => keth::import(inputs, out, opts, prov),
         Format::GethTracetest => geth::import(inputs, out, opts, prov),
         Format::Hivechain => hive::import(inputs, out, opts, prov),
+        Format::BlockchainTests => ethtests::blockchain::import(inputs, out, opts, prov),
+        Format::StateTests => ethtests::state::import(inputs, out, opts, prov),
     }
 }

@@ -265,6 +265,10 @@ pub struct Report {
     /// or the full state), by block number.
     #[serde(default)]
     pub state_roots: Vec<StateRootEntry>,
+    /// Cases passed, failed and skipped by folder and fork, for a corpus of conformance suite
+    /// cases (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformance: Option<crate::Conformance>,
 }
 
 /// One block's state root check.

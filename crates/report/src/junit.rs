@@ -84,8 +84,11 @@ fn case_xml(c: &Case) -> String {
     let mut x = String::new();
     let _ = write!(
         x,
-        "    <testcase classname=\"block.{}\" name=\"{}\" time=\"0\"",
-        c.block,
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
+        esc(&c
+            .classname
+            .clone()
+            .unwrap_or_else(|| format!("block.{}", c.block))),
         esc(&c.name)
     );
     if let Some(r) = &c.skipped {
@@ -137,4 +140,6 @@ pub(crate) struct Case {
     pub(crate) findings: Vec<Finding>,
     pub(crate) error: Option<String>,
     pub(crate) skipped: Option<String>,
+    /// The test case's class: a conformance case's folder (else `block.<N>`).
+    pub(crate) classname: Option<String>,
 }

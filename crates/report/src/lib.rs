@@ -34,6 +34,7 @@
 //! ```
 
 mod aggregate;
+mod conformance;
 mod csvrow;
 mod envelope;
 mod html;
@@ -44,6 +45,7 @@ pub mod metrics;
 mod tally;
 mod writer;
 
+pub use conformance::{CaseCounts, CaseVerdict, Conformance};
 pub use csvrow::{CsvRow, TxRow, Verdict};
 pub use envelope::{
     Configurations, Counts, NotComparable, Report, RunInfo, RunStatus, RunVerdict, SCHEMA_VERSION,

@@ -20,6 +20,7 @@ pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
     let mut m = String::new();
     header(&mut m, r);
     counts(&mut m, r);
+    conformance(&mut m, r);
     findings(&mut m, r);
     gas_histogram(&mut m, gas_deltas);
     accepted(&mut m, r);
@@ -297,6 +298,51 @@ fn side_root(s: &crate::SideStateRoot) -> String {
         (None, None) => s
             .state_root
             .map_or_else(|| "-".into(), |r| format!("`{r}`")),
+    }
+}
+
+/// The conformance cases by folder and by fork, the skip reasons and the failed cases.
+fn conformance(m: &mut String, r: &Report) {
+    let Some(c) = &r.conformance else {
+        return;
+    };
+    let t = &c.total;
+    let _ = writeln!(
+        m,
+        "\n## Conformance\n\n{} cases: {} passed, {} failed, {} skipped.",
+        t.cases, t.passed, t.failed, t.skipped
+    );
+    for (title, rows) in [("folder", &c.by_folder), ("fork", &c.by_fork)] {
+        let _ = writeln!(
+            m,
+            "\n| {title} | cases | passed | failed | skipped |\n|---|---:|---:|---:|---:|"
+        );
+        for (k, v) in rows {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} | {} |",
+                cell(k),
+                v.cases,
+                v.passed,
+                v.failed,
+                v.skipped
+            );
+        }
+    }
+    if !c.skip_reasons.is_empty() {
+        let _ = writeln!(m, "\n| skipped because | cases |\n|---|---:|");
+        for (why, n) in &c.skip_reasons {
+            let _ = writeln!(m, "| {} | {n} |", cell(why));
+        }
+    }
+    if !c.failed_cases.is_empty() {
+        let _ = writeln!(m, "\nFailed cases:\n");
+        for id in c.failed_cases.iter().take(50) {
+            let _ = writeln!(m, "- `{id}`");
+        }
+        if c.failed_cases.len() > 50 {
+            let _ = writeln!(m, "- …{} more in `report.json`", c.failed_cases.len() - 50);
+        }
     }
 }
 

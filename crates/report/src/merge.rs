@@ -251,6 +251,7 @@ fn combine(shards: &[Shard]) -> Report {
     r.not_comparable.clear();
     r.warnings.clear();
     r.state_roots.clear();
+    r.conformance = None;
     r.throughput = Default::default();
     for rule in &mut r.accepted_rules {
         rule.matched = 0;
@@ -276,6 +277,10 @@ fn combine(shards: &[Shard]) -> Report {
             .extend(s.report.not_comparable.iter().cloned());
         r.warnings.extend(s.report.warnings.iter().cloned());
         r.state_roots.extend(s.report.state_roots.iter().cloned());
+        if let Some(x) = &s.report.conformance {
+            // shards keep a case's blocks together, so a case is counted in one shard
+            r.conformance.get_or_insert_default().merge(x);
+        }
         for (rule, x) in r.accepted_rules.iter_mut().zip(&s.report.accepted_rules) {
             rule.matched += x.matched;
         }

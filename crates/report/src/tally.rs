@@ -35,6 +35,8 @@ pub struct BlockResult {
     pub not_comparable: Vec<NotComparable>,
     /// Wall seconds the block took to replay and diff (0 when not measured).
     pub seconds: f64,
+    /// The suite case the block belongs to (conformance corpora).
+    pub case: Option<txshadow_corpus::SuiteCase>,
 }
 
 impl BlockResult {
@@ -62,6 +64,9 @@ impl Report {
     /// Counts one block's result in: every row in the count of its verdict, the block's
     /// findings, skips, errors, warnings and state root.
     pub fn add_block(&mut self, r: &BlockResult) {
+        if let Some(case) = &r.case {
+            self.conformance.get_or_insert_default().add(case, r);
+        }
         let c = &mut self.counts;
         if let Some(reason) = &r.skipped {
             c.skipped += r.rows.len();
@@ -114,6 +119,9 @@ impl Report {
             RunVerdict::Pending => RunStatus::Interrupted,
         };
         self.findings.sort_by_key(|a| (a.block, a.tx_index));
+        if let Some(c) = &mut self.conformance {
+            c.failed_cases.sort();
+        }
         self.not_comparable.sort_by_key(|n| (n.block, n.tx_index));
         self.state_roots
             .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));

@@ -55,6 +55,8 @@ pub struct ReportWriter {
     dir: PathBuf,
     csv: csv::Writer<File>,
     cases: Vec<Case>,
+    /// Conformance cases by id: where each is in `cases`.
+    case_index: HashMap<String, usize>,
     agg: Aggregates,
     started: Instant,
     txs_done: usize,
@@ -88,6 +90,7 @@ impl ReportWriter {
             dir: dir.to_path_buf(),
             csv,
             cases: vec![],
+            case_index: HashMap::new(),
             agg: Aggregates::default(),
             started: Instant::now(),
             txs_done: 0,
@@ -151,6 +154,10 @@ impl ReportWriter {
     }
 
     fn add_cases(&mut self, r: &BlockResult) {
+        if let Some(case) = &r.case {
+            self.add_suite_case(case, r);
+            return;
+        }
         let name = |tx| case_name(r.block, r.label.as_deref(), tx);
         if let Some(reason) = &r.skipped {
             self.cases.push(Case {
@@ -159,6 +166,7 @@ impl ReportWriter {
                 findings: vec![],
                 error: None,
                 skipped: Some(reason.clone()),
+                classname: None,
             });
             return;
         }
@@ -176,6 +184,7 @@ impl ReportWriter {
                 findings: open.into_iter().cloned().collect(),
                 error: (!errors.is_empty()).then(|| errors.join("\n")),
                 skipped: None,
+                classname: None,
             });
             return;
         }
@@ -194,6 +203,7 @@ impl ReportWriter {
                 findings: by_tx.remove(&row.index).unwrap_or_default(),
                 error: errors.remove(&row.index),
                 skipped: None,
+                classname: None,
             });
         }
         let block_findings: Vec<Finding> = open
@@ -208,6 +218,50 @@ impl ReportWriter {
                 findings: block_findings,
                 error: r.error.clone(),
                 skipped: None,
+                classname: None,
+            });
+        }
+    }
+
+    /// A conformance case is one test case, whatever its blocks: a later block's findings,
+    /// errors and skip join the case's (a failure outranks a skip, a skip a pass).
+    fn add_suite_case(&mut self, case: &txshadow_corpus::SuiteCase, r: &BlockResult) {
+        let findings: Vec<Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.accepted.is_none())
+            .cloned()
+            .collect();
+        let errors: Vec<String> = r
+            .error
+            .iter()
+            .cloned()
+            .chain(
+                r.tx_errors
+                    .iter()
+                    .map(|(i, e)| format!("block {} tx {i}: {e}", r.block)),
+            )
+            .collect();
+        let error = (!errors.is_empty()).then(|| errors.join("\n"));
+        if let Some(&i) = self.case_index.get(&case.id) {
+            let c = &mut self.cases[i];
+            c.findings.extend(findings);
+            c.error = match (c.error.take(), error) {
+                (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+                (a, b) => a.or(b),
+            };
+            if c.skipped.is_none() {
+                c.skipped = r.skipped.clone();
+            }
+        } else {
+            self.case_index.insert(case.id.clone(), self.cases.len());
+            self.cases.push(Case {
+                block: r.block,
+                classname: Some(case.folder.clone()),
+                name: case.id.clone(),
+                findings,
+                error,
+                skipped: r.skipped.clone(),
             });
         }
     }

@@ -85,6 +85,7 @@ fn skipped(block: &BlockRecord, reason: &str) -> BlockResult {
     BlockResult {
         block: block.number(),
         label: block.label.clone(),
+        case: block.case.clone(),
         skipped: Some(reason.to_string()),
         rows: block
             .transactions
@@ -119,6 +120,7 @@ pub(crate) fn process(
     let mut r = BlockResult {
         block: block.number(),
         label: block.label.clone(),
+        case: block.case.clone(),
         ..Default::default()
     };
     r.findings = match &s.reference {
@@ -155,7 +157,7 @@ pub(crate) fn process(
         reference.map(|_| &s.got),
     );
     r.gas = s.got.gas_executed + reference.map_or(0, |b| b.gas_executed);
-    let (errors, one_sided) = tx_failures(&s.got, reference);
+    let (errors, one_sided) = tx_failures(block, &s.got, reference);
     r.tx_errors = errors;
     if !s.state_compared {
         // a node path without post-state (eth_simulateV1): tx state changes are not compared
@@ -184,9 +186,19 @@ type Failures = Vec<(usize, String)>;
 /// The txs that fail, by index: `errors` cannot be compared (a tx that fails on the only side
 /// replayed, or on both), `one_sided` fail on one side of two: a difference the candidate (or
 /// the baseline) makes, counted as differing.
-fn tx_failures(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> (Failures, Failures) {
+///
+/// Against the chain, a tx the source expects to be rejected is not a failure: the diff holds
+/// its rejection to the expected one.
+fn tx_failures(
+    block: &BlockRecord,
+    got: &BlockOutcome,
+    reference: Option<&BlockOutcome>,
+) -> (Failures, Failures) {
     let (mut errors, mut one_sided) = (vec![], vec![]);
     for t in &got.txs {
+        if reference.is_none() && expected_rejection(block, t.index).is_some() {
+            continue;
+        }
         let base = reference
             .and_then(|b| b.txs.get(t.index))
             .map(|x| &x.result);
@@ -202,6 +214,11 @@ fn tx_failures(got: &BlockOutcome, reference: Option<&BlockOutcome>) -> (Failure
         }
     }
     (errors, one_sided)
+}
+
+/// The rejection the source expects of tx `index`, if any.
+fn expected_rejection(block: &BlockRecord, index: usize) -> Option<&str> {
+    block.expected.txs.get(index)?.as_ref()?.rejected.as_deref()
 }
 
 /// Txs a side cannot reproduce: their findings and errors set aside, the reason kept.
@@ -297,7 +314,12 @@ fn row(block: &BlockRecord, t: &TxOutcome, s: &Sides, cfg: &RunConfig) -> TxRow 
                 .as_ref()
                 .and_then(|r| r.get(t.index));
             let x = block.expected.txs.get(t.index).and_then(|x| x.as_ref());
-            if let Some(rc) = rc {
+            if let Some(want) = expected_rejection(block, t.index) {
+                row.note = Some(match &t.result {
+                    Err(e) => format!("rejected ({e}); expected {want}"),
+                    Ok(_) => format!("executed; expected a rejection: {want}"),
+                });
+            } else if let Some(rc) = rc {
                 row.expected_status = rc.status;
                 row.expected_gas = Some(rc.gas_used);
             } else if let Some(x) = x {

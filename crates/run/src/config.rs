@@ -118,31 +118,52 @@ impl std::str::FromStr for Shard {
 impl Shard {
     /// This shard's blocks, in corpus order. Blocks go to shards by work, not position: in
     /// order of gas (most first, ties by number and hash), each to the shard with the least gas
-    /// so far (ties to the lowest index), with the tx count standing in for empty blocks. The
-    /// same corpus always splits the same way, and the shards together hold every block once.
+    /// so far (ties to the lowest index), with the tx count standing in for empty blocks.
+    /// Blocks with the same label (the blocks of one conformance case) go together, so each
+    /// shard's report counts a case whole. The same corpus always splits the same way, and the
+    /// shards together hold every block once.
     pub fn select(
         &self,
         entries: &[txshadow_corpus::BlockEntry],
     ) -> Vec<txshadow_corpus::BlockEntry> {
-        let work = |e: &txshadow_corpus::BlockEntry| e.gas_used.max(e.txs as u64 * 21_000).max(1);
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by(|a, b| {
-            let (x, y) = (&entries[*a], &entries[*b]);
-            work(y)
-                .cmp(&work(x))
+        let work = |e: &txshadow_corpus::BlockEntry| {
+            u128::from(e.gas_used.max(e.txs as u64 * 21_000).max(1))
+        };
+        // groups: a label's blocks, or a block alone; each with its work and first entry
+        let mut groups: Vec<(u128, usize, Vec<usize>)> = vec![];
+        let mut by_label: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, e) in entries.iter().enumerate() {
+            let g = match e.label.as_deref() {
+                Some(l) => *by_label.entry(l).or_insert_with(|| {
+                    groups.push((0, i, vec![]));
+                    groups.len() - 1
+                }),
+                None => {
+                    groups.push((0, i, vec![]));
+                    groups.len() - 1
+                }
+            };
+            groups[g].0 += work(e);
+            groups[g].2.push(i);
+        }
+        groups.sort_by(|(wx, x, _), (wy, y, _)| {
+            let (x, y) = (&entries[*x], &entries[*y]);
+            wy.cmp(wx)
                 .then(x.number.cmp(&y.number))
                 .then(x.hash.cmp(&y.hash))
         });
         let mut load = vec![0u128; self.count];
         let mut mine = vec![false; entries.len()];
-        for i in order {
+        for (w, _, members) in groups {
             let (shard, _) = load
                 .iter()
                 .enumerate()
                 .min_by_key(|(k, l)| (**l, *k))
                 .expect("at least one shard");
-            load[shard] += u128::from(work(&entries[i]));
-            mine[i] = shard == self.index;
+            load[shard] += w;
+            for i in members {
+                mine[i] = shard == self.index;
+            }
         }
         entries
             .iter()

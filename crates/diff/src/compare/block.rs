@@ -51,6 +51,43 @@ pub(super) fn against_header(
     }
 }
 
+/// The post-state root and logs hash the source expects where the header does not carry them
+/// (a state test's `hash` and `logs`).
+pub(super) fn against_expected_roots(c: &mut Ctx<'_>, block: &BlockRecord, out: &BlockOutcome) {
+    let x = &block.expected;
+    if let Some(want) = x.state_root {
+        match out.state_root.filter(|_| out.state_root_exact) {
+            Some(got) if got != want => c.blk(Kind::StateRoot, "state_root", got, want),
+            Some(_) => {}
+            None => c.blk(
+                Kind::Error,
+                "state_root",
+                "(not computable: the pre-state is not full)",
+                want,
+            ),
+        }
+    }
+    if let Some(want) = x.logs_hash {
+        let got = logs_hash(out);
+        if got != want {
+            c.blk(Kind::Logs, "logs_hash", got, want);
+        }
+    }
+}
+
+/// keccak256 of the RLP list of every log the block's txs emitted, in order.
+fn logs_hash(out: &BlockOutcome) -> B256 {
+    let logs: Vec<&alloy_primitives::Log> = out
+        .txs
+        .iter()
+        .filter_map(|t| t.exec())
+        .flat_map(|e| e.logs.iter())
+        .collect();
+    let mut buf = Vec::new();
+    alloy_rlp::encode_list::<_, alloy_primitives::Log>(&logs, &mut buf);
+    alloy_primitives::keccak256(buf)
+}
+
 /// The candidate's block-level fields against the baseline's.
 pub(super) fn against_baseline(
     c: &mut Ctx<'_>,

@@ -106,6 +106,9 @@ pub fn diff_against_chain(
     {
         state::block_against_expected(&mut c, block, out, post);
     }
+    if out.error.is_none() {
+        block::against_expected_roots(&mut c, block, out);
+    }
     findings
 }
 

@@ -17,9 +17,25 @@ pub(super) fn against_chain(
     t: &TxOutcome,
     mode: Mode,
 ) {
-    let e = match &t.result {
-        Ok(e) => e,
-        Err(err) => {
+    let rejected = block
+        .expected
+        .txs
+        .get(t.index)
+        .and_then(|x| x.as_ref()?.rejected.as_deref());
+    let e = match (&t.result, rejected) {
+        (Err(err), Some(want)) => {
+            // the source expects a rejection: one of the same class is a match
+            if !crate::rejection_matches(want, err) {
+                c.tx(t, Kind::Status, "rejected", err, want);
+            }
+            return;
+        }
+        (Ok(_), Some(want)) => {
+            c.tx(t, Kind::Status, "rejected", "(executes)", want);
+            return;
+        }
+        (Ok(e), None) => e,
+        (Err(err), None) => {
             c.tx(t, Kind::Error, "execution", err, "(executes)");
             return;
         }

@@ -79,7 +79,7 @@ pub(super) fn expected_from_frame(
         output: Some(output),
         error,
         logs,
-        post_state: None,
+        ..Default::default()
     })
 }
 

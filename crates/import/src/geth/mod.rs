@@ -517,8 +517,8 @@ fn synthetic_block(
         expected: Expected {
             receipts: None,
             txs: vec![expected_tx],
-            post_state: None,
             header_checks: false,
+            ..Expected::default()
         },
         conventions: Conventions {
             rewards: false,
@@ -531,6 +531,7 @@ fn synthetic_block(
         label: Some(label.to_string()),
         unsupported,
         witness: None,
+        case: None,
     }
 }
 

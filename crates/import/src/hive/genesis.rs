@@ -10,8 +10,8 @@ use alloy_primitives::{Address, B64, B256, Bytes, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use txshadow_corpus::{AccountState, ChainConfig, KECCAK_EMPTY, default_blob_schedule, parse_fork};
 
-use super::{FullState, source::ChainBlock};
 use crate::ImportError;
+use crate::chain::{ChainBlock, FullState};
 
 /// Paris as geth decides it: a block is post-merge when its parent's total difficulty reached
 /// the terminal total difficulty (a genesis of difficulty 0 under a TTD of 0 is post-merge). Checked against `mergeNetsplitBlock` and against the first

@@ -3,21 +3,11 @@
 //! `chain.rlp`, the concatenated RLP of blocks 1..N. `forkenv.json` and `headfcu.json` may sit
 //! beside them; the head hash of `headfcu.json` is checked against the last block when present.
 //!
-//! The chain gives the state only at genesis. Every block here is made self-contained with the
-//! **full** state before it (`pre_state_is_full`), so its replay computes the real state root:
-//! the importer executes the chain in order with the replay engine under the chain's own rules,
-//! and the post-state of block N-1 (its changed accounts and slots, with destroyed accounts
-//! removed and wiped storage cleared, exactly as [`txshadow_replay::post_state_root`] applies
-//! them) laid over the pre-state of N-1 is the pre-state of block N. Deriving the corpus with the
-//! engine under test is sound because nothing derived is trusted: the importer checks every
-//! derived state against the state root of the header that commits to it, and each replay of
-//! block N checks its own post-state against header N (state root, receipts root, logs bloom, gas
-//! used). A block whose derived state does not match its header makes every later block
-//! `unsupported` (their pre-states would be unverified) and is recorded in the notes.
-//!
-//! This is the one importer that runs the EVM (capture never does): the source has no
-//! other way to give the state before block N. Each block file holds the whole state, so a corpus
-//! grows with blocks × accounts; hive chains are small.
+//! The chain gives the state only at genesis: each block gets the full state before it, derived
+//! by executing the chain and checked against every header (see [`crate::chain`]). This is one
+//! of the two importers that run the EVM (capture never does): the source has no other way to
+//! give the state before block N. Each block file holds the whole state, so a corpus grows with
+//! blocks × accounts; hive chains are small.
 //!
 //! Also checked on import: the genesis built from `genesis.json` hashes to block 1's parent, each
 //! header hashes to what the next block names as parent, and each body matches its header's
@@ -38,21 +28,16 @@ use std::{
 };
 
 use alloy_genesis::Genesis;
-use alloy_primitives::{Address, B256};
-use txshadow_corpus::{AccountState, BlockRecord, CorpusWriter, Provenance};
-use txshadow_replay::{BlockOutcome, BlockRunOptions, Codes, SideConfig, decode_code, run_block};
+use alloy_primitives::B256;
+use txshadow_corpus::{CorpusWriter, Provenance};
+use txshadow_replay::{Codes, decode_code};
 
 use self::{
     genesis::{chain_config, genesis_header, genesis_state},
-    source::{ChainBlock, Sources, read_chain, sources},
+    source::{Sources, read_chain, sources},
 };
 use super::{ImportError, ImportOptions, ImportSummary, common};
-
-/// BLOCKHASH reaches this many ancestors back.
-const BLOCKHASH_WINDOW: u64 = 256;
-
-/// The full state: every existing account with all its non-zero slots.
-type FullState = BTreeMap<Address, AccountState>;
+use crate::chain::{ChainBlock, Derivation, derive_chain};
 
 pub(crate) fn import(
     inputs: &[PathBuf],
@@ -66,7 +51,7 @@ pub(crate) fn import(
     let mut notes = vec![];
     let chain = chain_config(&genesis, &blocks, &src.genesis, &mut notes)?;
 
-    let (mut state, alloc_codes) = genesis_state(&genesis);
+    let (state, alloc_codes) = genesis_state(&genesis);
     let genesis_hash =
         genesis_header(&genesis, &chain, txshadow_replay::state_root(&state)).hash_slow();
     let first = &blocks[0].block.header;
@@ -96,80 +81,17 @@ pub(crate) fn import(
         codes.insert(decode_code(code.clone()));
     }
 
-    let side = SideConfig::chain("import");
     let mut summary = ImportSummary::default();
     let mut hashes: BTreeMap<u64, B256> = BTreeMap::new();
     hashes.insert(genesis.number.unwrap_or_default(), genesis_hash);
-    // set once a derived state fails its header's check: later pre-states are unverified
-    let mut diverged: Option<String> = None;
-    for cb in blocks {
-        let h = &cb.block.header;
-        let number = h.number;
-        let block_hashes = hashes
-            .range(number.saturating_sub(BLOCKHASH_WINDOW)..number)
-            .map(|(n, h)| (*n, *h))
-            .collect();
-        let rec = BlockRecord {
-            ommers: cb.block.body.ommers.clone(),
-            withdrawals: cb.block.body.withdrawals.clone().map(|w| w.into_inner()),
-            pre_state: state.iter().map(|(a, s)| (*a, Some(s.clone()))).collect(),
-            pre_state_is_full: true,
-            block_hashes,
-            unsupported: diverged.clone(),
-            ..BlockRecord::new(cb.hash, h.clone(), cb.txs)
-        };
-
-        // derive the next block's pre-state
-        let run = run_block(
-            &rec,
-            &chain,
-            &codes,
-            &side,
-            &BlockRunOptions::with_new_codes(),
-        );
-        let (outcome, new_codes) = (run.outcome, run.new_codes);
-        for code in new_codes.into_values() {
-            w.put_code(code.original_byte_slice())?;
-            codes.insert(code);
-        }
-        txshadow_replay::apply_changes(&mut state, &outcome.post_state, &outcome.storage_reset);
-        let root = txshadow_replay::state_root(&state);
-        if outcome.error.is_none() && outcome.state_root != Some(root) {
-            return Err(ImportError::source(
-                &src.chain,
-                format!(
-                    "block {number}: the carried-forward state has root {root}, the replay \
-                     computed {:?} (the overlay and the engine disagree)",
-                    outcome.state_root
-                ),
-            ));
-        }
-        if diverged.is_none()
-            && let Some(why) = divergence(number, &outcome, root, h.state_root)
-        {
-            tracing::warn!("{why}: the pre-states of later blocks are unverified");
-            w.add_note(format!(
-                "{why}; later blocks are marked unsupported (their pre-states derive from it)"
-            ));
-            summary.unsupported.push((
-                src.chain.display().to_string(),
-                format!("{why}; blocks after {number} not verifiable"),
-            ));
-            diverged = Some(format!(
-                "pre-state derived through block {number}, whose replay did not reproduce \
-                 its header's state root"
-            ));
-        }
-
-        hashes.insert(number, rec.hash);
-        if w.has_block(&rec.hash) {
-            summary.skipped_existing += 1;
-            continue;
-        }
-        summary.blocks += 1;
-        summary.txs += rec.transactions.len();
-        w.put_block(&rec)?;
-    }
+    let d = Derivation {
+        chain: &chain,
+        chain_per_block: false,
+        case: None,
+        source: &src.chain,
+        last_post_state: None,
+    };
+    derive_chain(&mut w, &d, state, &mut codes, hashes, blocks, &mut summary)?;
     w.finish()?;
     Ok(summary)
 }
@@ -190,30 +112,15 @@ fn check_head(src: &Sources, blocks: &[ChainBlock]) -> Result<Option<String>, Im
         .map(|h| format!("headfcu.json names head {h}, the chain ends at {last}")))
 }
 
-/// Why block `number` does not verify the state derived through it, if it does not: its replay
-/// failed, or the state it leaves (`root`) is not the one its header commits to.
-fn divergence(
-    number: u64,
-    outcome: &BlockOutcome,
-    root: B256,
-    header_root: B256,
-) -> Option<String> {
-    match &outcome.error {
-        Some(e) => Some(format!("block {number} failed to replay: {e}")),
-        None if root != header_root => Some(format!(
-            "block {number} replays to state root {root}, its header says {header_root}"
-        )),
-        None => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::FullState;
     use alloy_consensus::Header;
-    use alloy_primitives::U256;
+    use alloy_primitives::{Address, U256};
     use std::fs;
     use txshadow_corpus::KECCAK_EMPTY;
+    use txshadow_corpus::{AccountState, BlockRecord};
 
     fn acc(balance: u64, storage: &[(u64, u64)]) -> AccountState {
         AccountState {
@@ -272,6 +179,7 @@ mod tests {
             label: None,
             unsupported: None,
             witness: None,
+            case: None,
         };
         let (want, exact) = txshadow_replay::post_state_root(&block, &post, &reset);
         assert!(exact);

@@ -5,12 +5,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use alloy_consensus::{Block, TxEnvelope, proofs, transaction::SignerRecoverable};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{B256, Bytes};
-use txshadow_corpus::TxRecord;
-
-use crate::ImportError;
+use crate::{
+    ImportError,
+    chain::{ChainBlock, decode_block},
+};
 
 /// The source files of one hive chain.
 #[derive(Debug)]
@@ -95,13 +93,6 @@ pub(super) fn sources(inputs: &[PathBuf]) -> Result<Sources, ImportError> {
     }
 }
 
-/// A decoded block with its hash and recovered transactions.
-pub(super) struct ChainBlock {
-    pub(super) hash: B256,
-    pub(super) block: Block<TxEnvelope>,
-    pub(super) txs: Vec<TxRecord>,
-}
-
 /// Decodes the concatenated blocks of `chain.rlp`, checking each body against its header.
 pub(super) fn read_chain(path: &Path) -> Result<Vec<ChainBlock>, ImportError> {
     let bytes = fs::read(path).map_err(|source| ImportError::Io {
@@ -118,40 +109,17 @@ pub(super) fn read_chain(path: &Path) -> Result<Vec<ChainBlock>, ImportError> {
                 format!("block #{} (byte {offset}): {reason}", out.len()),
             )
         };
-        let sealed = Block::<TxEnvelope>::decode_sealed(&mut buf)
+        let start = buf;
+        let header = alloy_rlp::Header::decode(&mut buf)
             .map_err(|e| at(format!("cannot decode block RLP: {e}")))?;
-        let (block, hash) = sealed.into_parts();
-        let h = &block.header;
-        let n = h.number;
+        let len = header.length_with_payload();
+        if start.len() < len {
+            return Err(at("truncated block RLP".into()));
+        }
+        buf = &start[len..];
+        let cb = decode_block(&start[..len]).map_err(|e| ImportError::source(path, e))?;
+        let (h, n) = (&cb.block.header, cb.block.header.number);
         let at = |reason: String| ImportError::source(path, format!("block {n}: {reason}"));
-        if h.hash_slow() != hash {
-            return Err(at("the header does not re-encode to the same bytes".into()));
-        }
-        let body = &block.body;
-        let tx_root = proofs::calculate_transaction_root(&body.transactions);
-        if tx_root != h.transactions_root {
-            return Err(at(format!(
-                "transactions hash to root {tx_root}, the header says {}",
-                h.transactions_root
-            )));
-        }
-        let ommers_hash = proofs::calculate_ommers_root(&body.ommers);
-        if ommers_hash != h.ommers_hash {
-            return Err(at(format!(
-                "ommers hash to {ommers_hash}, the header says {}",
-                h.ommers_hash
-            )));
-        }
-        let wd_root = body
-            .withdrawals
-            .as_ref()
-            .map(|w| proofs::calculate_withdrawals_root(w));
-        if wd_root != h.withdrawals_root {
-            return Err(at(format!(
-                "withdrawals root is {wd_root:?}, the header says {:?}",
-                h.withdrawals_root
-            )));
-        }
         if let Some(prev) = out.last()
             && (h.parent_hash != prev.hash || n != prev.block.header.number + 1)
         {
@@ -160,25 +128,7 @@ pub(super) fn read_chain(path: &Path) -> Result<Vec<ChainBlock>, ImportError> {
                 prev.block.header.number, prev.hash, h.parent_hash
             )));
         }
-        let txs = body
-            .transactions
-            .iter()
-            .enumerate()
-            .map(|(i, tx)| {
-                let from = tx.recover_signer().map_err(|e| {
-                    at(format!(
-                        "tx {i} ({}): cannot recover sender: {e}",
-                        tx.hash()
-                    ))
-                })?;
-                Ok(TxRecord {
-                    hash: *tx.tx_hash(),
-                    from,
-                    raw: Bytes::from(tx.encoded_2718()),
-                })
-            })
-            .collect::<Result<Vec<_>, ImportError>>()?;
-        out.push(ChainBlock { hash, block, txs });
+        out.push(cb);
     }
     if out.is_empty() {
         return Err(ImportError::source(path, "no block in the chain file"));
