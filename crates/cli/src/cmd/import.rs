@@ -9,7 +9,9 @@ use txshadow_import::{Format, ImportOptions, import};
 /// Convert a source format into a corpus.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Source format: pevm, zeth, keth, geth-tracetest, hivechain.
+    /// Source format: pevm, zeth, keth, geth-tracetest, hivechain, blockchain-tests (ethereum/tests
+    /// and EEST blockchain_test fixtures) or state-tests (GeneralStateTests and EEST state_test
+    /// fixtures). The suites are read recursively from the directories given.
     pub format: String,
     /// Source paths (directories or files).
     #[arg(required = true)]
@@ -27,7 +29,8 @@ impl ImportArgs {
     pub fn run(self, _quiet: bool) -> Result<u8> {
         let format = Format::parse(&self.format).ok_or_else(|| {
             eyre!(
-                "unknown format {:?}: use pevm, zeth, keth, geth-tracetest or hivechain",
+                "unknown format {:?}: use pevm, zeth, keth, geth-tracetest, hivechain, \
+                 blockchain-tests or state-tests",
                 self.format
             )
         })?;

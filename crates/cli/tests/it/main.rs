@@ -3,6 +3,7 @@
 mod bench;
 mod candidate;
 mod capture;
+mod conformance;
 mod follow;
 mod kill_anywhere;
 mod nightly;
