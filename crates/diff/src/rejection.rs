@@ -17,7 +17,12 @@ const CLASSES: &[(&[&str], &[&str])] = &[
             "INTRINSIC_GAS_BELOW_FLOOR_GAS_COST",
             "TR_IntrinsicGas",
         ],
-        &["call gas cost", "gas floor"],
+        &[
+            "call gas cost",
+            "gas floor",
+            "callgascostmorethangaslimit",
+            "intrinsic gas",
+        ],
     ),
     (
         &[
@@ -25,15 +30,28 @@ const CLASSES: &[(&[&str], &[&str])] = &[
             "TR_NoFunds",
             "TR_NoFundsOrGas",
         ],
-        &["lack of funds", "overflow payment"],
+        &[
+            "lack of funds",
+            "overflow payment",
+            "insufficient funds",
+            "lackoffundformaxfee",
+        ],
     ),
     (
         &["INSUFFICIENT_MAX_FEE_PER_GAS", "TR_FeeCapLessThanBlocks"],
-        &["gas price is less than basefee"],
+        &[
+            "gas price is less than basefee",
+            "less than block base fee",
+            "gaspricelessthanbasefee",
+        ],
     ),
     (
         &["PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS", "TR_TipGtFeeCap"],
-        &["priority fee is greater than max fee"],
+        &[
+            "priority fee is greater than max fee",
+            "priority fee per gas higher than max fee",
+            "priorityfeegreaterthanmaxfee",
+        ],
     ),
     (
         &["GAS_ALLOWANCE_EXCEEDED", "TR_GasLimitReached"],
@@ -125,6 +143,40 @@ pub fn rejection_matches(expected: &str, got: &str) -> bool {
     })
 }
 
+/// The reason of a rejection, without the wrapping the engine's path adds: the block executor
+/// says `EVM reported invalid transaction (<hash>): <reason>`, a lone tx run
+/// `transaction validation error: <reason>`. Two runs rejecting a tx for the same reason give
+/// the same text here.
+pub fn rejection_reason(e: &str) -> &str {
+    let mut r = e.trim();
+    if let Some(rest) = r.strip_prefix("EVM reported invalid transaction (")
+        && let Some((_, reason)) = rest.split_once("): ")
+    {
+        r = reason;
+    }
+    for prefix in [
+        "transaction validation error: ",
+        "header validation error: ",
+    ] {
+        if let Some(rest) = r.strip_prefix(prefix) {
+            r = rest;
+        }
+    }
+    r
+}
+
+/// Whether two rejection texts (one engine's, another's or a node's) name the same reason:
+/// the same text once unwrapped, or the same class.
+pub fn same_rejection(a: &str, b: &str) -> bool {
+    let class = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        CLASSES
+            .iter()
+            .position(|(_, texts)| texts.iter().any(|x| t.contains(&x.to_ascii_lowercase())))
+    };
+    rejection_reason(a) == rejection_reason(b) || class(a).is_some_and(|c| class(b) == Some(c))
+}
+
 /// Whether `expected` names only classes this table knows (else a mismatch may be the table's).
 pub fn rejection_known(expected: &str) -> bool {
     expected.split('|').all(|n| class_of(n).is_some())
@@ -155,6 +207,39 @@ mod tests {
         assert!(rejection_matches(
             "TransactionException.INSUFFICIENT_ACCOUNT_FUNDS",
             "lack of funds (10) for max fee (20)"
+        ));
+    }
+
+    #[test]
+    fn a_reason_is_the_same_from_a_block_run_and_a_lone_tx_run() {
+        let block = "EVM reported invalid transaction (0xf068): transaction validation error: \
+                     too many blobs, have 7, max 6";
+        let alone = "transaction validation error: too many blobs, have 7, max 6";
+        assert_eq!(rejection_reason(block), rejection_reason(alone));
+        assert_eq!(rejection_reason(alone), "too many blobs, have 7, max 6");
+        assert_eq!(rejection_reason("out of gas"), "out of gas");
+    }
+
+    #[test]
+    fn a_nodes_rejection_is_the_engines_when_of_the_same_class() {
+        let node = "the node refused the tx: JSON-RPC error -32000: intrinsic gas too high -- \
+                    CallGasCostMoreThanGasLimit";
+        let revm = "EVM reported invalid transaction (0xd248): transaction validation error: \
+                    call gas cost (21000) exceeds the gas limit (1000)";
+        assert!(same_rejection(node, revm));
+        assert!(!same_rejection(node, "lack of funds (0) for max fee (1)"));
+    }
+
+    #[test]
+    fn a_nodes_wording_matches_too() {
+        assert!(rejection_matches(
+            "TransactionException.INTRINSIC_GAS_TOO_LOW",
+            "the node refused the tx: JSON-RPC error -32000: intrinsic gas too high -- \
+             CallGasCostMoreThanGasLimit"
+        ));
+        assert!(rejection_matches(
+            "TransactionException.INSUFFICIENT_ACCOUNT_FUNDS",
+            "insufficient funds for gas * price + value"
         ));
     }
 

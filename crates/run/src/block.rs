@@ -50,7 +50,7 @@ fn run_sides(
             Sides {
                 reference: o.reference,
                 got: o.got,
-                block_run: None,
+                block_run: o.block_run,
                 not_comparable: o.not_comparable,
                 state_compared: o.state_compared,
             }

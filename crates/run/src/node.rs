@@ -44,6 +44,10 @@ pub(crate) struct NodeRun {
     pub(crate) not_comparable: BTreeMap<usize, String>,
     /// Whether state changes can be compared (every node side's path gives the post-state).
     pub(crate) state_compared: bool,
+    /// Against the chain, where the chain recorded no receipts (a state test): the reference
+    /// block run under the chain's rules, which the block-level checks hold to the recorded
+    /// roots, and each of the node's txs is held to.
+    pub(crate) block_run: Option<BlockOutcome>,
 }
 
 /// Runs one block in tx mode with at least one side on a node.
@@ -84,12 +88,15 @@ pub(crate) fn run(
             got: base.0,
             not_comparable: base.1,
             state_compared,
+            block_run: (nodes.baseline.is_some() && block.expected.receipts.is_none())
+                .then(|| sides.runner.reference.clone()),
         },
         Some((k, nc)) => NodeRun {
             reference: Some(base.0),
             got: k,
             not_comparable: merge_not_comparable(base.1, nc),
             state_compared,
+            block_run: None,
         },
     })
 }
@@ -215,7 +222,24 @@ impl<'a> BlockSides<'a> {
         let indices: Vec<usize> = (0..self.n).collect();
         let res = e.run_block_txs(block, self.chain, &indices, &job, &not_comparable)?;
         for (t, r) in out.txs.iter_mut().zip(res) {
+            let rejection = block
+                .expected
+                .txs
+                .get(t.index)
+                .and_then(|x| x.as_ref()?.rejected.as_deref());
             t.result = match r {
+                NodeTx::Exec(_) if rejection.is_some() => {
+                    // a call simulation runs what it is given: the tx's validity against the
+                    // block is not the node's to judge over RPC
+                    let s = format!(
+                        "expected rejection {} cannot be checked over RPC: the node's call \
+                         simulation does not validate a tx against its block (fee caps, blob \
+                         counts, signature)",
+                        rejection.unwrap_or_default()
+                    );
+                    nc.insert(t.index, s.clone());
+                    Err(format!("not comparable: {s}"))
+                }
                 NodeTx::Exec(x) => Ok(x),
                 NodeTx::Rejected(s) => Err(format!("the node refused the tx: {s}")),
                 NodeTx::NotComparable(s) => {

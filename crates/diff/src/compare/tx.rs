@@ -98,7 +98,8 @@ pub(super) fn against_baseline(
 ) {
     let (be, te) = match (&b.result, &t.result) {
         (Ok(be), Ok(te)) => (be, te),
-        (Err(x), Err(y)) if x == y => return,
+        // the same rejection, however the engine's path words it
+        (Err(x), Err(y)) if crate::same_rejection(x, y) => return,
         (x, y) => {
             let s = |r: &Result<TxExec, String>| match r {
                 Ok(_) => "(executes)".to_string(),
