@@ -237,7 +237,7 @@ mod tests {
         let cancun = serde_json::to_string(&BlobParams::cancun()).unwrap();
         assert!(json.contains(&cancun), "{cancun} in {json}");
         let ts = 1_800_000_000;
-        let mut osaka_only = back.clone();
+        let mut osaka_only = back;
         osaka_only
             .forks
             .retain(|(f, _)| *f <= EthereumHardfork::Osaka);

@@ -44,11 +44,20 @@ pub(crate) fn decode_block(mut bytes: &[u8]) -> Result<ChainBlock, String> {
     let sealed = Block::<TxEnvelope>::decode_sealed(&mut bytes)
         .map_err(|e| format!("cannot decode block RLP: {e}"))?;
     let (block, hash) = sealed.into_parts();
+    check_block(block, hash)
+}
+
+/// Checks a block's header against `hash` and its body against its header (transactions root,
+/// ommers hash, withdrawals root); recovers every sender from its signature.
+pub(crate) fn check_block(block: Block<TxEnvelope>, hash: B256) -> Result<ChainBlock, String> {
     let h = &block.header;
     let n = h.number;
     let at = |reason: String| format!("block {n}: {reason}");
-    if h.hash_slow() != hash {
-        return Err(at("the header does not re-encode to the same bytes".into()));
+    let rehashed = h.hash_slow();
+    if rehashed != hash {
+        return Err(at(format!(
+            "the header hashes to {rehashed}, not to the block hash given ({hash})"
+        )));
     }
     let body = &block.body;
     let tx_root = proofs::calculate_transaction_root(&body.transactions);

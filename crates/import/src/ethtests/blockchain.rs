@@ -1,5 +1,7 @@
-//! Blockchain tests (ethereum/tests `BlockchainTests`, EEST `blockchain_test`): a genesis
-//! (`genesisRLP`), its complete state (`pre`), blocks as RLP, and what the chain must end in
+//! Blockchain tests (ethereum/tests `BlockchainTests`, EEST `blockchain_test` and
+//! `blockchain_test_engine`): a genesis (`genesisRLP`, or `genesisBlockHeader`), its complete
+//! state (`pre`), blocks as RLP or as `engineNewPayloads` (each header rebuilt from its payload
+//! and sidecar and checked against the payload's `blockHash`), and what the chain must end in
 //! (`lastblockhash`, `postState` or `postStateHash`).
 //!
 //! Each case is a chain of its own: its schedule comes from `network` (transition networks
@@ -10,8 +12,8 @@
 //! (a `postStateHash` is its header's state root, which every replay checks).
 //!
 //! Not checked yet, and so counted as skipped with the reason, never as passed: blocks the test
-//! expects to be invalid (`expectException`: txshadow has no header validity rules yet), and
-//! blocks off the canonical chain.
+//! expects to be invalid (`expectException`, `validationError`: txshadow has no header
+//! validity rules yet), and blocks off the canonical chain.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,7 +26,7 @@ use txshadow_replay::Codes;
 use super::{FixtureConfig, FixtureState, SuiteFile, full_state, network_chain, parse_network};
 use crate::{
     ImportError, ImportOptions, ImportSummary,
-    chain::{ChainBlock, Derivation, decode_block, derive_chain},
+    chain::{ChainBlock, Derivation, check_block, decode_block, derive_chain},
     common,
 };
 
@@ -32,13 +34,15 @@ use crate::{
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BlockchainTest {
-    #[serde(rename = "genesisRLP")]
-    genesis_rlp: Bytes,
+    #[serde(rename = "genesisRLP", default)]
+    genesis_rlp: Option<Bytes>,
+    #[serde(default)]
+    genesis_block_header: Option<serde_json::Value>,
     pre: FixtureState,
     #[serde(default)]
     blocks: Vec<FixtureBlock>,
     #[serde(default)]
-    engine_new_payloads: Option<serde_json::Value>,
+    engine_new_payloads: Vec<EnginePayload>,
     lastblockhash: B256,
     #[serde(default)]
     post_state: Option<FixtureState>,
@@ -55,6 +59,16 @@ struct FixtureBlock {
     rlp: Bytes,
     #[serde(default)]
     expect_exception: Option<String>,
+}
+
+/// One `engine_newPayload` call of a `blockchain_test_engine` fixture.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnginePayload {
+    /// `[executionPayload, blobVersionedHashes?, parentBeaconBlockRoot?, executionRequests?]`.
+    params: Vec<serde_json::Value>,
+    #[serde(default)]
+    validation_error: Option<String>,
 }
 
 /// Imports every blockchain test under `inputs`.
@@ -138,16 +152,9 @@ fn import_case(
     codes: &mut Codes,
     summary: &mut ImportSummary,
 ) -> Result<(), CaseError> {
-    if t.engine_new_payloads.is_some() && t.blocks.is_empty() {
-        return Err(CaseError::Fixture(
-            "blockchain_test_engine fixtures (engineNewPayloads) are not read yet: import the \
-             blockchain_test form of the same release"
-                .into(),
-        ));
-    }
     let network =
         parse_network(&t.network).ok_or_else(|| format!("unknown network {:?}", t.network))?;
-    let genesis = decode_block(&t.genesis_rlp).map_err(|e| format!("genesisRLP: {e}"))?;
+    let genesis = genesis(t)?;
     let (canonical, skipped) = canonical_chain(t, &genesis)?;
     let first_zero = canonical
         .iter()
@@ -199,16 +206,28 @@ fn import_case(
     Ok(())
 }
 
+/// Blocks not replayed, each with why.
+type Skipped = Vec<(ChainBlock, String)>;
+
 /// The blocks `lastblockhash` picks, in order from the genesis, and the others with why they
 /// are not replayed.
 fn canonical_chain(
     t: &BlockchainTest,
     genesis: &ChainBlock,
-) -> Result<(Vec<ChainBlock>, Vec<(ChainBlock, String)>), CaseError> {
+) -> Result<(Vec<ChainBlock>, Skipped), CaseError> {
     let mut by_hash: HashMap<B256, ChainBlock> = HashMap::new();
     let mut skipped = vec![];
-    for (i, b) in t.blocks.iter().enumerate() {
-        match (decode_block(&b.rlp), &b.expect_exception) {
+    let given = t
+        .blocks
+        .iter()
+        .map(|b| (decode_block(&b.rlp), b.expect_exception.clone()))
+        .chain(
+            t.engine_new_payloads
+                .iter()
+                .map(|p| (payload_block(p), p.validation_error.clone())),
+        );
+    for (i, (decoded, expect)) in given.enumerate() {
+        match (decoded, expect) {
             (Ok(cb), None) => {
                 by_hash.insert(cb.hash, cb);
             }
@@ -247,6 +266,104 @@ fn canonical_chain(
         )
     }));
     Ok((chain, skipped))
+}
+
+/// The genesis block: `genesisRLP`, or (engine fixtures) `genesisBlockHeader` whose fields
+/// must hash to its `hash`.
+fn genesis(t: &BlockchainTest) -> Result<ChainBlock, CaseError> {
+    if let Some(rlp) = &t.genesis_rlp {
+        return Ok(decode_block(rlp).map_err(|e| format!("genesisRLP: {e}"))?);
+    }
+    let v = t
+        .genesis_block_header
+        .as_ref()
+        .ok_or_else(|| "neither genesisRLP nor genesisBlockHeader".to_string())?;
+    let (header, hash) = fixture_header(v).map_err(|e| format!("genesisBlockHeader: {e}"))?;
+    // a genesis has no txs or ommers, and no withdrawals where its header has a root for them
+    let body = alloy_consensus::BlockBody {
+        withdrawals: header.withdrawals_root.map(|_| Default::default()),
+        ..Default::default()
+    };
+    let block = Block { header, body };
+    Ok(check_block(block, hash).map_err(|e| format!("genesisBlockHeader: {e}"))?)
+}
+
+/// A header in the suites' JSON (`uncleHash`, `coinbase`, `transactionsTrie`, `receiptTrie`,
+/// `bloom`, the other fields as in JSON-RPC) and the `hash` it carries.
+fn fixture_header(v: &serde_json::Value) -> Result<(alloy_consensus::Header, B256), String> {
+    let mut m = v.as_object().ok_or("not an object")?.clone();
+    for (from, to) in [
+        ("uncleHash", "sha3Uncles"),
+        ("coinbase", "miner"),
+        ("transactionsTrie", "transactionsRoot"),
+        ("receiptTrie", "receiptsRoot"),
+        ("bloom", "logsBloom"),
+    ] {
+        if let Some(x) = m.remove(from) {
+            m.insert(to.into(), x);
+        }
+    }
+    let hash: B256 = m
+        .remove("hash")
+        .ok_or("no hash")
+        .and_then(|h| serde_json::from_value(h).map_err(|_| "hash is not 32 bytes"))?;
+    let header = serde_json::from_value(serde_json::Value::Object(m)).map_err(|e| e.to_string())?;
+    Ok((header, hash))
+}
+
+/// The block of an `engine_newPayload` call: the header rebuilt from the payload and its
+/// sidecar (versioned hashes, parent beacon block root, execution requests), which must hash to
+/// the payload's `blockHash`; the versioned hashes must be the txs' own.
+fn payload_block(p: &EnginePayload) -> Result<ChainBlock, String> {
+    use alloy_rpc_types_engine::{
+        CancunPayloadFields, ExecutionPayload, ExecutionPayloadSidecar, PraguePayloadFields,
+    };
+    let param = |i: usize| p.params.get(i).cloned();
+    let payload: ExecutionPayload = serde_json::from_value(param(0).ok_or("no payload")?)
+        .map_err(|e| format!("executionPayload: {e}"))?;
+    let hashes: Option<Vec<B256>> = param(1)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| format!("blobVersionedHashes: {e}"))?;
+    let beacon: Option<B256> = param(2)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| format!("parentBeaconBlockRoot: {e}"))?;
+    let requests: Option<Vec<Bytes>> = param(3)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| format!("executionRequests: {e}"))?;
+    let sidecar = match (beacon, requests) {
+        (Some(root), None) => ExecutionPayloadSidecar::v3(CancunPayloadFields::new(
+            root,
+            hashes.clone().unwrap_or_default(),
+        )),
+        (Some(root), Some(r)) => ExecutionPayloadSidecar::v4(
+            CancunPayloadFields::new(root, hashes.clone().unwrap_or_default()),
+            PraguePayloadFields::new(alloy_eips::eip7685::Requests::new(r)),
+        ),
+        (None, _) => ExecutionPayloadSidecar::none(),
+    };
+    let hash = payload.block_hash();
+    let block = payload
+        .try_into_block_with_sidecar::<alloy_consensus::TxEnvelope>(&sidecar)
+        .map_err(|e| format!("payload {hash}: {e}"))?;
+    if let Some(want) = hashes {
+        let got: Vec<B256> = block
+            .body
+            .transactions
+            .iter()
+            .filter_map(|tx| alloy_consensus::Transaction::blob_versioned_hashes(tx))
+            .flatten()
+            .copied()
+            .collect();
+        if got != want {
+            return Err(format!(
+                "payload {hash}: its blob txs carry versioned hashes {got:?}, the call gives {want:?}"
+            ));
+        }
+    }
+    check_block(block, hash)
 }
 
 /// The expected post-state: every account of `post`, and every account of `pre` that `post`

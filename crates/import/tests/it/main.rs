@@ -3,6 +3,7 @@
 //! absent).
 
 mod common;
+mod ethtests;
 mod geth;
 mod hive;
 mod keth;
