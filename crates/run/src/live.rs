@@ -200,26 +200,34 @@ impl LiveSource {
     }
 
     /// Waits for a new head: announced by the subscription while it is open (polled every
-    /// [`SUBSCRIBED_POLL`] all the same), else for one poll interval.
+    /// [`SUBSCRIBED_POLL`] all the same), else for one poll interval. Returns early when the
+    /// subscription drops (poll now) or comes back (catch up now on what it missed).
     fn wait_for_head(&mut self) {
-        let Some(sub) = self.heads.as_mut().filter(|s| s.is_live()) else {
+        let Some(sub) = self.heads.as_mut() else {
             return self.sleep(self.poll);
         };
-        let until = Instant::now() + self.poll.max(SUBSCRIBED_POLL);
+        let live = sub.is_live();
+        let wait = if live {
+            self.poll.max(SUBSCRIBED_POLL)
+        } else {
+            self.poll
+        };
+        let until = Instant::now() + wait;
         let mut announced = None;
-        while announced.is_none() && !self.stop.load(Ordering::Relaxed) && sub.is_live() {
+        while announced.is_none() && !self.stop.load(Ordering::Relaxed) && sub.is_live() == live {
             let now = Instant::now();
             if now >= until {
-                return;
+                break;
             }
             let slice = (until - now).min(Duration::from_millis(100));
-            announced = self.rt.block_on(sub.next(slice));
+            if live {
+                announced = self.rt.block_on(sub.next(slice));
+            } else {
+                std::thread::sleep(slice);
+            }
         }
-        match announced {
-            Some(h) => self.saw_head(h.number, h.seen),
-            // the subscription dropped: poll until it is back
-            None if !self.stopped() => self.sleep(self.poll),
-            None => {}
+        if let Some(h) = announced {
+            self.saw_head(h.number, h.seen);
         }
     }
 
