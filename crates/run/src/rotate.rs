@@ -1,6 +1,6 @@
 //! A long run cut into parts (`txshadow follow --rotate`): every N blocks, or per UTC day of
 //! the blocks' timestamps. Each part is a run of its own, with a complete run directory
-//! (`report.json`, `results.csv`, `summary.md`, `junit.xml`, the HTML page), under
+//! (`report.json`, `results.csv`, `summary.md`, `junit.xml`, `index.html`), under
 //! `<out-dir>/<run-id>/`, named so that the parts sort in order: `part-0001`, `part-0002`, …
 //! (with the day: `part-0001-2025-05-04`). One source feeds every part, so nothing is
 //! replayed twice and nothing is skipped at a cut.

@@ -44,6 +44,7 @@ use super::{
 /// into parts, each a complete run directory under `<out-dir>/<run-id>/`: `part-0001`,
 /// `part-0002`, … (`part-0001-2025-05-04` by day). The metrics count across parts.
 #[derive(Debug, Args)]
+#[command(after_long_help = FOLLOW_HELP)]
 pub struct FollowArgs {
     /// JSON-RPC endpoint of a node with the debug namespace: `http(s)://` (the head is
     /// polled) or `ws(s)://` (new heads are subscribed to; calls go to the same address over
@@ -94,6 +95,31 @@ pub struct FollowArgs {
     #[arg(long, value_name = "N|day")]
     pub rotate: Option<Rotate>,
 }
+
+/// The end of `txshadow follow --help`: how heads are found, reorgs, stopping, rotation.
+const FOLLOW_HELP: &str = "\
+New heads: with an http(s):// --rpc-url the head is polled every --poll-interval. With a ws(s)://
+URL (or --ws-url), the node announces them over an `eth_subscribe newHeads` subscription and
+calls go to the same address over HTTP; a dropped subscription is reconnected with backoff while
+the head is polled. Every block from the last one followed up to the head is fetched, so none
+is missed.
+
+Reorgs: a block whose parent is not the block followed before it (or, to a shorter chain, a last
+block that left the node's chain) walks back to the common ancestor; the replaced blocks are
+counted in txshadow_reorged_blocks_total and noted, the new branch is replayed.
+
+Stopping: SIGINT or SIGTERM finishes the blocks in flight and writes every report (status
+`interrupted`, exit 0, or 1 when a --fail-on criterion was hit); --max-blocks N ends it
+`complete`.
+
+Rotation: --rotate N starts a new report every N blocks, --rotate day at each UTC day of the
+blocks' timestamps. Each part is a complete run directory (report.json, results.csv,
+summary.md, junit.xml, index.html) under <out-dir>/<run-id>/: part-0001, part-0002, ... (by
+day: part-0001-2025-05-04). The metrics count across parts.
+
+Examples:
+  txshadow follow --rpc-url ws://127.0.0.1:8545 --metrics-addr 127.0.0.1:9464
+  txshadow follow --rpc-url https://node:8545 --ws-url wss://node:8546 --rotate day";
 
 /// `500ms`, `2s`, `1.5` (seconds).
 fn parse_interval(s: &str) -> Result<Duration, String> {

@@ -877,4 +877,9 @@ fn a_follow_rotated_by_day_cuts_at_utc_midnight_of_the_blocks() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(err.contains("`day`"), "{err}");
+    let help = txshadow().args(["follow", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for want in ["--rotate <N|day>", "part-0001", "--ws-url", "newHeads"] {
+        assert!(help.contains(want), "{want} not in follow --help:\n{help}");
+    }
 }
