@@ -4,8 +4,9 @@
 //!
 //! Every series has the `txshadow_` prefix and base units; counters end in `_total`. The
 //! counters of replayed blocks, txs, accepted findings, errors and not-comparable txs mirror the
-//! report's counts, so `/metrics` and `report.json` never disagree. The live series (node up,
-//! head lag, reorged blocks, capture time) are written only by a live run.
+//! report's counts, so `/metrics` and `report.json` never disagree (a rotated live run's
+//! counters are the sum of its reports'). The live series (node up, head lag, reorged blocks,
+//! capture time, the latency from a head seen to its verdict) are written only by a live run.
 
 use std::{
     collections::BTreeMap,
@@ -23,6 +24,16 @@ use crate::{BlockResult, Report, ReportError, Sink, Verdict};
 pub const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Buckets of the time from a head first seen to its block's verdict, in seconds (a poll
+/// interval and a slow node's capture fit in).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Heads remembered until their verdict: a follower further behind than this measures no
+/// latency for the oldest ones, and the registry stays bounded.
+const SEEN_MEMORY: usize = 4096;
 
 /// Buckets of the per-tx gas delta ratio, `(got − expected) / expected`.
 pub const RATIO_BUCKETS: &[f64] = &[
@@ -108,13 +119,35 @@ pub struct BuildInfo {
     pub revm_version: String,
 }
 
-#[derive(Debug)]
-struct State {
+/// The counters that mirror a report's counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
     blocks: u64,
     txs: u64,
     accepted: u64,
     errors: u64,
     not_comparable: u64,
+}
+
+impl std::ops::Add for Tally {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            blocks: self.blocks + o.blocks,
+            txs: self.txs + o.txs,
+            accepted: self.accepted + o.accepted,
+            errors: self.errors + o.errors,
+            not_comparable: self.not_comparable + o.not_comparable,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// The counts of the current report.
+    part: Tally,
+    /// The counts of the reports before it (a rotated live run, see [`Metrics::next_part`]).
+    before: Tally,
     reorged: u64,
     /// Unaccepted findings by (kind, configuration).
     differences: BTreeMap<(String, String), u64>,
@@ -128,6 +161,9 @@ struct State {
     capture: Histogram,
     replay: Histogram,
     gas_delta: Histogram,
+    /// When each block not yet counted was first seen at the node's head.
+    seen: BTreeMap<u64, Instant>,
+    verdict_latency: Histogram,
 }
 
 /// The metrics registry of one run. Shared (`Arc`) between the run's sink, the block source
@@ -144,11 +180,8 @@ impl Metrics {
     pub fn new(build: BuildInfo, live: bool) -> Self {
         Self {
             state: Mutex::new(State {
-                blocks: 0,
-                txs: 0,
-                accepted: 0,
-                errors: 0,
-                not_comparable: 0,
+                part: Tally::default(),
+                before: Tally::default(),
                 reorged: 0,
                 differences: BTreeMap::new(),
                 last_block: None,
@@ -159,6 +192,8 @@ impl Metrics {
                 capture: Histogram::new(SECONDS_BUCKETS),
                 replay: Histogram::new(SECONDS_BUCKETS),
                 gas_delta: Histogram::new(RATIO_BUCKETS),
+                seen: BTreeMap::new(),
+                verdict_latency: Histogram::new(LATENCY_BUCKETS),
             }),
             build,
             live,
@@ -183,6 +218,20 @@ impl Metrics {
     /// replayed).
     pub fn set_start(&self, before_first: u64) {
         self.lock().start_block = Some(before_first);
+    }
+
+    /// Block `number` was first seen at the node's head at `at` (by a poll, or announced by a
+    /// subscription): its verdict's latency is counted from then. A later sighting of the same
+    /// number is ignored.
+    pub fn head_seen(&self, number: u64, at: Instant) {
+        let mut s = self.lock();
+        if s.last_block.is_some_and(|b| number <= b) {
+            return;
+        }
+        s.seen.entry(number).or_insert(at);
+        while s.seen.len() > SEEN_MEMORY {
+            s.seen.pop_first();
+        }
     }
 
     /// Blocks replaced by a reorg.
@@ -212,11 +261,13 @@ impl Metrics {
             .unwrap_or_else(|| "chain".into());
         let mut s = self.lock();
         let c = &report.counts;
-        s.blocks = c.blocks as u64;
-        s.txs = c.txs as u64;
-        s.accepted = c.accepted as u64;
-        s.errors = (c.errors + c.block_errors) as u64;
-        s.not_comparable = c.not_comparable as u64;
+        s.part = Tally {
+            blocks: c.blocks as u64,
+            txs: c.txs as u64,
+            accepted: c.accepted as u64,
+            errors: (c.errors + c.block_errors) as u64,
+            not_comparable: c.not_comparable as u64,
+        };
         for f in r.findings.iter().filter(|f| f.accepted.is_none()) {
             *s.differences
                 .entry((f.kind.as_str().to_string(), configuration.clone()))
@@ -235,13 +286,29 @@ impl Metrics {
             }
         }
         s.replay.observe(r.seconds);
+        if let Some(at) = s.seen.remove(&r.block) {
+            s.verdict_latency.observe(at.elapsed().as_secs_f64());
+        }
+        // a block at or below this one will not be counted again before a reorg, whose
+        // replayed branch is not measured
+        s.seen.retain(|n, _| *n > r.block);
         s.last_block = Some(s.last_block.map_or(r.block, |b| b.max(r.block)));
         s.last_block_at = Some(Instant::now());
+    }
+
+    /// The report the counters mirror is finished and a new one starts (a live run's
+    /// `--rotate`): the counters keep counting from where they are instead of starting again
+    /// from the new report's zero.
+    pub fn next_part(&self) {
+        let mut s = self.lock();
+        s.before = s.before + s.part;
+        s.part = Tally::default();
     }
 
     /// The text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
         let s = self.lock();
+        let t = s.before + s.part;
         let mut o = String::new();
         let head = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}");
@@ -256,35 +323,35 @@ impl Metrics {
             "txshadow_blocks_replayed_total",
             "counter",
             "Blocks replayed and diffed.",
-            s.blocks,
+            t.blocks,
         );
         simple(
             &mut o,
             "txshadow_txs_replayed_total",
             "counter",
             "Transactions replayed and diffed.",
-            s.txs,
+            t.txs,
         );
         simple(
             &mut o,
             "txshadow_accepted_total",
             "counter",
             "Findings matched by an accepted-difference rule.",
-            s.accepted,
+            t.accepted,
         );
         simple(
             &mut o,
             "txshadow_errors_total",
             "counter",
             "Transactions and whole blocks that failed to replay.",
-            s.errors,
+            t.errors,
         );
         simple(
             &mut o,
             "txshadow_not_comparable_total",
             "counter",
             "Transactions a node engine could not reproduce.",
-            s.not_comparable,
+            t.not_comparable,
         );
         let _ = writeln!(
             o,
@@ -351,6 +418,14 @@ impl Metrics {
                 "Seconds to capture one block from the node.",
             );
             s.capture.render(&mut o, "txshadow_capture_seconds");
+            head(
+                &mut o,
+                "txshadow_block_verdict_latency_seconds",
+                "histogram",
+                "Seconds from a block first seen at the node's head to its verdict counted here.",
+            );
+            s.verdict_latency
+                .render(&mut o, "txshadow_block_verdict_latency_seconds");
         }
         head(
             &mut o,
@@ -520,6 +595,65 @@ mod tests {
         assert!(text.contains("txshadow_blocks_replayed_total 0"));
         assert!(!text.contains("txshadow_node_up"));
         assert!(!text.contains("txshadow_capture_seconds"));
+        assert!(!text.contains("txshadow_block_verdict_latency_seconds"));
+    }
+
+    #[test]
+    fn a_verdict_latency_is_counted_from_the_first_sighting_of_its_head() {
+        let m = Metrics::new(build(), true);
+        let long_ago = Instant::now() - std::time::Duration::from_secs(3);
+        m.head_seen(5, long_ago);
+        m.head_seen(5, Instant::now());
+        m.head_seen(6, Instant::now());
+        let block = |n| BlockResult {
+            block: n,
+            ..Default::default()
+        };
+        m.record_block(&block(5), &Report::default());
+        let text = m.render();
+        for want in [
+            "txshadow_block_verdict_latency_seconds_bucket{le=\"2.5\"} 0\n",
+            "txshadow_block_verdict_latency_seconds_bucket{le=\"5\"} 1\n",
+            "txshadow_block_verdict_latency_seconds_count 1\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        // a block seen after its verdict (a late poll) is not counted again
+        m.head_seen(5, Instant::now());
+        m.record_block(&block(6), &Report::default());
+        m.record_block(&block(7), &Report::default());
+        assert!(
+            m.render()
+                .contains("txshadow_block_verdict_latency_seconds_count 2\n")
+        );
+    }
+
+    #[test]
+    fn counters_go_on_across_rotated_reports() {
+        let m = Metrics::new(build(), true);
+        let mut report = Report::default();
+        let r = BlockResult {
+            block: 1,
+            rows: vec![TxRow::default(), TxRow::default()],
+            ..Default::default()
+        };
+        report.add_block(&r);
+        m.record_block(&r, &report);
+        m.next_part();
+        let mut report = Report::default();
+        let r = BlockResult {
+            block: 2,
+            rows: vec![TxRow::default()],
+            ..Default::default()
+        };
+        report.add_block(&r);
+        m.record_block(&r, &report);
+        let text = m.render();
+        assert!(
+            text.contains("txshadow_blocks_replayed_total 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("txshadow_txs_replayed_total 3\n"), "{text}");
     }
 }
 

@@ -6,7 +6,9 @@
 //! timeouts, retries with backoff on transient faults, honouring `Retry-After`), batches calls
 //! when the node takes batches, and never lets the credentials of a URL (userinfo, API keys in
 //! the path or query) reach logs or errors: see [`RpcUrl`]. Failures are an [`RpcError`] that
-//! names the method and block.
+//! names the method and block. A live follower learns of new heads from it too: a
+//! [`HeadSubscription`] keeps `eth_subscribe newHeads` open over a WebSocket, reconnecting with
+//! backoff.
 //!
 //! Beside the client: the conversion of node answers into corpus types. [`tracer`] turns
 //! prestate-tracer answers into corpus state (the block pre-state, each tx's post-state), and
@@ -28,6 +30,7 @@ mod client;
 pub mod convert;
 mod error;
 mod fault;
+mod heads;
 mod redact;
 pub mod tracer;
 mod transport;
@@ -35,5 +38,6 @@ mod transport;
 pub use client::{ClientConfig, ClientStats, Rpc};
 pub use convert::{geth_fork_schedule, rpc_block_to_record};
 pub use error::{GAVE_UP, NODE_ERROR, RpcError};
+pub use heads::{HeadSubscription, NewHead};
 pub use redact::RpcUrl;
 pub use tracer::{cleared_delegations, created_accounts, tx_post_state};

@@ -35,15 +35,28 @@ const MIN_SCRUB_LEN: usize = 3;
 impl RpcUrl {
     /// Parses an `http://` or `https://` URL. The error never quotes the URL.
     pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::parse_schemes(raw, &["http", "https"])
+    }
+
+    /// Parses an `http(s)://` or a `ws(s)://` URL (a WebSocket endpoint, for `eth_subscribe`;
+    /// see [`HeadSubscription`](crate::HeadSubscription)). The error never quotes the URL.
+    pub fn parse_any(raw: &str) -> Result<Self, String> {
+        Self::parse_schemes(raw, &["http", "https", "ws", "wss"])
+    }
+
+    fn parse_schemes(raw: &str, schemes: &[&str]) -> Result<Self, String> {
         let raw = raw.trim();
         let url = Url::parse(raw).map_err(|e| format!("--rpc-url is not a valid URL ({e})"))?;
-        match url.scheme() {
-            "http" | "https" => {}
-            s => {
-                return Err(format!(
-                    "--rpc-url scheme {s:?} is not supported: use http:// or https://"
-                ));
-            }
+        if !schemes.contains(&url.scheme()) {
+            let want = schemes
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(format!(
+                "--rpc-url scheme {:?} is not supported here: use {want}",
+                url.scheme()
+            ));
         }
         let host = url
             .host_str()
@@ -100,6 +113,34 @@ impl RpcUrl {
     /// The full URL, credentials included: only for the HTTP client.
     pub(crate) const fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Whether this is a WebSocket endpoint (`ws://` or `wss://`).
+    pub fn is_ws(&self) -> bool {
+        matches!(self.url.scheme(), "ws" | "wss")
+    }
+
+    /// The HTTP endpoint at the same address: `ws://` becomes `http://`, `wss://` becomes
+    /// `https://`, with the same credentials, host, port, path and query (a node that serves
+    /// JSON-RPC over both on one port, as anvil, geth and reth can). An HTTP URL is itself.
+    pub fn http_twin(&self) -> Self {
+        let mut url = self.url.clone();
+        let scheme = match url.scheme() {
+            "ws" => "http",
+            "wss" => "https",
+            _ => return self.clone(),
+        };
+        // ws and wss are special schemes like http and https: the change cannot fail
+        let _ = url.set_scheme(scheme);
+        let display = self.display.replacen(self.url.scheme(), scheme, 1);
+        let mut secrets = self.secrets.clone();
+        secrets.push(url.as_str().to_string());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self {
+            url,
+            display,
+            secrets,
+        }
     }
 
     /// Scheme, host and port; `/<redacted>` stands for a path or query.
@@ -179,6 +220,29 @@ mod tests {
             assert!(!clean.contains(s), "{s} in {clean}");
         }
         assert!(clean.contains("error sending request"));
+    }
+
+    #[test]
+    fn a_websocket_url_has_an_http_twin_and_keeps_its_secrets() {
+        assert!(RpcUrl::parse("ws://127.0.0.1:8545").is_err());
+        let u = RpcUrl::parse_any("wss://bob:pw123@eth.example.com/ws/v3/KEY123abc").unwrap();
+        assert!(u.is_ws());
+        assert_eq!(u.display(), "wss://eth.example.com/<redacted>");
+        let h = u.http_twin();
+        assert!(!h.is_ws());
+        assert_eq!(h.display(), "https://eth.example.com/<redacted>");
+        assert_eq!(
+            h.url().as_str(),
+            "https://bob:pw123@eth.example.com/ws/v3/KEY123abc"
+        );
+        let clean = h.scrub(&format!("{} {}", u.url(), h.url()));
+        for s in ["bob", "pw123", "KEY123abc"] {
+            assert!(!clean.contains(s), "{s} in {clean}");
+        }
+        let p = RpcUrl::parse_any("ws://127.0.0.1:8545").unwrap();
+        assert_eq!(p.http_twin().display(), "http://127.0.0.1:8545");
+        let e = RpcUrl::parse_any("ftp://user:pw@host").unwrap_err();
+        assert!(!e.contains("pw") && e.contains("ws://"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `capture → corpus → replay → diff → report`:
 //! - a [`BlockSource`] gives blocks one at a time: [`CorpusSource`] reads a corpus directory
 //!   (all of it, or a [`Shard`] balanced by gas), a live follower gives blocks as it captures
-//!   them;
+//!   them ([`LiveSource`]), and a long live run can be cut into parts ([`run_rotated`]);
 //! - each block runs on the baseline and the candidate ([`SideSpec`]: a configuration on revm,
 //!   or a node build over JSON-RPC), in block or tx mode, and is diffed against the other side
 //!   or the chain's record;
@@ -40,6 +40,7 @@ pub mod fuzzing;
 mod job;
 mod live;
 mod node;
+mod rotate;
 pub mod sides;
 mod source;
 mod state_roots;
@@ -54,6 +55,7 @@ pub use job::{
     process_cpu_seconds, replay_block, run,
 };
 pub use live::{LiveOptions, LiveSource};
+pub use rotate::{Rotate, RotatedOutcome, run_rotated, utc_day};
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
 pub use triage_text::render_text as render_triage;
 

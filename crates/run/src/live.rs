@@ -1,11 +1,18 @@
 //! A live block source: the blocks of a node's chain as they come (`txshadow follow`).
 //!
-//! [`LiveSource`] polls the head, captures each new block into a corpus directory with the
-//! capture path (pinned to its hash) and gives it to the run as soon as it is complete. A block
-//! whose parent is not the block given before it is a reorg: the source walks back to the
-//! common ancestor, counts the replaced blocks and notes them on the next block, and gives the
-//! new branch. A node that stops answering is retried with backoff (`txshadow_node_up` reads 0
-//! meanwhile) and never ends the run; a wrong chain or a node without the debug namespace does.
+//! [`LiveSource`] learns of new heads by polling, or from an `eth_subscribe newHeads`
+//! subscription over a WebSocket (with a slow poll as a safety net, and polling alone while
+//! the subscription is down), captures each new block into a corpus directory with the capture
+//! path (pinned to its hash) and gives it to the run as soon as it is complete. It always asks
+//! the node for every block from the last one followed up to the head, so a head announced
+//! while a subscription was down is not missed.
+//!
+//! A block whose parent is not the block given before it is a reorg: the source walks back to
+//! the common ancestor, counts the replaced blocks and notes them on the next block, and gives
+//! the new branch. A reorg to a shorter chain is seen without waiting for a new block: when the
+//! last block followed is no longer the node's block at its height. A node that stops
+//! answering is retried with backoff (`txshadow_node_up` reads 0 meanwhile) and never ends the
+//! run; a wrong chain or a node without the debug namespace does.
 
 use std::{
     collections::BTreeMap,
@@ -25,7 +32,7 @@ use txshadow_capture::rpc::{
 use txshadow_corpus::{ChainConfig, Corpus, CorpusWriter};
 use txshadow_replay::Codes;
 use txshadow_report::Metrics;
-use txshadow_rpc::Rpc;
+use txshadow_rpc::{HeadSubscription, Rpc};
 
 use crate::{BlockSource, RunError, SourceBlock, SourcePlan};
 
@@ -36,12 +43,19 @@ const REORG_MEMORY: usize = 512;
 /// Blocks a temporary corpus keeps: a replayed block is not read again, and each capture
 /// checks every block file of the corpus, so the corpus must not grow with the run.
 const TEMP_KEEP: u64 = 16;
+/// While a `newHeads` subscription is open, the head is still polled this often (a node that
+/// does not announce a reorg, a subscription silently stuck).
+const SUBSCRIBED_POLL: Duration = Duration::from_secs(12);
+/// Heads whose first sighting is noted for the verdict latency, at most, per sighting.
+const SEEN_SPAN: u64 = 4096;
 
 /// What to follow.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
-    /// The node (credentials are never shown).
+    /// The node's HTTP JSON-RPC endpoint, for every call (credentials are never shown).
     pub url: RpcUrl,
+    /// A WebSocket endpoint to subscribe to `newHeads` on (`None`: the head is polled).
+    pub ws: Option<RpcUrl>,
     /// The first block (`None`: the head when following starts).
     pub from: Option<u64>,
     /// The chain the node must serve, when given.
@@ -126,6 +140,13 @@ pub struct LiveSource {
     poll: Duration,
     backoff: Duration,
     down_since: Option<Instant>,
+    /// The `newHeads` subscription, when following a WebSocket endpoint.
+    heads: Option<HeadSubscription>,
+    /// The highest head seen so far (blocks up to it have their first sighting noted).
+    seen_upto: u64,
+    /// The node lacked the last block followed once: a second time is a reorg to a shorter
+    /// chain (once may be a load balancer's lagging backend).
+    shorter_suspect: bool,
     metrics: Arc<Metrics>,
     stop: &'static AtomicBool,
     /// The temporary corpus, removed when the source is dropped.
@@ -166,13 +187,87 @@ impl LiveSource {
         ))?)
     }
 
+    /// Notes that the node's head was `head` at `at`: the blocks up to it not seen before were
+    /// first seen then (for the verdict latency).
+    fn saw_head(&mut self, head: u64, at: Instant) {
+        if head <= self.seen_upto {
+            return;
+        }
+        for k in (self.seen_upto + 1).max(head.saturating_sub(SEEN_SPAN))..=head {
+            self.metrics.head_seen(k, at);
+        }
+        self.seen_upto = head;
+    }
+
+    /// Waits for a new head: announced by the subscription while it is open (polled every
+    /// [`SUBSCRIBED_POLL`] all the same), else for one poll interval. Returns early when the
+    /// subscription drops (poll now) or comes back (catch up now on what it missed).
+    fn wait_for_head(&mut self) {
+        let Some(sub) = self.heads.as_mut() else {
+            return self.sleep(self.poll);
+        };
+        let live = sub.is_live();
+        let wait = if live {
+            self.poll.max(SUBSCRIBED_POLL)
+        } else {
+            self.poll
+        };
+        let until = Instant::now() + wait;
+        let mut announced = None;
+        while announced.is_none() && !self.stop.load(Ordering::Relaxed) && sub.is_live() == live {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            let slice = (until - now).min(Duration::from_millis(100));
+            if live {
+                announced = self.rt.block_on(sub.next(slice));
+            } else {
+                std::thread::sleep(slice);
+            }
+        }
+        if let Some(h) = announced {
+            self.saw_head(h.number, h.seen);
+        }
+    }
+
+    /// With nothing new at the head: whether the last block followed is still the node's
+    /// block at its height. `true` when a reorg replaced it (walked back already).
+    fn reorged_shorter(&mut self) -> Result<bool, Fault> {
+        let last = self.next - 1;
+        let Some(ours) = self.followed.get(&last).copied() else {
+            return Ok(false);
+        };
+        match self.header(last)?.map(|h| h.hash) {
+            Some(theirs) if theirs == ours => {
+                self.shorter_suspect = false;
+                Ok(false)
+            }
+            // the node has no block at that height any more: sure the second time
+            None if !self.shorter_suspect => {
+                self.shorter_suspect = true;
+                Ok(false)
+            }
+            _ => {
+                self.shorter_suspect = false;
+                self.reorg(self.next)?;
+                Ok(true)
+            }
+        }
+    }
+
     fn step(&mut self) -> Result<Step, Fault> {
         let head = self.head()?;
         self.node_back();
         self.metrics.set_head(head);
+        self.saw_head(head, Instant::now());
         if head < self.next {
+            if self.reorged_shorter()? {
+                return Ok(Step::Again);
+            }
             return Ok(Step::Wait);
         }
+        self.shorter_suspect = false;
         let n = self.next;
         let Some(h) = self.header(n)? else {
             return Ok(Step::Wait);
@@ -339,7 +434,7 @@ impl BlockSource for LiveSource {
                     self.given += 1;
                     return Some(Ok(*b));
                 }
-                Ok(Step::Wait) => self.sleep(self.poll),
+                Ok(Step::Wait) => self.wait_for_head(),
                 Ok(Step::Again) => {}
                 Err(Fault::Transient(why)) => self.node_down(&why),
                 Err(Fault::Retry(why)) => {
@@ -444,7 +539,14 @@ impl LiveSource {
         }
         metrics.set_start(first - 1);
         metrics.set_head(head);
-        let describe = format!("follow {}", opts.url.display());
+        let heads = opts
+            .ws
+            .as_ref()
+            .map(|ws| HeadSubscription::spawn(ws.clone(), rt.handle()));
+        let describe = match &opts.ws {
+            Some(ws) => format!("follow {} (newHeads)", ws.display()),
+            None => format!("follow {}", opts.url.display()),
+        };
         let source = Self {
             rt,
             rpc,
@@ -461,6 +563,10 @@ impl LiveSource {
             poll: opts.poll,
             backoff: Duration::from_millis(250),
             down_since: None,
+            heads,
+            // the blocks served before following started have no latency to measure
+            seen_upto: head,
+            shorter_suspect: false,
             metrics,
             stop,
             _temp: temp,

@@ -14,7 +14,7 @@ use clap::Args;
 use eyre::{Result, WrapErr, bail, eyre};
 use txshadow_capture::rpc::RpcUrl;
 use txshadow_report::{Metrics, MetricsSink, RunStatus};
-use txshadow_run::{LiveOptions, LiveSource, RunEvent, RunHooks};
+use txshadow_run::{LiveOptions, LiveSource, Rotate, RunEvent, RunHooks, RunOutcome};
 
 use super::{
     capture::SecretUrl,
@@ -24,18 +24,31 @@ use super::{
 /// Follow a node's head and replay every new block as soon as it is captured (live shadow
 /// mode).
 ///
+/// New heads are polled every `--poll-interval` over HTTP, or announced by an `eth_subscribe
+/// newHeads` subscription when the URL is `ws://` or `wss://` (calls then go to the same
+/// address over HTTP; `--ws-url` subscribes elsewhere). A dropped subscription is reconnected
+/// with backoff, the head polled meanwhile; every block from the last one followed to the head
+/// is fetched, so none is missed.
+///
 /// Each new block is captured into a corpus directory and replayed against the chain's record
 /// (or under a candidate), with the run directory kept current (report.json and summary.md
 /// rewritten, results.csv appended) and Prometheus metrics served on `--metrics-addr`. A reorg
-/// is detected by parent hash: the replaced blocks are counted and noted, the new branch is
-/// replayed. A node that stops answering is retried with backoff until it is back. SIGINT or
-/// SIGTERM stops it: the blocks in flight finish, every report is written, and the run ends
-/// with status `interrupted` (exit 0, or 1 when a launch criterion failed). With
-/// `--max-blocks`, it ends `complete` after that many blocks.
+/// is detected by parent hash (or, to a shorter chain, by the last block followed leaving the
+/// node's chain): the replaced blocks are counted and noted, the new branch is replayed. A node
+/// that stops answering is retried with backoff until it is back. SIGINT or SIGTERM stops it:
+/// the blocks in flight finish, every report is written, and the run ends with status
+/// `interrupted` (exit 0, or 1 when a launch criterion failed). With `--max-blocks`, it ends
+/// `complete` after that many blocks.
+///
+/// `--rotate N` (blocks) or `--rotate day` (UTC day of the blocks' timestamps) cuts the run
+/// into parts, each a complete run directory under `<out-dir>/<run-id>/`: `part-0001`,
+/// `part-0002`, … (`part-0001-2025-05-04` by day). The metrics count across parts.
 #[derive(Debug, Args)]
+#[command(after_long_help = FOLLOW_HELP)]
 pub struct FollowArgs {
-    /// JSON-RPC endpoint of a node with the debug namespace. Read from `TXSHADOW_RPC_URL`, else
-    /// `ETH_RPC_URL`, when not given.
+    /// JSON-RPC endpoint of a node with the debug namespace: `http(s)://` (the head is
+    /// polled) or `ws(s)://` (new heads are subscribed to; calls go to the same address over
+    /// HTTP). Read from `TXSHADOW_RPC_URL`, else `ETH_RPC_URL`, when not given.
     #[arg(
         long,
         env = "TXSHADOW_RPC_URL",
@@ -52,7 +65,12 @@ pub struct FollowArgs {
     /// Stop after this many blocks replayed.
     #[arg(long, value_name = "N")]
     pub max_blocks: Option<u64>,
-    /// How often the node's head is polled: seconds, or with a unit (`500ms`, `2s`).
+    /// Subscribe to `newHeads` on this WebSocket endpoint (`ws://` or `wss://`) while calls go
+    /// to `--rpc-url` (a node that serves WebSocket on a port of its own).
+    #[arg(long, value_name = "URL")]
+    pub ws_url: Option<SecretUrl>,
+    /// How often the node's head is polled: seconds, or with a unit (`500ms`, `2s`). With a
+    /// subscription open, the head is still polled every 12 s (or this, if longer).
     #[arg(long, default_value = "1s", value_parser = parse_interval, value_name = "DURATION")]
     pub poll_interval: Duration,
     /// Keep the captured blocks in this corpus directory (default: a temporary directory
@@ -72,7 +90,36 @@ pub struct FollowArgs {
     /// The chain id the node must serve (a node of another chain is an error).
     #[arg(long)]
     pub chain_id: Option<u64>,
+    /// Cut the run into parts, each a complete run directory under `<out-dir>/<run-id>/`:
+    /// every N blocks, or `day` (a new part at each UTC day of the blocks' timestamps).
+    #[arg(long, value_name = "N|day")]
+    pub rotate: Option<Rotate>,
 }
+
+/// The end of `txshadow follow --help`: how heads are found, reorgs, stopping, rotation.
+const FOLLOW_HELP: &str = "\
+New heads: with an http(s):// --rpc-url the head is polled every --poll-interval. With a ws(s)://
+URL (or --ws-url), the node announces them over an `eth_subscribe newHeads` subscription and
+calls go to the same address over HTTP; a dropped subscription is reconnected with backoff while
+the head is polled. Every block from the last one followed up to the head is fetched, so none
+is missed.
+
+Reorgs: a block whose parent is not the block followed before it (or, to a shorter chain, a last
+block that left the node's chain) walks back to the common ancestor; the replaced blocks are
+counted in txshadow_reorged_blocks_total and noted, the new branch is replayed.
+
+Stopping: SIGINT or SIGTERM finishes the blocks in flight and writes every report (status
+`interrupted`, exit 0, or 1 when a --fail-on criterion was hit); --max-blocks N ends it
+`complete`.
+
+Rotation: --rotate N starts a new report every N blocks, --rotate day at each UTC day of the
+blocks' timestamps. Each part is a complete run directory (report.json, results.csv,
+summary.md, junit.xml, index.html) under <out-dir>/<run-id>/: part-0001, part-0002, ... (by
+day: part-0001-2025-05-04). The metrics count across parts.
+
+Examples:
+  txshadow follow --rpc-url ws://127.0.0.1:8545 --metrics-addr 127.0.0.1:9464
+  txshadow follow --rpc-url https://node:8545 --ws-url wss://node:8546 --rotate day";
 
 /// `500ms`, `2s`, `1.5` (seconds).
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -145,15 +192,32 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
 }
 
 impl FollowArgs {
-    /// Follows until stopped or `--max-blocks`; returns the exit code.
-    pub fn run(self, quiet: bool) -> Result<u8> {
+    /// The node's HTTP endpoint for calls, and the WebSocket endpoint to subscribe on.
+    fn endpoints(&self) -> Result<(RpcUrl, Option<RpcUrl>)> {
         let raw = match &self.rpc_url {
             Some(u) => u.0.clone(),
             None => std::env::var("ETH_RPC_URL").map_err(|_| {
                 eyre!("no node given: pass --rpc-url URL, or set TXSHADOW_RPC_URL or ETH_RPC_URL")
             })?,
         };
-        let url = RpcUrl::parse(&raw).map_err(|e| eyre!(e))?;
+        let url = RpcUrl::parse_any(&raw).map_err(|e| eyre!(e))?;
+        let ws = match &self.ws_url {
+            Some(w) => {
+                let w = RpcUrl::parse_any(&w.0)
+                    .map_err(|e| eyre!(e.replace("--rpc-url", "--ws-url")))?;
+                if !w.is_ws() {
+                    bail!("--ws-url {}: give a ws:// or wss:// URL", w.display());
+                }
+                Some(w)
+            }
+            None => url.is_ws().then(|| url.clone()),
+        };
+        Ok((url.http_twin(), ws))
+    }
+
+    /// Follows until stopped or `--max-blocks`; returns the exit code.
+    pub fn run(self, quiet: bool) -> Result<u8> {
+        let (url, ws) = self.endpoints()?;
         let from: Option<u64> = match self.from.as_str() {
             "latest" => None,
             n => Some(
@@ -179,6 +243,7 @@ impl FollowArgs {
         }
         let opts = LiveOptions {
             url,
+            ws,
             from,
             chain_id: self.chain_id,
             corpus: self.corpus.clone(),
@@ -221,27 +286,54 @@ impl FollowArgs {
                 }
             }
         };
-        let hooks = RunHooks {
-            events: Some(&events),
-            sinks: vec![Box::new(MetricsSink::new(
-                metrics,
-                self.metrics_file.clone(),
-            ))],
-            stop: Some(&crate::STOP),
+        let hooks = |part: usize| {
+            if part > 1 {
+                metrics.next_part();
+            }
+            RunHooks {
+                events: Some(&events),
+                sinks: vec![Box::new(MetricsSink::new(
+                    metrics.clone(),
+                    self.metrics_file.clone(),
+                ))],
+                stop: Some(&crate::STOP),
+            }
         };
-        let out = txshadow_run::run(&mut source, &cfg, hooks);
-        drop(source);
-        let out = out?;
-        if out.report.run.status == RunStatus::Interrupted {
-            eprintln!(
-                "stopped: {} blocks replayed; the report is complete up to the last one",
-                out.report.counts.blocks
-            );
-        }
+        let exit = match self.rotate {
+            None => {
+                let out = txshadow_run::run(&mut source, &cfg, hooks(1));
+                drop(source);
+                let out = out?;
+                finished(&out);
+                print_outcome(&out);
+                out.exit
+            }
+            Some(rotate) => {
+                let out = txshadow_run::run_rotated(&mut source, &cfg, rotate, hooks);
+                drop(source);
+                let out = out?;
+                if let Some(last) = out.parts.last() {
+                    finished(last);
+                }
+                for part in &out.parts {
+                    print_outcome(part);
+                }
+                out.exit
+            }
+        };
         if self.corpus.is_some() {
             eprintln!("corpus: {}", dir.display());
         }
-        print_outcome(&out);
-        Ok(out.exit)
+        Ok(exit)
+    }
+}
+
+/// Says so when the run (or its last part) was stopped.
+fn finished(out: &RunOutcome) {
+    if out.report.run.status == RunStatus::Interrupted {
+        eprintln!(
+            "stopped: {} blocks replayed; the report is complete up to the last one",
+            out.report.counts.blocks
+        );
     }
 }

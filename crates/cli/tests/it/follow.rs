@@ -1,6 +1,8 @@
 //! `txshadow follow` against a real node (anvil): blocks replayed as they are mined, a
-//! candidate's differences, a reorg, a node that drops every connection for a while, and the
-//! metrics endpoint checked by promtool when it is installed.
+//! candidate's differences, an older anvil as the candidate node, reorgs (to a longer and to a
+//! shorter chain), a node that drops every connection for a while, new heads over a WebSocket
+//! subscription that drops, rotated run directories, and the metrics endpoint checked by
+//! promtool when it is installed.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -16,7 +18,7 @@ use std::{
 
 use serde_json::{Value, json};
 use txshadow_testnode::{
-    Anvil, Fault, FaultPlan, FaultProxy,
+    Anvil, Fault, FaultPlan, FaultProxy, OLDER_ANVIL, TcpProxy,
     traffic::{self, TrafficOptions},
 };
 
@@ -33,8 +35,12 @@ struct Follow {
 
 impl Follow {
     fn start(url: &str, reports: &Path, args: &[&str]) -> Self {
+        Self::start_polling(url, "200ms", reports, args)
+    }
+
+    fn start_polling(url: &str, poll: &str, reports: &Path, args: &[&str]) -> Self {
         let mut child = txshadow()
-            .args(["follow", "--rpc-url", url, "--poll-interval", "200ms"])
+            .args(["follow", "--rpc-url", url, "--poll-interval", poll])
             .args(["--metrics-addr", "127.0.0.1:0", "-j", "2", "--out-dir"])
             .arg(reports)
             .args(args)
@@ -480,6 +486,7 @@ const KNOWN: &[&str] = &[
     "gas_delta_ratio",
     "build_info",
     "seconds_since_last_block",
+    "block_verdict_latency_seconds",
 ];
 
 #[test]
@@ -545,4 +552,334 @@ fn a_batch_replay_writes_its_metrics_file_for_the_textfile_collector() {
         1
     );
     promtool_check_metrics(&m);
+}
+
+/// Every hash in a results.csv is there once.
+fn assert_each_tx_once(csv: &Path, txs: usize) {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let k = header.iter().position(|h| *h == "hash").unwrap();
+    let mut hashes: Vec<&str> = lines.map(|l| l.split(',').nth(k).unwrap()).collect();
+    assert_eq!(hashes.len(), txs, "{}", csv.display());
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(
+        hashes.len(),
+        txs,
+        "a tx replayed twice in {}",
+        csv.display()
+    );
+}
+
+#[test]
+fn new_heads_come_over_a_websocket_and_a_dropped_subscription_misses_no_block() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    // the subscription through a proxy that can cut it; calls straight to the node
+    let ws = TcpProxy::start(node.port());
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    // credentials in the URL, never printed
+    let ws_url = ws.ws_url().replace("ws://", "ws://alice:s3cretpw@");
+    // a poll interval of an hour: within this test, only the subscription brings new heads
+    let mut f = Follow::start_polling(
+        &node.url(),
+        "3600s",
+        &reports,
+        &["--ws-url", &ws_url, "--from", "1"],
+    );
+    f.addr();
+    let opts = TrafficOptions {
+        rounds: 1,
+        transfers: 3,
+        ..Default::default()
+    };
+    let t = traffic::run(&node.url(), &opts).unwrap_or_else(|e| panic!("traffic: {e}"));
+    let last = t.last_block as f64;
+    f.wait("the traffic's blocks, announced", |m| {
+        metric(m, "txshadow_last_block_number") == last
+    });
+    assert!(ws.accepted() >= 1);
+
+    // the subscription drops and stays down while blocks are mined
+    ws.set_down(true);
+    let t0 = Instant::now();
+    while !f.log().contains("newHeads subscription") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{}", f.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    mine(&node, 3);
+    std::thread::sleep(Duration::from_secs(1));
+    let m = f.metrics();
+    assert_eq!(metric(&m, "txshadow_node_up"), 1.0, "the node itself is up");
+    // back: the follower catches up on the blocks mined meanwhile (however it learnt of
+    // them), then is announced more
+    ws.set_down(false);
+    let top = last + 3.0;
+    f.wait("the blocks mined while the subscription was down", |m| {
+        metric(m, "txshadow_last_block_number") == top
+    });
+    mine(&node, 1);
+    let top = top + 1.0;
+    let m = f.wait("a block announced after the reconnect", |m| {
+        metric(m, "txshadow_last_block_number") == top
+    });
+    assert!(ws.accepted() >= 2, "the subscription reconnected");
+    assert_eq!(metric(&m, "txshadow_blocks_replayed_total"), top, "{m}");
+    assert_eq!(metric(&m, "txshadow_txs_replayed_total"), t.txs as f64);
+    assert_eq!(metric(&m, "txshadow_differences_total"), 0.0, "{m}");
+    // the blocks mined after the start were timed from their sighting to their verdict
+    assert!(
+        metric(&m, "txshadow_block_verdict_latency_seconds_count") >= 1.0,
+        "{m}"
+    );
+    promtool_check_metrics(&m);
+    let (code, r, log) = f.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("newHeads subscription"), "{log}");
+    assert!(!log.contains("alice") && !log.contains("s3cretpw"), "{log}");
+    assert!(!r.to_string().contains("s3cretpw"), "{r}");
+    assert_eq!(r["counts"]["txs"], t.txs);
+    assert!(
+        r["run"]["corpus"].as_str().unwrap().contains("(newHeads)"),
+        "{}",
+        r["run"]
+    );
+    assert_each_tx_once(&run_dir(&reports).join("results.csv"), t.txs);
+}
+
+#[test]
+fn a_ws_rpc_url_subscribes_and_calls_over_http_on_the_same_port() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    mine(&node, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let url = format!("ws://127.0.0.1:{}", node.port());
+    let mut f = Follow::start_polling(&url, "3600s", &reports, &["--from", "1"]);
+    f.wait("the blocks before the start", |m| {
+        metric(m, "txshadow_last_block_number") == 2.0
+    });
+    mine(&node, 2);
+    let m = f.wait("two announced blocks", |m| {
+        metric(m, "txshadow_last_block_number") == 4.0
+    });
+    assert_eq!(metric(&m, "txshadow_blocks_replayed_total"), 4.0, "{m}");
+    let (code, _, log) = f.stop();
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn a_reorg_to_a_shorter_chain_is_seen_before_the_next_block() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    mine(&node, 2);
+    let snap = node.client().call("evm_snapshot", json!([])).unwrap();
+    mine(&node, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let mut f = Follow::start(&node.url(), &reports, &["--from", "1"]);
+    f.wait("block 4", |m| {
+        metric(m, "txshadow_last_block_number") == 4.0
+    });
+    // back to block 2: blocks 3 and 4 are gone, and no block comes after them yet
+    node.client()
+        .call("evm_revert", json!([snap]))
+        .unwrap_or_else(|e| panic!("evm_revert: {e}"));
+    assert_eq!(head(&node), 2);
+    let m = f.wait("the reorg counted", |m| {
+        metric(m, "txshadow_reorged_blocks_total") > 0.0
+    });
+    assert_eq!(metric(&m, "txshadow_reorged_blocks_total"), 2.0, "{m}");
+    // the new branch: a new block 3, replayed
+    mine(&node, 1);
+    let m = f.wait("the new block 3", |m| {
+        metric(m, "txshadow_blocks_replayed_total") == 5.0
+    });
+    assert_eq!(metric(&m, "txshadow_last_block_number"), 4.0, "{m}");
+    let (code, r, log) = f.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("reorg: blocks 3..=4"), "{log}");
+    assert_eq!(r["counts"]["blocks"], 5);
+}
+
+#[test]
+fn an_older_anvil_as_candidate_node_agrees_with_the_followed_one() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    let older = Anvil::spawn_version(OLDER_ANVIL, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let candidate = format!("node={}", older.url());
+    let mut f = Follow::start(
+        &node.url(),
+        &reports,
+        &["--from", "1", "--mode", "tx", "--candidate", &candidate],
+    );
+    f.addr();
+    let opts = TrafficOptions {
+        rounds: 2,
+        transfers: 4,
+        ..Default::default()
+    };
+    let t = traffic::run(&node.url(), &opts).unwrap_or_else(|e| panic!("traffic: {e}"));
+    let last = t.last_block as f64;
+    let m = f.wait("the traffic's blocks", |m| {
+        metric(m, "txshadow_last_block_number") == last
+    });
+    let (code, r, log) = f.stop();
+    let findings: Vec<String> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{} {} {} | {}",
+                f["block"], f["tx_index"], f["field"], f["got"], f["expected"]
+            )
+        })
+        .collect();
+    assert_eq!(code, 0, "{log}\n{findings:#?}");
+    let engine = r["configurations"]["candidate_engine"].as_str().unwrap();
+    assert!(
+        engine.contains(&format!("anvil/v{OLDER_ANVIL}")),
+        "{engine}"
+    );
+    assert_eq!(r["counts"]["txs"], t.txs, "{log}");
+    assert_eq!(r["counts"]["findings"], 0, "{findings:#?}");
+    assert_eq!(r["counts"]["errors"], 0, "{log}");
+    assert_eq!(
+        r["counts"]["not_comparable"].as_u64().unwrap_or(0),
+        0,
+        "{}",
+        r["not_comparable"]
+    );
+    assert_eq!(metric(&m, "txshadow_txs_replayed_total"), t.txs as f64);
+    assert_eq!(metric(&m, "txshadow_differences_total"), 0.0, "{m}");
+}
+
+/// The part directories of a rotated run, sorted.
+fn parts(reports: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(run_dir(reports))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn part_report(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_rotated_follow_writes_a_complete_run_directory_every_n_blocks() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    let opts = TrafficOptions {
+        rounds: 1,
+        transfers: 3,
+        ..Default::default()
+    };
+    let t = traffic::run(&node.url(), &opts).unwrap_or_else(|e| panic!("traffic: {e}"));
+    mine(&node, 1);
+    let blocks = t.last_block + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let prom = dir.path().join("txshadow.prom");
+    let o = txshadow()
+        .args(["-q", "follow", "--rpc-url", &node.url(), "--from", "1"])
+        .args(["--rotate", "2", "--run-id", "live", "--max-blocks"])
+        .arg(blocks.to_string())
+        .arg("--out-dir")
+        .arg(&reports)
+        .arg("--metrics-file")
+        .arg(&prom)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    let parts = parts(&reports);
+    let names: Vec<String> = parts
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let want: Vec<String> = (1..=blocks.div_ceil(2))
+        .map(|n| format!("part-{n:04}"))
+        .collect();
+    assert_eq!(names, want, "{log}");
+    let (mut txs, mut seen) = (0, 0);
+    for p in &parts {
+        let r = part_report(p);
+        assert_eq!(r["run"]["status"], "complete", "{}", p.display());
+        assert_eq!(r["counts"]["findings"], 0);
+        for f in ["summary.md", "results.csv", "junit.xml"] {
+            assert!(p.join(f).is_file(), "{}/{f}", p.display());
+        }
+        let n = r["counts"]["txs"].as_u64().unwrap() as usize;
+        assert_each_tx_once(&p.join("results.csv"), n);
+        txs += n;
+        // two blocks a part, the last one maybe less
+        let b = r["counts"]["blocks"].as_u64().unwrap();
+        assert!(
+            b == 2 || (p == parts.last().unwrap() && b == 1),
+            "{}",
+            r["counts"]
+        );
+        seen += b;
+    }
+    assert_eq!(seen, blocks);
+    assert_eq!(txs, t.txs);
+    // the metrics count across parts
+    let m = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(metric(&m, "txshadow_blocks_replayed_total"), blocks as f64);
+    assert_eq!(metric(&m, "txshadow_txs_replayed_total"), t.txs as f64);
+}
+
+#[test]
+fn a_follow_rotated_by_day_cuts_at_utc_midnight_of_the_blocks() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    // 2030-01-01 23:59:58, :59, then 2030-01-02 00:00:00 and :01
+    let midnight: u64 = 1_893_542_400;
+    for ts in [midnight - 2, midnight - 1, midnight, midnight + 1] {
+        node.client()
+            .call("evm_setNextBlockTimestamp", json!([ts]))
+            .unwrap_or_else(|e| panic!("evm_setNextBlockTimestamp: {e}"));
+        mine(&node, 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let o = txshadow()
+        .args(["-q", "follow", "--rpc-url", &node.url(), "--from", "1"])
+        .args(["--rotate", "day", "--max-blocks", "4", "--out-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    let parts = parts(&reports);
+    let names: Vec<String> = parts
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["part-0001-2030-01-01", "part-0002-2030-01-02"],
+        "{log}"
+    );
+    for p in &parts {
+        let r = part_report(p);
+        assert_eq!(r["run"]["status"], "complete");
+        assert_eq!(r["counts"]["blocks"], 2, "{}", p.display());
+    }
+    let bad = txshadow()
+        .args(["follow", "--rpc-url", &node.url(), "--rotate", "week"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("`day`"), "{err}");
+    let help = txshadow().args(["follow", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for want in ["--rotate <N|day>", "part-0001", "--ws-url", "newHeads"] {
+        assert!(help.contains(want), "{want} not in follow --help:\n{help}");
+    }
 }
