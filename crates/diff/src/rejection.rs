@@ -120,6 +120,30 @@ const CLASSES: &[(&[&str], &[&str])] = &[
         &["TYPE_4_EMPTY_AUTHORIZATION_LIST"],
         &["empty authorization list"],
     ),
+    (
+        &[
+            "GASLIMIT_PRICE_PRODUCT_OVERFLOW",
+            "TR_GasLimitPriceProductOverflow",
+        ],
+        &["overflow payment", "lack of funds"],
+    ),
+    (
+        // the tx's encoding is wrong: it is rejected before any rule is checked
+        &[
+            "RLP_INVALID_VALUE",
+            "RLP_INVALID_FIELD_OVERFLOW_64",
+            "RLP_INVALID_ADDRESS",
+            "RLP_LEADING_ZEROS",
+            "RLP_INVALID_SIGNATURE",
+            "TR_RLP_WRONGVALUE",
+            "TR_RLP_OVERSIZE",
+            "TR_LEADINGZERO",
+        ],
+        &[
+            "cannot decode transaction",
+            "trailing bytes after the transaction",
+        ],
+    ),
     (&["INVALID_CHAINID", "TR_ChainId"], &["invalid chain id"]),
 ];
 
