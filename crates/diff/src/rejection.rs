@@ -114,7 +114,11 @@ const CLASSES: &[(&[&str], &[&str])] = &[
             "TYPE_1_TX_PRE_FORK",
             "TR_TypeNotSupported",
         ],
-        &["is not supported", "not supported"],
+        &[
+            "is not supported",
+            "not supported",
+            "unsupported transaction type",
+        ],
     ),
     (
         &["TYPE_4_EMPTY_AUTHORIZATION_LIST"],
