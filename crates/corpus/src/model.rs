@@ -132,6 +132,19 @@ pub struct Expected {
     /// keccak256 of the RLP list of every log of the block, in order (a state test's `logs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs_hash: Option<B256>,
+    /// The source expects this block to be rejected (a blockchain test's `expectException`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_block: Option<InvalidBlock>,
+}
+
+/// A block the source expects to be rejected: why, as the source names it, and the header it
+/// builds on (the header rules are checked against it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidBlock {
+    /// The source's reason (`BlockException.INCORRECT_BLOB_GAS_USED`, ...).
+    pub reason: String,
+    /// The parent's header.
+    pub parent: Header,
 }
 
 fn yes() -> bool {
@@ -154,6 +167,7 @@ impl Default for Expected {
             header_checks: true,
             state_root: None,
             logs_hash: None,
+            invalid_block: None,
         }
     }
 }

@@ -118,11 +118,15 @@ pub(crate) struct Derivation<'a> {
     /// The state the source expects after the last block (checked account by account by
     /// its replay).
     pub(crate) last_post_state: Option<StateMap>,
+    /// Blocks whose post-state the caller wants back (the parents of blocks expected to be
+    /// invalid), while it is verified.
+    pub(crate) keep_states: std::collections::HashSet<B256>,
 }
 
 /// Writes `blocks` (in chain order, starting after the block of `hashes`' last entry) to `w`,
 /// each with the full state before it, derived from `state` by executing the chain. `codes`
-/// holds every code of `state` and gains the codes the chain deploys.
+/// holds every code of `state` and gains the codes the chain deploys. Returns the verified
+/// post-states of the blocks in `d.keep_states`.
 pub(crate) fn derive_chain(
     w: &mut CorpusWriter,
     d: &Derivation<'_>,
@@ -131,8 +135,9 @@ pub(crate) fn derive_chain(
     mut hashes: BTreeMap<u64, B256>,
     blocks: Vec<ChainBlock>,
     summary: &mut ImportSummary,
-) -> Result<(), ImportError> {
+) -> Result<std::collections::HashMap<B256, FullState>, ImportError> {
     let side = SideConfig::chain("import");
+    let mut kept = std::collections::HashMap::new();
     // set once a derived state fails its header's check: later pre-states are unverified
     let mut diverged: Option<String> = None;
     let last = blocks.len().saturating_sub(1);
@@ -207,6 +212,9 @@ pub(crate) fn derive_chain(
         }
 
         hashes.insert(number, rec.hash);
+        if diverged.is_none() && d.keep_states.contains(&rec.hash) {
+            kept.insert(rec.hash, state.clone());
+        }
         if w.has_block(&rec.hash) {
             summary.skipped_existing += 1;
             continue;
@@ -215,7 +223,7 @@ pub(crate) fn derive_chain(
         summary.txs += rec.transactions.len();
         w.put_block_deferred(&rec)?;
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Why block `number` does not verify the state derived through it, if it does not: its replay

@@ -116,6 +116,9 @@ pub(crate) fn process(
     if let Some(reason) = &block.unsupported {
         return Ok(skipped(block, reason));
     }
+    if let Some(inv) = &block.expected.invalid_block {
+        return Ok(expected_invalid(sb, cfg, nodes, inv));
+    }
     let s = run_sides(sb, cfg, nodes)?;
     let mut r = BlockResult {
         block: block.number(),
@@ -178,6 +181,81 @@ pub(crate) fn process(
         .collect();
     error_findings(block, side, &one_sided, &mut r);
     Ok(r)
+}
+
+/// A block the source expects to be rejected: it must break a header rule against its parent,
+/// or fail to replay to what its header says (a tx invalid, a root, the bloom or the gas). A
+/// block that passes both is a difference: the engine would have taken a block the test says
+/// no node may take. Checked in block mode against the chain only.
+fn expected_invalid(
+    sb: &SourceBlock,
+    cfg: &RunConfig,
+    nodes: NodeSides<'_>,
+    inv: &txshadow_corpus::InvalidBlock,
+) -> BlockResult {
+    let block = &sb.block;
+    if cfg.mode != Mode::Block || cfg.candidate.is_some() || nodes.any() {
+        return skipped(
+            block,
+            "a block the source expects to be invalid is checked in block mode against the \
+             chain only",
+        );
+    }
+    let rejected = match txshadow_replay::check_header(block, &inv.parent, &sb.chain) {
+        Err(e) => Some(e),
+        Ok(()) => {
+            let opts = BlockRunOptions::receipts_only();
+            let out = run_block(block, &sb.chain, &sb.codes, &cfg.baseline.config, &opts).outcome;
+            let tx_error = out.txs.iter().find_map(|t| {
+                t.result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("tx {}: {e}", t.index))
+            });
+            let f = diff_against_chain(
+                block,
+                &sb.chain,
+                &out,
+                Mode::Block,
+                Comparison::BaselineVsChain,
+            );
+            out.error.or(tx_error).or_else(|| {
+                f.first().map(|f| {
+                    format!(
+                        "{}: the block gives {}, its header says {}",
+                        f.field, f.got, f.expected
+                    )
+                })
+            })
+        }
+    };
+    let mut r = BlockResult {
+        block: block.number(),
+        label: block.label.clone(),
+        case: block.case.clone(),
+        ..Default::default()
+    };
+    match rejected {
+        Some(why) => r.warnings.push(format!(
+            "block {} ({}): rejected as the source expects ({}): {why}",
+            block.number(),
+            block.hash,
+            inv.reason
+        )),
+        None => {
+            let mut f = Finding::block(
+                block.number(),
+                block.hash,
+                Kind::Status,
+                "block_validity",
+                "(valid: every header rule and the replay agree with its header)",
+                format!("invalid: {}", inv.reason),
+            );
+            f.side = Comparison::BaselineVsChain;
+            r.findings.push(f);
+        }
+    }
+    r
 }
 
 /// Txs by index, each with its message.

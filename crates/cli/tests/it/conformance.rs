@@ -386,3 +386,103 @@ fn state_tests_replay_through_a_node_with_what_rpc_cannot_check_set_aside() {
         r["conformance"]
     );
 }
+
+/// A change to a header, named by the exception a test would expect of it.
+type HeaderChange<'a> = (&'a str, fn(&mut alloy_consensus::Header));
+
+/// The blockchain test of one Shanghai block, with siblings of that block changed one way each
+/// and expected invalid with the change's name.
+fn with_invalid_siblings(changes: &[HeaderChange<'_>]) -> Value {
+    use alloy_rlp::{Decodable, Encodable};
+    let src = suites().join("BlockchainTests/ValidBlocks/bcExample/shanghaiExample.json");
+    let mut t = read(&src);
+    let case = t.as_object_mut().unwrap().values_mut().next().unwrap();
+    let rlp: alloy_primitives::Bytes =
+        serde_json::from_value(case["blocks"][0]["rlp"].clone()).unwrap();
+    let block =
+        alloy_consensus::Block::<alloy_consensus::TxEnvelope>::decode(&mut rlp.as_ref()).unwrap();
+    let blocks = case["blocks"].as_array_mut().unwrap();
+    for (name, change) in changes {
+        let mut b = block.clone();
+        change(&mut b.header);
+        let mut out = vec![];
+        b.encode(&mut out);
+        blocks.push(serde_json::json!({
+            "rlp": alloy_primitives::hex::encode_prefixed(out),
+            "expectException": format!("BlockException.{name}"),
+        }));
+    }
+    t
+}
+
+#[test]
+fn a_block_the_test_expects_invalid_must_be_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = with_invalid_siblings(&[
+        ("INVALID_GASLIMIT", |h| h.gas_limit *= 2),
+        ("INVALID_BASEFEE_PER_GAS", |h| {
+            h.base_fee_per_gas = h.base_fee_per_gas.map(|f| f + 1)
+        }),
+        ("INVALID_STATE_ROOT", |h| h.state_root = Default::default()),
+        ("INVALID_BLOCK_TIMESTAMP_OLDER_THAN_PARENT", |h| {
+            h.timestamp = 0
+        }),
+        ("INVALID_GAS_USED", |h| h.gas_used += 1),
+    ]);
+    let suite = tmp.path().join("suite");
+    write(&suite.join("bcInvalid/siblings.json"), &t);
+    let (rc, r, _) = import_and_replay("blockchain-tests", &[&suite], tmp.path());
+    assert_eq!(rc, 0, "{r}");
+    // the valid block and its five invalid siblings: six blocks replayed, one case, passed
+    assert_eq!(r["counts"]["blocks"], 6, "{r}");
+    assert_eq!(
+        r["conformance"]["total"]["passed"], 1,
+        "{}",
+        r["conformance"]
+    );
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 5, "{warnings:#?}");
+    for want in [
+        "gas limit",
+        "base fee",
+        "state_root",
+        "timestamp",
+        "gas_used",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(want)),
+            "{want}: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_block_the_test_expects_invalid_but_is_valid_fails_its_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    // extra data within its 32 bytes: the block stays valid
+    let t =
+        with_invalid_siblings(&[("EXTRA_DATA_TOO_BIG", |h| h.extra_data = vec![7u8; 8].into())]);
+    let suite = tmp.path().join("suite");
+    write(&suite.join("bcInvalid/harmless.json"), &t);
+    let (rc, r, _) = import_and_replay("blockchain-tests", &[&suite], tmp.path());
+    assert_eq!(rc, 1, "{r}");
+    assert_eq!(
+        r["conformance"]["total"]["failed"], 1,
+        "{}",
+        r["conformance"]
+    );
+    let f = &r["findings"][0];
+    assert_eq!(f["field"], "block_validity", "{f}");
+    assert!(
+        f["expected"]
+            .as_str()
+            .unwrap()
+            .contains("EXTRA_DATA_TOO_BIG"),
+        "{f}"
+    );
+}

@@ -11,9 +11,12 @@
 //! carries `postState` as its expected post-state, so the replay checks it account by account
 //! (a `postStateHash` is its header's state root, which every replay checks).
 //!
-//! Not checked yet, and so counted as skipped with the reason, never as passed: blocks the test
-//! expects to be invalid (`expectException`, `validationError`: txshadow has no header
-//! validity rules yet), and blocks off the canonical chain.
+//! A block the test expects to be invalid (`expectException`, `validationError`) is written on
+//! its parent's verified state with the test's reason: its replay must reject it, by a header
+//! rule against the parent or by what its txs give (see `txshadow_replay::check_header`). One
+//! that cannot even be decoded, or whose body does not match its header, is rejected here, as
+//! the test expects, and not written. Not checked yet, and so counted as skipped with the
+//! reason, never as passed: blocks off the canonical chain, and invalid blocks built on them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -155,7 +158,11 @@ fn import_case(
     let network =
         parse_network(&t.network).ok_or_else(|| format!("unknown network {:?}", t.network))?;
     let genesis = genesis(t)?;
-    let (canonical, skipped) = canonical_chain(t, &genesis)?;
+    let Blocks {
+        canonical,
+        invalid,
+        skipped,
+    } = canonical_chain(t, &genesis)?;
     let first_zero = canonical
         .iter()
         .map(|b| &b.block.header)
@@ -196,15 +203,54 @@ fn import_case(
     }
     let hashes = BTreeMap::from([(genesis.block.header.number, genesis.hash)]);
     let id = case.id.clone();
+    // the chain each expected-invalid block builds on: its parent's header, hash and ancestors
+    let mut headers: HashMap<B256, alloy_consensus::Header> =
+        HashMap::from([(genesis.hash, genesis.block.header.clone())]);
+    headers.extend(canonical.iter().map(|b| (b.hash, b.block.header.clone())));
     let d = Derivation {
         chain: &chain,
         chain_per_block: true,
-        case: Some(case),
+        case: Some(case.clone()),
         source: path,
         last_post_state: expected_post,
+        keep_states: invalid
+            .iter()
+            .map(|(b, _)| b.block.header.parent_hash)
+            .collect(),
     };
     let written = summary.blocks;
-    derive_chain(w, &d, pre, codes, hashes, canonical, summary)?;
+    let mut states = derive_chain(w, &d, pre.clone(), codes, hashes, canonical, summary)?;
+    states.insert(genesis.hash, pre);
+    for (b, reason) in invalid {
+        let parent = b.block.header.parent_hash;
+        match (headers.get(&parent), states.get(&parent)) {
+            (Some(ph), Some(state)) => {
+                let ancestors = ancestors(&headers, parent);
+                write_invalid(
+                    w,
+                    &chain,
+                    &case,
+                    b,
+                    reason,
+                    ph.clone(),
+                    state,
+                    ancestors,
+                    summary,
+                )?;
+            }
+            _ => write_skipped(
+                w,
+                &chain,
+                &case,
+                b,
+                format!(
+                    "the test expects this block to be invalid ({reason}), and its parent is not \
+                     a verified block of the canonical chain: not replayed"
+                ),
+                summary,
+            )?,
+        }
+    }
     if summary.blocks == written {
         // a block is stored once by its hash: a case whose blocks another case already wrote
         // (the same genesis and blocks) is replayed and counted as that case
@@ -216,17 +262,21 @@ fn import_case(
     Ok(())
 }
 
-/// Blocks not replayed, each with why.
-type Skipped = Vec<(ChainBlock, String)>;
+/// A case's blocks, by what is done with them.
+struct Blocks {
+    /// The chain `lastblockhash` picks, from the genesis on.
+    canonical: Vec<ChainBlock>,
+    /// Blocks the test expects to be invalid, each with the test's reason.
+    invalid: Vec<(ChainBlock, String)>,
+    /// Blocks not replayed, each with why.
+    skipped: Vec<(ChainBlock, String)>,
+}
 
 /// The blocks `lastblockhash` picks, in order from the genesis, and the others with why they
 /// are not replayed.
-fn canonical_chain(
-    t: &BlockchainTest,
-    genesis: &ChainBlock,
-) -> Result<(Vec<ChainBlock>, Skipped), CaseError> {
+fn canonical_chain(t: &BlockchainTest, genesis: &ChainBlock) -> Result<Blocks, CaseError> {
     let mut by_hash: HashMap<B256, ChainBlock> = HashMap::new();
-    let mut skipped = vec![];
+    let (mut skipped, mut invalid) = (vec![], vec![]);
     let given = t
         .blocks
         .iter()
@@ -241,13 +291,7 @@ fn canonical_chain(
             (Ok(cb), None) => {
                 by_hash.insert(cb.hash, cb);
             }
-            (Ok(cb), Some(x)) => skipped.push((
-                cb,
-                format!(
-                    "the test expects this block to be invalid ({x}); txshadow does not check \
-                     header and block validity rules yet"
-                ),
-            )),
+            (Ok(cb), Some(x)) => invalid.push((cb, x)),
             // an invalid block that cannot even be decoded is rejected, as the test expects
             (Err(_), Some(_)) => {}
             (Err(e), None) => return Err(format!("block {i}: {e}").into()),
@@ -275,7 +319,65 @@ fn canonical_chain(
                 .to_string(),
         )
     }));
-    Ok((chain, skipped))
+    Ok(Blocks {
+        canonical: chain,
+        invalid,
+        skipped,
+    })
+}
+
+/// The hashes BLOCKHASH may read from a block built on `parent`: its 256 nearest ancestors.
+fn ancestors(
+    headers: &HashMap<B256, alloy_consensus::Header>,
+    parent: B256,
+) -> BTreeMap<u64, B256> {
+    let mut out = BTreeMap::new();
+    let mut at = parent;
+    while let Some(h) = headers.get(&at) {
+        out.insert(h.number, at);
+        if out.len() as u64 >= crate::chain::BLOCKHASH_WINDOW || h.number == 0 {
+            break;
+        }
+        at = h.parent_hash;
+    }
+    out
+}
+
+/// A block the test expects to be invalid, on its parent's verified full state: its replay
+/// must reject it (a header rule, an invalid tx, or a root, bloom or gas its txs do not give).
+#[allow(clippy::too_many_arguments)]
+fn write_invalid(
+    w: &mut CorpusWriter,
+    chain: &ChainConfig,
+    case: &SuiteCase,
+    b: ChainBlock,
+    reason: String,
+    parent: alloy_consensus::Header,
+    state: &crate::chain::FullState,
+    block_hashes: BTreeMap<u64, B256>,
+    summary: &mut ImportSummary,
+) -> Result<(), ImportError> {
+    let ChainBlock { hash, block, txs } = b;
+    let Block { header, body } = block;
+    let mut rec = BlockRecord {
+        chain: Some(chain.clone()),
+        label: Some(case.id.clone()),
+        case: Some(case.clone()),
+        ommers: body.ommers,
+        withdrawals: body.withdrawals.map(|w| w.into_inner()),
+        pre_state: state.iter().map(|(a, s)| (*a, Some(s.clone()))).collect(),
+        pre_state_is_full: true,
+        block_hashes,
+        ..BlockRecord::new(hash, header, txs)
+    };
+    rec.expected.invalid_block = Some(txshadow_corpus::InvalidBlock { reason, parent });
+    if w.has_block(&rec.hash) {
+        summary.skipped_existing += 1;
+        return Ok(());
+    }
+    summary.blocks += 1;
+    summary.txs += rec.transactions.len();
+    Ok(w.put_block_deferred(&rec)?)
 }
 
 /// The genesis block: `genesisRLP`, or (engine fixtures) `genesisBlockHeader` whose fields

@@ -90,6 +90,7 @@ pub(crate) fn import(
         case: None,
         source: &src.chain,
         last_post_state: None,
+        keep_states: Default::default(),
     };
     derive_chain(&mut w, &d, state, &mut codes, hashes, blocks, &mut summary)?;
     w.finish()?;
