@@ -244,7 +244,7 @@ fn check_witness(
     {
         Some(Err(w)) => {
             let e = w.error.clone().unwrap_or_default();
-            out.witness = Some(w);
+            out.witness = Some(*w);
             Err(e)
         }
         Some(Ok(v)) => Ok(Some(v)),

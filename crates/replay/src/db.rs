@@ -37,6 +37,8 @@ struct LazyCode {
     raw: alloy_primitives::Bytes,
     analysed: Option<Analysed>,
     decoded: OnceLock<Bytecode>,
+    /// Decoding it panics (see [`Codes::insert_panicking`]).
+    panics: bool,
 }
 
 impl Codes {
@@ -50,6 +52,7 @@ impl Codes {
                         raw: code.clone(),
                         analysed: store.analysed(&h).cloned(),
                         decoded: OnceLock::new(),
+                        panics: false,
                     };
                     (h, lazy)
                 })
@@ -62,6 +65,10 @@ impl Codes {
     pub fn get(&self, h: &B256) -> Option<&Bytecode> {
         self.map.get(h).map(|c| {
             c.decoded.get_or_init(|| {
+                assert!(
+                    !c.panics,
+                    "code {h} is set to panic when used (a test hook)"
+                );
                 c.analysed
                     .as_ref()
                     .and_then(|a| from_analysed(&c.raw, a))
@@ -82,6 +89,23 @@ impl Codes {
             raw: code.original_bytes(),
             analysed: None,
             decoded: OnceLock::from(code),
+            panics: false,
+        };
+        self.map.insert(h, lazy);
+        h
+    }
+
+    /// Adds a code whose first use by a replay panics (inside the EVM, as a revm bug would):
+    /// for tests that a tx panicking inside the EVM is one failed item and the run goes on.
+    /// Returns its hash.
+    #[doc(hidden)]
+    pub fn insert_panicking(&mut self, raw: alloy_primitives::Bytes) -> B256 {
+        let h = alloy_primitives::keccak256(&raw);
+        let lazy = LazyCode {
+            raw,
+            analysed: None,
+            decoded: OnceLock::new(),
+            panics: true,
         };
         self.map.insert(h, lazy);
         h

@@ -182,7 +182,7 @@ pub fn verify_pre_state(
     block: &BlockRecord,
     witness: &Witness,
     empty_is_absent: bool,
-) -> Result<VerifiedPreState, WitnessOutcome> {
+) -> Result<VerifiedPreState, Box<WitnessOutcome>> {
     let t = Instant::now();
     let root = witness.parent_state_root();
     let nodes = Arc::new(NodeSet::new(witness.nodes.iter().cloned()));
@@ -237,7 +237,7 @@ pub fn verify_pre_state(
         msg.push_str(&format!("; and {more} more"));
     }
     outcome.error = Some(msg);
-    Err(outcome)
+    Err(Box::new(outcome))
 }
 
 /// What the block did with its unproven values: `reads` are the accounts and slots the EVM

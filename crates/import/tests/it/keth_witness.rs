@@ -234,7 +234,7 @@ fn keth_missing_proof_of_a_read_account_is_an_error() {
     let node = account_proof_end(&v, called);
     let dir = tempfile::tempdir().unwrap();
     let (_d, r) = import_one(&without_node(dir.path(), &src, node));
-    let e = r.err().expect("the import fails");
+    let e = r.map(|_| ()).expect_err("the import fails");
     for want in [
         format!("account {called}"),
         "the block reads it".into(),
@@ -256,7 +256,7 @@ fn keth_missing_proof_of_a_read_slot_is_an_error() {
     let slot: U256 = slot.parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (_d, r) = import_one(&without_node(dir.path(), &src, slot_proof_end(&v, a, slot)));
-    let e = r.err().expect("the import fails");
+    let e = r.map(|_| ()).expect_err("the import fails");
     let want = format!("slot {slot:#x} of {a}");
     assert!(
         e.contains(&want) && e.contains("the block reads it"),
