@@ -143,6 +143,24 @@ pub(crate) fn verify_trie_proof(
         .map_err(|e| e.to_string())
 }
 
+/// Why [`TrieNodes::get`] cannot answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NodeError {
+    /// A node on the key's path is not in the witness: the value is unproven, not wrong.
+    Missing(B256),
+    /// A node does not decode, or the trie's shape is invalid.
+    Invalid(String),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(h) => write!(f, "trie node {h} is not in the witness"),
+            Self::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Trie nodes by hash (a state witness), to read accounts and slots under a known root.
 #[derive(Debug, Default)]
 pub(crate) struct TrieNodes {
@@ -158,8 +176,9 @@ impl TrieNodes {
     }
 
     /// The leaf value stored under `keccak(key)` in the trie with root `root`: `Ok(None)` when
-    /// the trie proves the key absent, an error when a node on the path is not in the witness.
-    pub(crate) fn get(&self, root: B256, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    /// the trie proves the key absent, [`NodeError::Missing`] when a node on the path is not in
+    /// the witness.
+    pub(crate) fn get(&self, root: B256, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
         if root == EMPTY_ROOT_HASH {
             return Ok(None);
         }
@@ -168,20 +187,16 @@ impl TrieNodes {
         let mut node: RlpNode = RlpNode::word_rlp(&root);
         loop {
             let bytes: Vec<u8> = match node.as_hash() {
-                Some(h) => self
-                    .nodes
-                    .get(&h)
-                    .ok_or_else(|| format!("trie node {h} is not in the witness"))?
-                    .to_vec(),
+                Some(h) => self.nodes.get(&h).ok_or(NodeError::Missing(h))?.to_vec(),
                 None => node.to_vec(),
             };
             let decoded = TrieNode::decode(&mut bytes.as_slice())
-                .map_err(|e| format!("undecodable trie node: {e}"))?;
+                .map_err(|e| NodeError::Invalid(format!("undecodable trie node: {e}")))?;
             match decoded {
                 TrieNode::EmptyRoot => return Ok(None),
                 TrieNode::Branch(b) => {
                     let Some(nibble) = path.get(at) else {
-                        return Err("key ends at a branch node".into());
+                        return Err(NodeError::Invalid("key ends at a branch node".into()));
                     };
                     let child = b
                         .as_ref()

@@ -10,7 +10,11 @@
 //!   and pre/post value of each changed slot).
 //!
 //! The block pre-state is `extra.preState`, checked account by account and slot by slot against
-//! the witness under the parent's state root. The expected post-state covers every account and
+//! the witness under the parent's state root. A value whose proof ends in a node the witness
+//! lacks (real dumps miss the node proving some absent accounts) is unproven, not wrong: the
+//! block is run once watching those values. One the block reads fails the file, naming the
+//! account or slot; one it only changes or never reads is a warning on the block (a corpus note
+//! and a log line), and the value is kept from `extra.preState`. The expected post-state covers every account and
 //! slot of the pre-state: the post values from `extra.stateDiffs` where it lists a change, the
 //! pre-state's own values where it lists none (`stateDiffs` lists every account and slot the
 //! block changed, system contracts included). Transactions, withdrawals and uncles are checked
@@ -32,9 +36,13 @@ use serde::Deserialize;
 use txshadow_corpus::{
     AccountState, BlockRecord, CorpusWriter, KECCAK_EMPTY, Provenance, StateMap, TxRecord,
 };
+use txshadow_replay::{BlockRunOptions, Codes, SideConfig, decode_code, run_block};
 use txshadow_trie::{NodeSet, witness};
 
-use super::{ImportError, ImportOptions, ImportSummary, common};
+use super::{
+    ImportError, ImportOptions, ImportSummary,
+    common::{self, NodeError},
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -150,16 +158,24 @@ fn transactions(block: &KethBlock) -> Result<Vec<TxRecord>, String> {
         .collect()
 }
 
-/// Checks one pre-state account (and its slots) against the witness under the parent root.
+/// Checks one pre-state account (and its slots) against the witness under the parent root. A
+/// value whose proof ends in a node the witness lacks is not checked: it is pushed on
+/// `unproven` (naming the account or slot and the node), for the block run to judge.
 fn check_against_witness(
     trie: &common::TrieNodes,
     root: B256,
     addr: &Address,
     acc: Option<&KethAccount>,
+    unproven: &mut Vec<String>,
 ) -> Result<(), String> {
-    let leaf = trie
-        .get(root, addr.as_slice())
-        .map_err(|e| format!("{addr}: {e}"))?;
+    let leaf = match trie.get(root, addr.as_slice()) {
+        Ok(leaf) => leaf,
+        Err(e @ NodeError::Missing(_)) => {
+            unproven.push(format!("account {addr} ({e})"));
+            return Ok(());
+        }
+        Err(e) => return Err(format!("{addr}: {e}")),
+    };
     let proved = leaf
         .map(|l| TrieAccount::decode(&mut l.as_slice()))
         .transpose()
@@ -198,9 +214,15 @@ fn check_against_witness(
         ));
     }
     for (k, v) in &acc.storage {
-        let got = trie
-            .get(p.storage_root, &B256::from(*k).0)
-            .map_err(|e| format!("{addr} slot {k:#x}: {e}"))?
+        let leaf = match trie.get(p.storage_root, &B256::from(*k).0) {
+            Ok(leaf) => leaf,
+            Err(e @ NodeError::Missing(_)) => {
+                unproven.push(format!("slot {k:#x} of {addr} ({e})"));
+                continue;
+            }
+            Err(e) => return Err(format!("{addr} slot {k:#x}: {e}")),
+        };
+        let got = leaf
             .map(|l| U256::decode(&mut l.as_slice()))
             .transpose()
             .map_err(|e| format!("{addr} slot {k:#x}: undecodable value: {e}"))?
@@ -259,7 +281,7 @@ fn import_file(
     };
     common::check_body_roots(&rec).map_err(|e| bad(format!("block {n}: {e}")))?;
 
-    let unavailable = read_pre_state(path, &file, parent_root, w, &mut rec)?;
+    let (unavailable, unproven) = read_pre_state(path, &file, parent_root, w, &mut rec)?;
     let post = post_state(&file.extra.state_diffs, &mut rec.pre_state).map_err(&bad)?;
     rec.expected.post_state = Some(post);
     // the witness: its state nodes reachable from the parent's state root
@@ -279,6 +301,14 @@ fn import_file(
         nodes,
         "keth: witness.state",
     ));
+    if !unproven.is_empty() {
+        let warnings = judge_unproven(&rec, &file)
+            .map_err(|e| bad(format!("block {n}: extra.preState: {e}")))?;
+        for warning in warnings {
+            tracing::warn!("{}: block {n}: {warning}", path.display());
+            w.add_note(format!("{}: block {n}: {warning}", common::file_name(path)));
+        }
+    }
     if !unavailable.is_empty() {
         w.add_note(format!(
             "{}: block {n}: code not in the source for {}",
@@ -291,6 +321,34 @@ fn import_file(
     summary.txs += rec.transactions.len();
     w.put_block(&rec)?;
     Ok(())
+}
+
+/// Runs the block once over its pre-state, watching the values its witness cannot prove: the
+/// warnings for those it only changes or never reads, or the error naming one it reads.
+fn judge_unproven(rec: &BlockRecord, file: &KethFile) -> Result<Vec<String>, String> {
+    let mut codes = Codes::default();
+    let sources = file.witness.codes.iter();
+    let own = file.extra.pre_state.values().flatten();
+    for code in sources.chain(own.filter_map(|a| a.code.as_ref())) {
+        codes.insert(decode_code(code.clone()));
+    }
+    let run = run_block(
+        rec,
+        &txshadow_corpus::ChainConfig::mainnet(),
+        &codes,
+        &SideConfig::chain("import"),
+        &BlockRunOptions::receipts_only(),
+    );
+    let Some(witness) = run.outcome.witness else {
+        return Err(run
+            .outcome
+            .error
+            .unwrap_or_else(|| "the block ran without its witness".into()));
+    };
+    match witness.error {
+        Some(e) => Err(e),
+        None => Ok(witness.unproven),
+    }
 }
 
 /// The ancestors of the witness: their hashes for BLOCKHASH, and the parent header (whose state
@@ -323,14 +381,15 @@ fn ancestors(witness: &Witness, header: &Header) -> Result<(BTreeMap<u64, B256>,
 
 /// The pre-state of `extra.preState` into `rec`, each account checked against the witness under
 /// `parent_root`; codes are written once per hash. Returns the accounts whose code the source
-/// does not carry (recorded as unavailable).
+/// does not carry (recorded as unavailable), and the accounts and slots the witness cannot
+/// prove (kept from the source, for the block run to judge).
 fn read_pre_state(
     path: &Path,
     file: &KethFile,
     parent_root: B256,
     w: &mut CorpusWriter,
     rec: &mut BlockRecord,
-) -> Result<Vec<String>, ImportError> {
+) -> Result<(Vec<String>, Vec<String>), ImportError> {
     let bad = |reason: String| ImportError::source(path, reason);
     let trie = common::TrieNodes::new(file.witness.state.iter().cloned());
     let codes: HashMap<B256, &Bytes> = file
@@ -340,8 +399,9 @@ fn read_pre_state(
         .map(|c| (keccak256(c), c))
         .collect();
     let mut unavailable = vec![];
+    let mut unproven = vec![];
     for (addr, acc) in &file.extra.pre_state {
-        check_against_witness(&trie, parent_root, addr, acc.as_ref())
+        check_against_witness(&trie, parent_root, addr, acc.as_ref(), &mut unproven)
             .map_err(|e| bad(format!("extra.preState: {e}")))?;
         let Some(acc) = acc else {
             rec.pre_state.insert(*addr, None);
@@ -380,7 +440,7 @@ fn read_pre_state(
             }),
         );
     }
-    Ok(unavailable)
+    Ok((unavailable, unproven))
 }
 
 /// The post-state: every pre-state account and slot, with the changes of `extra.stateDiffs`

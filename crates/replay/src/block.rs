@@ -29,12 +29,12 @@ use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, StateMap};
 
 use crate::{
     BlockDb, BlockOutcome, ChainRules, Codes, SideConfig, VerifiedPreState,
-    db::block_db,
+    db::block_db_watching,
     env::Prepared,
     outcome::{collect_new_codes, panic_text, tx_exec},
     receipts::BlockReceiptBuilder,
     state_root::{receipt_state_roots, set_post_state_root},
-    witness::verify_pre_state,
+    witness::{judge_unproven, verify_pre_state},
 };
 
 /// What a block run records besides the block-level results (receipts root, logs bloom, gas,
@@ -187,7 +187,8 @@ fn execute_block(
     let mut witness = check_witness(block, spec, &mut trace.outcome)?;
     let rules = ChainRules::new(p.chain, block.conventions.rewards);
     // the pre-state in memory; the post-state is read from it at the end (`post_state_from_db`)
-    let mut state = block_db(block, codes, &side.overrides);
+    let watch = witness.as_ref().map(|w| w.watch(block)).unwrap_or_default();
+    let mut state = block_db_watching(block, codes, &side.overrides, watch);
     {
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
         let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, BlockReceiptBuilder::default());
@@ -206,6 +207,7 @@ fn execute_block(
         }
         seal_receipts(receipts, out)?;
     }
+    let (reads, code_reads) = state.db.take_watched();
     let out = &mut trace.outcome;
     out.gas_executed = out
         .txs
@@ -217,6 +219,12 @@ fn execute_block(
     out.unknown_accounts = state.db.take_unknown();
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
+    if let Some(w) = witness.as_mut()
+        && let Err(e) = judge_unproven(w, block, &reads, &code_reads, &out.post_state)
+    {
+        out.witness = Some(w.outcome.clone());
+        return Err(e);
+    }
     set_post_state_root(block, witness, out);
     Ok(())
 }
@@ -236,7 +244,7 @@ fn check_witness(
     {
         Some(Err(w)) => {
             let e = w.error.clone().unwrap_or_default();
-            out.witness = Some(w);
+            out.witness = Some(*w);
             Err(e)
         }
         Some(Ok(v)) => Ok(Some(v)),

@@ -18,6 +18,7 @@ use revm::{
     state::{Account, AccountInfo},
 };
 use txshadow_corpus::{AccountState, Analysed, BlockRecord, CodeStore, KECCAK_EMPTY};
+use txshadow_trie::Key;
 
 use crate::Overrides;
 
@@ -36,6 +37,8 @@ struct LazyCode {
     raw: alloy_primitives::Bytes,
     analysed: Option<Analysed>,
     decoded: OnceLock<Bytecode>,
+    /// Decoding it panics (see [`Codes::insert_panicking`]).
+    panics: bool,
 }
 
 impl Codes {
@@ -49,6 +52,7 @@ impl Codes {
                         raw: code.clone(),
                         analysed: store.analysed(&h).cloned(),
                         decoded: OnceLock::new(),
+                        panics: false,
                     };
                     (h, lazy)
                 })
@@ -61,6 +65,10 @@ impl Codes {
     pub fn get(&self, h: &B256) -> Option<&Bytecode> {
         self.map.get(h).map(|c| {
             c.decoded.get_or_init(|| {
+                assert!(
+                    !c.panics,
+                    "code {h} is set to panic when used (a test hook)"
+                );
                 c.analysed
                     .as_ref()
                     .and_then(|a| from_analysed(&c.raw, a))
@@ -81,6 +89,23 @@ impl Codes {
             raw: code.original_bytes(),
             analysed: None,
             decoded: OnceLock::from(code),
+            panics: false,
+        };
+        self.map.insert(h, lazy);
+        h
+    }
+
+    /// Adds a code whose first use by a replay panics (inside the EVM, as a revm bug would):
+    /// for tests that a tx panicking inside the EVM is one failed item and the run goes on.
+    /// Returns its hash.
+    #[doc(hidden)]
+    pub fn insert_panicking(&mut self, raw: alloy_primitives::Bytes) -> B256 {
+        let h = alloy_primitives::keccak256(&raw);
+        let lazy = LazyCode {
+            raw,
+            analysed: None,
+            decoded: OnceLock::new(),
+            panics: true,
         };
         self.map.insert(h, lazy);
         h
@@ -251,13 +276,48 @@ impl DatabaseCommit for BlockDb<'_> {
 
 /// The corpus behind a [`BlockDb`]: answers for accounts and slots the pre-state does not list
 /// (absent, zero), ancestors' hashes and codes, under the overrides; remembers the accounts read
-/// that the pre-state does not list.
+/// that the pre-state does not list, and the watched values read.
 #[derive(Debug)]
 pub struct CorpusRef<'a> {
     block: &'a BlockRecord,
     codes: &'a Codes,
     overrides: &'a Overrides,
     unknown: RefCell<Vec<Address>>,
+    watch: Watch,
+}
+
+/// Pre-state values a block runs watching: those its witness cannot prove. [`block_db`] leaves
+/// them out of the cache, so their first load reaches the [`CorpusRef`], which records it. An
+/// account's code counts as read when the code of its hash is loaded (the first time a code
+/// hash is loaded in the block: a watched account whose code an account with a proof shares and
+/// ran before it is not seen running).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Watch {
+    accounts: HashSet<Address>,
+    slots: HashSet<(Address, U256)>,
+    /// Code hash → the watched accounts with that code.
+    codes: HashMap<B256, Vec<Address>>,
+    /// Loaded so far: accounts and slots (as trie keys), and accounts whose code was loaded.
+    reads: RefCell<(Vec<Key>, Vec<Address>)>,
+}
+
+impl Watch {
+    /// Watches an account (with its code hash, if it has code).
+    pub(crate) fn add_account(&mut self, a: Address, code_hash: Option<B256>) {
+        self.accounts.insert(a);
+        if let Some(h) = code_hash.filter(|h| *h != KECCAK_EMPTY && *h != B256::ZERO) {
+            self.codes.entry(h).or_default().push(a);
+        }
+    }
+
+    /// Watches a slot.
+    pub(crate) fn add_slot(&mut self, a: Address, k: U256) {
+        self.slots.insert((a, k));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.slots.is_empty()
+    }
 }
 
 impl<'a> CorpusRef<'a> {
@@ -268,6 +328,7 @@ impl<'a> CorpusRef<'a> {
             codes,
             overrides,
             unknown: RefCell::new(Vec::new()),
+            watch: Watch::default(),
         }
     }
 
@@ -275,12 +336,21 @@ impl<'a> CorpusRef<'a> {
     pub fn take_unknown(&self) -> Vec<Address> {
         std::mem::take(&mut *self.unknown.borrow_mut())
     }
+
+    /// The watched accounts and slots read so far, and the watched accounts whose code was
+    /// loaded; watching stops (later reads, such as the post-state's, are not the block's).
+    pub(crate) fn take_watched(&mut self) -> (Vec<Key>, Vec<Address>) {
+        std::mem::take(&mut self.watch).reads.into_inner()
+    }
 }
 
 impl DatabaseRef for CorpusRef<'_> {
     type Error = DbError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DbError> {
+        if self.watch.accounts.contains(&address) {
+            self.watch.reads.borrow_mut().0.push(Key::Account(address));
+        }
         let mut info = match self.block.pre_state.get(&address) {
             Some(Some(acc)) => Some(account_info(acc)),
             Some(None) => None,
@@ -302,6 +372,9 @@ impl DatabaseRef for CorpusRef<'_> {
         if let Some(c) = self.overrides.code_by_hash(&code_hash) {
             return Ok(c.clone());
         }
+        if let Some(accounts) = self.watch.codes.get(&code_hash) {
+            self.watch.reads.borrow_mut().1.extend(accounts);
+        }
         self.codes
             .get(&code_hash)
             .cloned()
@@ -309,6 +382,13 @@ impl DatabaseRef for CorpusRef<'_> {
     }
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<U256, DbError> {
+        if self.watch.slots.contains(&(address, index)) {
+            self.watch
+                .reads
+                .borrow_mut()
+                .0
+                .push(Key::Slot(address, index));
+        }
         if let Some(v) = self
             .overrides
             .storage
@@ -339,10 +419,27 @@ pub fn block_db<'a>(
     codes: &'a Codes,
     overrides: &'a Overrides,
 ) -> BlockDb<'a> {
-    let mut db = CacheDB::new(CorpusRef::new(block, codes, overrides));
+    block_db_watching(block, codes, overrides, Watch::default())
+}
+
+/// [`block_db`], leaving the values of `watch` out of the cache so their reads are recorded
+/// (see [`Watch`]).
+pub(crate) fn block_db_watching<'a>(
+    block: &'a BlockRecord,
+    codes: &'a Codes,
+    overrides: &'a Overrides,
+    watch: Watch,
+) -> BlockDb<'a> {
+    let watching = !watch.is_empty();
+    let mut corpus = CorpusRef::new(block, codes, overrides);
+    corpus.watch = watch;
+    let mut db = CacheDB::new(corpus);
     db.cache.accounts.reserve(block.pre_state.len());
     for (addr, acc) in &block.pre_state {
         let Some(acc) = acc else { continue };
+        if watching && db.db.watch.accounts.contains(addr) {
+            continue;
+        }
         let mut info = Some(account_info(acc));
         if !overrides.is_empty() {
             overrides.apply_account(*addr, &mut info);
@@ -350,9 +447,13 @@ pub fn block_db<'a>(
         let Some(info) = info else { continue };
         db.insert_account_info(*addr, info);
         let entry = db.cache.accounts.get_mut(addr).expect("just inserted");
-        entry
-            .storage
-            .extend(acc.storage.iter().map(|(k, v)| (*k, *v)));
+        let slots = &db.db.watch.slots;
+        entry.storage.extend(
+            acc.storage
+                .iter()
+                .filter(|(k, _)| !watching || !slots.contains(&(*addr, **k)))
+                .map(|(k, v)| (*k, *v)),
+        );
         if let Some(ov) = overrides.storage.get(addr) {
             entry.storage.extend(ov.iter().map(|(k, v)| (*k, *v)));
         }

@@ -7,6 +7,7 @@ mod ethtests;
 mod geth;
 mod hive;
 mod keth;
+mod keth_witness;
 mod pevm;
 mod samples;
 mod state_roots;
