@@ -120,6 +120,11 @@ pub struct Expected {
     /// (false for synthetic single-tx blocks such as tracer fixtures).
     #[serde(default = "yes")]
     pub header_checks: bool,
+    /// The recorded receipts were held to the header's receipts root and logs bloom when they
+    /// were written (see [`crate::seal_receipts`]): a replay may check its receipts against
+    /// them field by field instead of computing the receipts trie.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub receipts_sealed: bool,
 }
 
 fn yes() -> bool {
@@ -140,6 +145,7 @@ impl Default for Expected {
             txs: vec![],
             post_state: None,
             header_checks: true,
+            receipts_sealed: false,
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod fuzzing;
 mod job;
 mod live;
 mod node;
+mod seal;
 pub mod sides;
 mod source;
 mod state_roots;
@@ -54,6 +55,7 @@ pub use job::{
     process_cpu_seconds, replay_block, run,
 };
 pub use live::{LiveOptions, LiveSource};
+pub use seal::{Sealed, seal_corpus};
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
 pub use triage_text::render_text as render_triage;
 

@@ -517,8 +517,8 @@ fn synthetic_block(
         expected: Expected {
             receipts: None,
             txs: vec![expected_tx],
-            post_state: None,
             header_checks: false,
+            ..Expected::default()
         },
         conventions: Conventions {
             rewards: false,
