@@ -13,6 +13,7 @@
 //! # Ok::<_, txshadow_corpus::CorpusError>(())
 //! ```
 
+pub mod binary;
 mod chain;
 mod codes;
 mod error;
