@@ -55,7 +55,7 @@ pub use job::{
     process_cpu_seconds, replay_block, run,
 };
 pub use live::{LiveOptions, LiveSource};
-pub use seal::{Sealed, seal_corpus};
+pub use seal::{SealOptions, Sealed, seal_corpus};
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
 pub use triage_text::render_text as render_triage;
 

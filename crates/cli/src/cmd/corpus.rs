@@ -110,7 +110,13 @@ impl CorpusCmd {
                 }
             }
             Self::Seal { dir, dry_run } => {
-                let s = txshadow_run::seal_corpus(&dir, !dry_run)?;
+                let s = txshadow_run::seal_corpus(
+                    &dir,
+                    txshadow_run::SealOptions {
+                        write: !dry_run,
+                        replay_all: false,
+                    },
+                )?;
                 println!("{}", seal_line(&s));
                 for (n, why) in &s.unsealed {
                     println!("  block {n} not sealed: {why}");

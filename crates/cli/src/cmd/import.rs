@@ -71,8 +71,14 @@ impl ImportArgs {
             eprintln!("failed: {}: {why}", path.display());
         }
         if !self.no_seal && s.blocks > 0 {
-            let sealed = txshadow_run::seal_corpus(&self.out, true)
-                .wrap_err_with(|| format!("seal the receipts of {}", self.out.display()))?;
+            let sealed = txshadow_run::seal_corpus(
+                &self.out,
+                txshadow_run::SealOptions {
+                    write: true,
+                    replay_all: false,
+                },
+            )
+            .wrap_err_with(|| format!("seal the receipts of {}", self.out.display()))?;
             println!("{}", super::corpus::seal_line(&sealed));
         }
         if !s.failed.is_empty() {

@@ -6,7 +6,7 @@ use std::path::Path;
 use txshadow_corpus::Corpus;
 use txshadow_diff::Mode;
 use txshadow_replay::{BlockRunOptions, Codes, ReceiptsCheck, SideConfig, run_block};
-use txshadow_run::{CorpusSource, RunConfig, RunHooks, seal_corpus};
+use txshadow_run::{CorpusSource, RunConfig, RunHooks, SealOptions, seal_corpus};
 
 /// A copy of the shipped corpus (its files only).
 fn copy_of_shipped(to: &Path) {
@@ -28,13 +28,41 @@ fn copy_of_shipped(to: &Path) {
 fn sealed_receipts_replace_the_trie_and_a_difference_still_computes_it() {
     let dir = tempfile::tempdir().unwrap();
     copy_of_shipped(dir.path());
-    let s = seal_corpus(dir.path(), true).unwrap();
+    let s = seal_corpus(
+        dir.path(),
+        SealOptions {
+            write: true,
+            replay_all: false,
+        },
+    )
+    .unwrap();
     // Byzantium on: sealed by a verified replay; before it: left to the trie
     assert_eq!((s.blocks, s.replayed, s.recorded), (13, 9, 0), "{s:?}");
     assert_eq!(s.unsealed.len(), 4, "{s:?}");
     assert!(s.unsealed.iter().all(|(n, _)| *n < 4_370_000));
     Corpus::open(dir.path()).unwrap().verify().unwrap();
-    assert_eq!(seal_corpus(dir.path(), true).unwrap().already, 9);
+    assert_eq!(
+        seal_corpus(
+            dir.path(),
+            SealOptions {
+                write: true,
+                replay_all: false
+            }
+        )
+        .unwrap()
+        .already,
+        9
+    );
+    // the bench's dry run replays every block again, and writes nothing
+    let dry = SealOptions {
+        write: false,
+        replay_all: true,
+    };
+    let again = seal_corpus(dir.path(), dry).unwrap();
+    assert_eq!(
+        (again.replayed, again.already, again.written),
+        (9, 0, false)
+    );
 
     // a run against the chain checks 9 blocks by their sealed receipts, all matching
     for mode in [Mode::Block, Mode::Tx] {
