@@ -55,6 +55,11 @@ pub struct BlockRunOptions {
     /// Compute the receipts trie and the blooms even where the block's sealed receipts would
     /// do (see [`ReceiptsCheck`]): what sealing does, and a bench of the trie path.
     pub receipts_trie: bool,
+    /// Read the block's post-state back from the database into [`BlockOutcome::post_state`]
+    /// and `storage_reset`. Off, both are left empty unless a state root needs them (a full
+    /// pre-state or a witness): what a comparison against the chain needs when the chain
+    /// recorded no post-state to compare them with.
+    pub post_state: bool,
 }
 
 impl Default for BlockRunOptions {
@@ -63,6 +68,7 @@ impl Default for BlockRunOptions {
             tx_state: true,
             new_codes: false,
             receipts_trie: false,
+            post_state: true,
         }
     }
 }
@@ -217,7 +223,9 @@ fn execute_block(
         .filter_map(|t| t.exec())
         .map(|e| e.gas_used)
         .sum();
-    post_state_from_db(&state, spec, out);
+    if opts.post_state || block.pre_state_is_full || witness.is_some() {
+        post_state_from_db(&state, spec, out);
+    }
     out.unknown_accounts = state.db.take_unknown();
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();

@@ -36,6 +36,7 @@ const REFERENCE: BlockRunOptions = BlockRunOptions {
     tx_state: true,
     new_codes: true,
     receipts_trie: false,
+    post_state: true,
 };
 
 /// A tx's own pre-state: the block pre-state with the changes of the earlier txs (and the
@@ -206,6 +207,7 @@ pub fn run_block_tx_mode(
     let Some(candidate) = candidate else {
         let opts = BlockRunOptions {
             tx_state: block.expected.has_tx_post_states(),
+            post_state: block.expected.post_state.is_some(),
             ..BlockRunOptions::default()
         };
         return TxModeOutcome {

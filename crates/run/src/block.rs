@@ -54,8 +54,10 @@ fn run_sides(
         }
         (Mode::Block, None) => {
             // per-tx state maps only where the chain recorded per-tx state to compare them with
+            // the same for the block's post-state
             let opts = BlockRunOptions {
                 tx_state: block.expected.has_tx_post_states(),
+                post_state: block.expected.post_state.is_some(),
                 ..Default::default()
             };
             sides(None, run_block(block, chain, codes, base, &opts).outcome)
