@@ -99,6 +99,16 @@ pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusErro
     let packed = match bytes[5] {
         RAW => payload,
         LZ4 => {
+            // LZ4 expands at most 255-fold: a larger stated size is damage, not an allocation
+            let size = payload.get(..4).map_or(0, |b| {
+                u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
+            });
+            if size > payload.len().saturating_mul(255) {
+                return Err(damaged(format!(
+                    "LZ4: a stated size of {size} bytes for {} stored",
+                    payload.len()
+                )));
+            }
             unpacked = lz4_flex::decompress_size_prepended(payload)
                 .map_err(|e| damaged(format!("LZ4: {e}")))?;
             &unpacked[..]
@@ -193,6 +203,13 @@ mod tests {
         cut[8..HEADER].copy_from_slice(&crc.to_le_bytes());
         let e = decode_block(&cut, path).unwrap_err().to_string();
         assert!(e.contains("does not decode"), "{e}");
+        // a stated size LZ4 cannot expand to, behind a matching CRC: refused before allocating
+        let mut huge = bin.clone();
+        huge[HEADER..HEADER + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let crc = crc32fast::hash(&huge[HEADER..]);
+        huge[8..HEADER].copy_from_slice(&crc.to_le_bytes());
+        let e = decode_block(&huge, path).unwrap_err().to_string();
+        assert!(e.contains("stated size"), "{e}");
         // an unknown compression
         let mut odd = bin.clone();
         odd[5] = 9;
