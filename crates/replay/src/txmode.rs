@@ -216,7 +216,12 @@ pub fn run_block_tx_mode(
         };
     };
     // the block run gives every tx's pre-state, the baseline's outcomes and block-level results
-    let (base, layers) = TxLayers::from_reference(run_prepared(&p, codes, baseline, &REFERENCE));
+    // (tx mode compares no block post-state: read back only where recorded or for a state root)
+    let opts = BlockRunOptions {
+        post_state: block.expected.post_state.is_some(),
+        ..REFERENCE
+    };
+    let (base, layers) = TxLayers::from_reference(run_prepared(&p, codes, baseline, &opts));
     let env = p.env(candidate);
     let mut out = p.skeleton(env.cfg_env.spec);
     out.txs = (0..p.txs.len())
