@@ -3,7 +3,7 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use txshadow_benches::shipped_corpus;
+use txshadow_benches::{sealed_binary_copy, shipped_corpus};
 use txshadow_diff::{Mode, diff_outcomes};
 use txshadow_replay::{BlockRunOptions, SideConfig, run_block, run_block_tx_mode};
 use txshadow_report::{Report, ReportWriter, Sink};
@@ -12,9 +12,11 @@ use txshadow_run::{
     bench::{Loaded, raw},
 };
 
-/// The three largest blocks of the shipped corpus (by gas), the same every run.
+/// The three largest blocks of the shipped corpus (by gas), the same every run, as
+/// `sealed_binary_copy` has them (receipts sealed).
 fn pinned() -> (Loaded, Vec<usize>) {
-    let loaded = Loaded::load(&shipped_corpus()).expect("shipped corpus loads");
+    let copy = sealed_binary_copy();
+    let loaded = Loaded::load(copy.path()).expect("shipped corpus loads");
     let mut idx: Vec<usize> = (0..loaded.blocks.len()).collect();
     idx.sort_by_key(|i| std::cmp::Reverse(loaded.blocks[*i].gas_used()));
     idx.truncate(3);
@@ -25,6 +27,26 @@ fn corpus_load(c: &mut Criterion) {
     let dir = shipped_corpus();
     c.bench_function("corpus_load/shipped", |b| {
         b.iter(|| Loaded::load(&dir).expect("loads"))
+    });
+    // the same blocks in the binary encoding (with sealed receipts, as import writes them)
+    let copy = sealed_binary_copy();
+    c.bench_function("corpus_load/binary_sealed", |b| {
+        b.iter(|| Loaded::load(copy.path()).expect("loads"))
+    });
+    // one block file parsed: JSON against binary
+    let (l, idx) = pinned();
+    let block = &l.blocks[idx[0]];
+    let json = serde_json::to_vec(block).expect("serialises");
+    let bin = txshadow_corpus::binary::encode_block(block);
+    let p = std::path::Path::new("block");
+    c.bench_function("block_file/parse_json_largest", |b| {
+        b.iter(|| txshadow_corpus::parse_block(&json, p).expect("parses"))
+    });
+    c.bench_function("block_file/decode_binary_largest", |b| {
+        b.iter(|| txshadow_corpus::parse_block(&bin, p).expect("decodes"))
+    });
+    c.bench_function("block_file/encode_binary_largest", |b| {
+        b.iter(|| txshadow_corpus::binary::encode_block(block))
     });
     // what a run does: one block and its codes at a time
     c.bench_function("corpus_stream/shipped", |b| {
@@ -40,14 +62,25 @@ fn corpus_load(c: &mut Criterion) {
 }
 
 fn whole_run(c: &mut Criterion) {
-    let dir = shipped_corpus();
+    let copy = sealed_binary_copy();
     let out = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("run");
     g.sample_size(10);
-    for (name, mode) in [("block_mode", Mode::Block), ("tx_mode", Mode::Tx)] {
+    let runs = [
+        ("shipped", shipped_corpus(), Mode::Block),
+        ("shipped", shipped_corpus(), Mode::Tx),
+        ("sealed_binary", copy.path().to_path_buf(), Mode::Block),
+        ("sealed_binary", copy.path().to_path_buf(), Mode::Tx),
+    ];
+    for (corpus, dir, mode) in runs {
+        let name = if mode == Mode::Block {
+            "block_mode"
+        } else {
+            "tx_mode"
+        };
         let mut cfg = RunConfig::against_chain(mode, out.path());
         cfg.run_id = Some(name.into());
-        g.bench_function(format!("shipped/{name}"), |b| {
+        g.bench_function(format!("{corpus}/{name}"), |b| {
             b.iter(|| {
                 let mut s = CorpusSource::open(&dir, None).expect("opens");
                 let o = txshadow_run::run(&mut s, &cfg, RunHooks::default()).expect("runs");
@@ -63,7 +96,23 @@ fn block_replay(c: &mut Criterion) {
     let side = SideConfig::chain("baseline");
     let mut g = c.benchmark_group("block");
     g.sample_size(20);
-    g.bench_function("harness/3-largest", |b| {
+    // what a run against the chain does: receipts only, checked against the sealed ones; and
+    // the same with the receipts trie and blooms computed
+    for (name, trie) in [("harness_sealed", false), ("harness_trie", true)] {
+        let opts = BlockRunOptions {
+            receipts_trie: trie,
+            ..BlockRunOptions::receipts_only()
+        };
+        g.bench_function(format!("{name}/3-largest"), |b| {
+            b.iter(|| {
+                for i in &idx {
+                    let o = run_block(&l.blocks[*i], &l.chain, &l.codes, &side, &opts).outcome;
+                    assert!(o.error.is_none());
+                }
+            })
+        });
+    }
+    g.bench_function("harness_tx_state/3-largest", |b| {
         b.iter(|| {
             for i in &idx {
                 let o = run_block(
@@ -98,6 +147,25 @@ fn tx_replay(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("tx_mode/largest", |b| {
         b.iter(|| run_block_tx_mode(b0, &l.chain, &l.codes, &side, None))
+    });
+    let cand = SideConfig::chain("candidate");
+    g.bench_function("tx_mode_candidate/largest", |b| {
+        b.iter(|| run_block_tx_mode(b0, &l.chain, &l.codes, &side, Some(&cand)))
+    });
+    g.finish();
+}
+
+fn sealing(c: &mut Criterion) {
+    let copy = sealed_binary_copy();
+    let mut g = c.benchmark_group("seal");
+    g.sample_size(10);
+    // every block replayed with its receipts trie and checked against the chain, no writes
+    let opts = txshadow_run::SealOptions {
+        write: false,
+        replay_all: true,
+    };
+    g.bench_function("dry_run/shipped", |b| {
+        b.iter(|| txshadow_run::seal_corpus(copy.path(), opts).expect("seals"))
     });
     g.finish();
 }
@@ -161,6 +229,7 @@ criterion_group!(
     corpus_load,
     block_replay,
     tx_replay,
+    sealing,
     diff,
     report_writing,
     whole_run

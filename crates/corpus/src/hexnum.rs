@@ -1,4 +1,5 @@
-//! Reading the 256-bit numbers of a state map (balances, slots, values) from JSON.
+//! Reading the 256-bit numbers of a state map (balances, slots, values) from JSON (and from the
+//! binary encoding's big-endian bytes).
 //!
 //! A block file's pre-state is mostly storage slots and their values, each a `0x` hex string.
 //! ruint's generic string parser (decimal or any radix, digit by digit) was half of all the time
@@ -42,6 +43,11 @@ impl Visitor<'_> for U256Visitor {
 
     fn visit_u128<E: Error>(self, v: u128) -> Result<U256, E> {
         Ok(U256::from(v))
+    }
+
+    fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<U256, E> {
+        // the binary encoding: big-endian bytes, as ruint writes them
+        U256::try_from_be_slice(v).ok_or_else(|| E::invalid_length(v.len(), &self))
     }
 
     fn visit_str<E: Error>(self, s: &str) -> Result<U256, E> {

@@ -13,6 +13,7 @@
 //! # Ok::<_, txshadow_corpus::CorpusError>(())
 //! ```
 
+pub mod binary;
 mod chain;
 mod codes;
 mod error;
@@ -21,6 +22,7 @@ mod hexnum;
 mod manifest;
 mod model;
 pub mod pack;
+mod receipts;
 mod stats;
 pub mod store;
 mod verify;
@@ -33,6 +35,7 @@ pub use fsutil::write_atomic;
 pub use manifest::{BlockEntry, FORMAT_NAME, FORMAT_VERSION, Manifest};
 pub use model::*;
 pub use pack::Analysed;
+pub use receipts::{check_receipts, receipts_root_and_bloom, seal_receipts};
 pub use stats::CorpusStats;
 pub use store::{Corpus, parse_block};
 pub use verify::{VerifySummary, decode_tx};

@@ -135,6 +135,11 @@ pub struct Expected {
     /// The source expects this block to be rejected (a blockchain test's `expectException`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid_block: Option<InvalidBlock>,
+    /// The recorded receipts were held to the header's receipts root and logs bloom when they
+    /// were written (see [`crate::seal_receipts`]): a replay may check its receipts against
+    /// them field by field instead of computing the receipts trie.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub receipts_sealed: bool,
 }
 
 /// A block the source expects to be rejected: why, as the source names it, and the header it
@@ -168,6 +173,7 @@ impl Default for Expected {
             state_root: None,
             logs_hash: None,
             invalid_block: None,
+            receipts_sealed: false,
         }
     }
 }

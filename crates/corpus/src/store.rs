@@ -1,10 +1,11 @@
-//! The on-disk format: a directory with a manifest, one JSON file per block and the codes (packed,
-//! or one file per code until the writer packs them).
+//! The on-disk format: a directory with a manifest, one file per block (binary, see
+//! [`crate::binary`]; JSON in corpora written before it) and the codes (packed, or one file per
+//! code until the writer packs them).
 //!
 //! ```text
 //! <corpus>/manifest.json          format, version, chain, provenance, block index (+ sha256 each),
 //!                                 CRC-32 of each code
-//! <corpus>/blocks/<stem>.json     one BlockRecord
+//! <corpus>/blocks/<stem>.bin      one BlockRecord, binary (`<stem>.json`: JSON, older corpora)
 //! <corpus>/codes/pack-<id>.pack   contract codes, many per file (see [`crate::pack`])
 //! <corpus>/codes/<keccak>.bin     contract code not yet packed (its name is its checksum)
 //! <corpus>/codes/<keccak>.unavailable
@@ -49,7 +50,11 @@ use crate::{
 
 /// Parses the bytes of a block file (`path` names it in errors): the parse [`Corpus::load_block`]
 /// does once the bytes passed their checksum.
+/// A binary block file ([`crate::binary`]) or a JSON one, told apart by their first bytes.
 pub fn parse_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusError> {
+    if crate::binary::is_binary_block(bytes) {
+        return crate::binary::decode_block(bytes, path);
+    }
     // one UTF-8 check of the whole file: `from_slice` checks each string on its own, which
     // was a tenth of the parse
     let text = std::str::from_utf8(bytes).map_err(|e| CorpusError::Invalid {
@@ -382,12 +387,69 @@ mod tests {
         assert_eq!((v.blocks, v.codes), (3, 3));
     }
 
+    /// Rewrites every block of the corpus at `dir` as an older txshadow wrote them: JSON,
+    /// indexed by their sha256 and CRC-32.
+    fn as_json_corpus(dir: &Path) {
+        let mut m = Corpus::open(dir).unwrap().manifest;
+        for e in &mut m.blocks {
+            let bin = dir.join("blocks").join(&e.file);
+            let bytes = fs::read(&bin).unwrap();
+            assert!(crate::binary::is_binary_block(&bytes));
+            let b = parse_block(&bytes, &bin).unwrap();
+            fs::remove_file(&bin).unwrap();
+            let json = serde_json::to_vec(&b).unwrap();
+            e.file = e.file.replace(".bin", ".json");
+            fs::write(dir.join("blocks").join(&e.file), &json).unwrap();
+            e.sha256 = hex_sha256(&json);
+            e.crc32 = Some(crc32fast::hash(&json));
+        }
+        m.checksum = Some(m.digest());
+        fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_json_block_file_of_an_older_corpus_loads_and_is_replaced_when_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path());
+        w.put_block(&block(7)).unwrap();
+        drop(w);
+        as_json_corpus(dir.path());
+        let c = Corpus::open(dir.path()).unwrap();
+        let file = c.manifest().blocks[0].file.clone();
+        assert!(file.ends_with(".json"));
+        assert_eq!(c.load_blocks().unwrap(), [block(7)]);
+        c.verify().unwrap();
+        // written again: one entry, binary, the JSON file gone
+        let mut w = writer(dir.path());
+        w.put_block(&block(7)).unwrap();
+        let c = Corpus::open(dir.path()).unwrap();
+        assert_eq!(c.manifest().blocks.len(), 1);
+        assert!(c.manifest().blocks[0].file.ends_with(".bin"));
+        assert!(!dir.path().join("blocks").join(&file).exists());
+        assert_eq!(c.load_blocks().unwrap(), [block(7)]);
+    }
+
+    #[test]
+    fn every_block_of_the_shipped_corpus_round_trips_through_the_binary_encoding() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet");
+        let c = Corpus::open(&dir).unwrap();
+        for b in c.load_blocks().unwrap() {
+            let bin = crate::binary::encode_block(&b);
+            let back = parse_block(&bin, Path::new("b.bin")).unwrap();
+            assert_eq!(back, b, "block {}", b.number());
+            assert!(bin.len() * 2 < serde_json::to_vec(&b).unwrap().len());
+        }
+    }
+
     #[test]
     fn a_damaged_block_file_fails_the_load_by_crc_and_verify_by_sha256() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path());
         w.put_block(&block(5)).unwrap();
-        let c = w.finish().unwrap();
+        w.finish().unwrap();
+        // an older corpus's JSON block file (the binary encoding also checks itself)
+        as_json_corpus(dir.path());
+        let c = Corpus::open(dir.path()).unwrap();
         let entry = c.manifest().blocks[0].clone();
         let path = c.block_path(&entry);
         let good = fs::read(&path).unwrap();

@@ -1,4 +1,5 @@
-//! `corpus verify`: every file, hash, sender and code checked in full.
+//! `corpus verify`: every file, hash, sender and code checked in full, and sealed receipts
+//! held to their header.
 
 use std::{collections::HashSet, fs, path::Path};
 
@@ -132,6 +133,14 @@ fn verify_block(
                 tx.hash, tx.from
             )));
         }
+    }
+    if b.expected.receipts_sealed {
+        crate::check_receipts(b).map_err(|e| {
+            invalid(format!(
+                "sealed receipts: {e}: the receipts or the header changed after sealing; \
+                 re-capture or re-import the block"
+            ))
+        })?;
     }
     Ok(b.transactions.len())
 }

@@ -26,9 +26,12 @@ pub struct CorpusWriter {
     manifest: Manifest,
     known_codes: HashSet<B256>,
     unavailable_codes: HashSet<B256>,
-    /// Hashes and file names of the indexed blocks (fast `has_block`).
+    /// Hashes and file stems of the indexed blocks (fast `has_block`).
     block_hashes: HashSet<B256>,
     block_files: HashSet<String>,
+    /// Block files of an older encoding replaced by new ones, removed once the manifest that
+    /// no longer names them is written.
+    stale_files: Vec<String>,
     /// The index needs sorting before it is written.
     unsorted: bool,
 }
@@ -83,7 +86,11 @@ impl CorpusWriter {
         }
         let unavailable_codes = codes_with(&dir, ".unavailable");
         let block_hashes = manifest.blocks.iter().map(|b| b.hash).collect();
-        let block_files = manifest.blocks.iter().map(|b| b.file.clone()).collect();
+        let block_files = manifest
+            .blocks
+            .iter()
+            .map(|b| file_stem(&b.file).to_string())
+            .collect();
         let mut w = Self {
             dir,
             manifest,
@@ -91,6 +98,7 @@ impl CorpusWriter {
             unavailable_codes,
             block_hashes,
             block_files,
+            stale_files: vec![],
             unsorted: false,
         };
         w.write_manifest()?;
@@ -171,21 +179,28 @@ impl CorpusWriter {
                 });
             }
         }
-        let file = format!("{}.json", block.file_stem());
-        let bytes = serde_json::to_vec(block).expect("block serialises");
+        let stem = block.file_stem();
+        let file = format!("{stem}.bin");
+        let bytes = crate::binary::encode_block(block);
         write_atomic(&self.dir.join("blocks").join(&file), &bytes)?;
-        if self.block_files.contains(&file) {
+        if self.block_files.contains(&stem) {
+            // the block is written again (a resumed writer, sealing): its entry is replaced, and
+            // a file of the older encoding goes once the manifest no longer names it
             let hashes = &mut self.block_hashes;
+            let stale = &mut self.stale_files;
             self.manifest.blocks.retain(|b| {
-                let keep = b.file != file;
+                let keep = file_stem(&b.file) != stem;
                 if !keep {
                     hashes.remove(&b.hash);
+                    if b.file != file {
+                        stale.push(b.file.clone());
+                    }
                 }
                 keep
             });
         }
         self.block_hashes.insert(block.hash);
-        self.block_files.insert(file.clone());
+        self.block_files.insert(stem);
         self.manifest.blocks.push(BlockEntry {
             file,
             number: block.number(),
@@ -211,7 +226,16 @@ impl CorpusWriter {
         self.manifest.checksum = None;
         self.manifest.checksum = Some(self.manifest.digest());
         let bytes = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
-        write_atomic(&self.dir.join(MANIFEST), &bytes)
+        write_atomic(&self.dir.join(MANIFEST), &bytes)?;
+        for f in self.stale_files.drain(..) {
+            let p = self.dir.join("blocks").join(f);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(CorpusError::Io { path: p, source }),
+            }
+        }
+        Ok(())
     }
 
     /// Finishes: rewrites the manifest, packs the codes written as loose files (see
@@ -260,6 +284,11 @@ impl CorpusWriter {
         }
         Ok(n)
     }
+}
+
+/// A block file's name without its extension (`.bin`, or `.json` for the older encoding).
+fn file_stem(file: &str) -> &str {
+    file.rsplit_once('.').map_or(file, |(stem, _)| stem)
 }
 
 /// Shared, immutable code store handle.

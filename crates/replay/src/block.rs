@@ -28,11 +28,11 @@ use revm::{
 use txshadow_corpus::{AccountState, BlockRecord, ChainConfig, StateMap};
 
 use crate::{
-    BlockDb, BlockOutcome, ChainRules, Codes, SideConfig, VerifiedPreState,
+    BlockDb, BlockOutcome, ChainRules, Codes, ReceiptsCheck, SideConfig, VerifiedPreState,
     db::block_db_watching,
     env::Prepared,
     outcome::{collect_new_codes, panic_text, tx_exec},
-    receipts::BlockReceiptBuilder,
+    receipts::{BlockReceiptBuilder, fill_blooms},
     state_root::{receipt_state_roots, set_post_state_root},
     witness::{judge_unproven, verify_pre_state},
 };
@@ -52,6 +52,14 @@ pub struct BlockRunOptions {
     /// ([`BlockRun::new_codes`]), so a caller can carry the post-state forward as the next
     /// block's pre-state.
     pub new_codes: bool,
+    /// Compute the receipts trie and the blooms even where the block's sealed receipts would
+    /// do (see [`ReceiptsCheck`]): what sealing does, and a bench of the trie path.
+    pub receipts_trie: bool,
+    /// Read the block's post-state back from the database into [`BlockOutcome::post_state`]
+    /// and `storage_reset`. Off, both are left empty unless a state root needs them (a full
+    /// pre-state or a witness): what a comparison against the chain needs when the chain
+    /// recorded no post-state to compare them with.
+    pub post_state: bool,
 }
 
 impl Default for BlockRunOptions {
@@ -59,6 +67,8 @@ impl Default for BlockRunOptions {
         Self {
             tx_state: true,
             new_codes: false,
+            receipts_trie: false,
+            post_state: true,
         }
     }
 }
@@ -191,7 +201,7 @@ fn execute_block(
     let mut state = block_db_watching(block, codes, &side.overrides, watch);
     {
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
-        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, BlockReceiptBuilder::default());
+        let mut ex = EthBlockExecutor::new(evm, p.ctx(), &rules, BlockReceiptBuilder);
         if block.conventions.system_calls {
             system_calls(&mut ex, &mut trace.system_changes)?;
         }
@@ -205,7 +215,7 @@ fn execute_block(
         {
             set_receipt_state_roots(&mut receipts, block, witness.as_mut(), out);
         }
-        seal_receipts(receipts, out)?;
+        check_receipts(receipts, block, opts, out)?;
     }
     let (reads, code_reads) = state.db.take_watched();
     let out = &mut trace.outcome;
@@ -215,7 +225,9 @@ fn execute_block(
         .filter_map(|t| t.exec())
         .map(|e| e.gas_used)
         .sum();
-    post_state_from_db(&state, spec, out);
+    if opts.post_state || block.pre_state_is_full || witness.is_some() {
+        post_state_from_db(&state, spec, out);
+    }
     out.unknown_accounts = state.db.take_unknown();
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
@@ -376,16 +388,19 @@ fn set_receipt_state_roots(
     }
 }
 
-/// The receipts root and logs bloom of `receipts`; the logs move into the txs' outcomes.
-fn seal_receipts(receipts: Vec<ReceiptEnvelope>, out: &mut BlockOutcome) -> Result<(), String> {
-    out.receipts_root =
-        alloy_trie::root::ordered_trie_root_with_encoder(&receipts, |r, buf| r.encode_2718(buf));
-    let mut bloom = Bloom::ZERO;
-    for r in &receipts {
-        bloom.accrue_bloom(&r.bloom());
-    }
-    out.logs_bloom = bloom;
-    // every executed tx has its receipt, in order: the logs move into the outcome
+/// The receipts root and logs bloom of `receipts`, and the logs moved into the txs' outcomes.
+///
+/// Where the block's recorded receipts are sealed (held to the header's receipts root and logs
+/// bloom when they were written) and the built receipts equal them field by field (type,
+/// status, cumulative gas, logs byte for byte), the root and bloom are the header's: the trie
+/// and the blooms of equal receipts are equal. Otherwise they are computed.
+fn check_receipts(
+    mut receipts: Vec<ReceiptEnvelope>,
+    block: &BlockRecord,
+    opts: &BlockRunOptions,
+    out: &mut BlockOutcome,
+) -> Result<(), String> {
+    // every executed tx has its receipt, in order
     let executed = out.txs.iter().filter(|t| t.result.is_ok()).count();
     if executed != receipts.len() {
         return Err(format!(
@@ -393,11 +408,49 @@ fn seal_receipts(receipts: Vec<ReceiptEnvelope>, out: &mut BlockOutcome) -> Resu
             receipts.len()
         ));
     }
+    if !opts.receipts_trie && equal_to_sealed(&receipts, block) {
+        out.receipts_root = block.header.receipts_root;
+        out.logs_bloom = block.header.logs_bloom;
+        out.receipts_check = ReceiptsCheck::Recorded;
+    } else {
+        fill_blooms(&mut receipts);
+        out.receipts_root =
+            alloy_trie::root::ordered_trie_root_with_encoder(&receipts, |r, buf| {
+                r.encode_2718(buf);
+            });
+        let mut bloom = Bloom::ZERO;
+        for r in &receipts {
+            bloom.accrue_bloom(&r.bloom());
+        }
+        out.logs_bloom = bloom;
+        out.receipts_check = ReceiptsCheck::Trie;
+    }
     let execs = out.txs.iter_mut().filter_map(|t| t.result.as_mut().ok());
     for (e, r) in execs.zip(receipts) {
         e.logs = r.into_logs();
     }
     Ok(())
+}
+
+/// Whether `receipts` (one per tx) equal the block's sealed receipts in everything the
+/// receipts trie encodes: type, status (or state root), cumulative gas and logs.
+fn equal_to_sealed(receipts: &[ReceiptEnvelope], block: &BlockRecord) -> bool {
+    let x = &block.expected;
+    let Some(recorded) = x
+        .receipts
+        .as_ref()
+        .filter(|_| x.receipts_sealed && x.header_checks)
+    else {
+        return false;
+    };
+    recorded.len() == receipts.len()
+        && receipts.len() == block.transactions.len()
+        && recorded.iter().zip(receipts).all(|(want, got)| {
+            got.tx_type() as u8 == want.tx_type
+                && Some(got.status_or_post_state()) == want.status_value()
+                && got.cumulative_gas_used() == want.cumulative_gas_used
+                && got.logs() == want.logs.as_slice()
+        })
 }
 
 /// The block's post-state, read from the in-memory state: every account the block changed,

@@ -107,6 +107,7 @@ impl<'a> Prepared<'a> {
             gas_used: 0,
             receipts_root: B256::ZERO,
             logs_bloom: Bloom::ZERO,
+            receipts_check: crate::ReceiptsCheck::default(),
             state_root: None,
             state_root_exact: false,
             witness: None,

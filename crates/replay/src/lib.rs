@@ -8,8 +8,8 @@
 //!   the state the earlier ones left. [`BlockRunOptions`] says what a run records besides the
 //!   block-level results: each tx's state changes (the default), or receipts only (faster), and
 //!   the codes the block deployed.
-//! - Tx mode ([`run_block_tx_mode`], [`TxRunner`]): every tx alone on its own pre-state, taken
-//!   from a reference block run of the baseline.
+//! - Tx mode ([`run_block_tx_mode`], [`TxRunner`]): a candidate's txs each alone on its own
+//!   pre-state, taken from the baseline's block run (whose per-tx outcomes are the baseline's).
 //! - State roots ([`state_root`], [`post_state_root`], [`state_root_after`],
 //!   [`apply_changes`], [`VerifiedPreState::post_state_root`]): from a full pre-state or from
 //!   a block's witness.
@@ -45,7 +45,7 @@ pub use db::{BlockDb, Codes, CorpusDb, CorpusRef, DbError, block_db, decode_code
 pub use env::{ChainRules, evm_env};
 pub use header_rules::check_header;
 pub use inspect::{Frame, RichStep, Step, StepTrace, StepWindow, Touches, opcode_name};
-pub use outcome::{BlockOutcome, TxExec, TxOutcome};
+pub use outcome::{BlockOutcome, ReceiptsCheck, TxExec, TxOutcome};
 pub use revm::primitives::hardfork::SpecId;
 pub use state_root::{apply_changes, post_state_root, state_root, state_root_after};
 pub use txmode::{TxDb, TxModeOutcome, TxRunner, TxState, run_block_tx_mode};

@@ -88,6 +88,9 @@ pub struct BlockOutcome {
     pub receipts_root: B256,
     /// Logs bloom of the block (block mode).
     pub logs_bloom: Bloom,
+    /// How the receipts root and logs bloom were obtained (block mode).
+    #[serde(default)]
+    pub receipts_check: ReceiptsCheck,
     /// State root: the real one when the corpus holds the full pre-state (`state_root_exact`),
     /// else `None` (a root over the touched accounts is computed on demand by
     /// `post_state_root` when two replays' post-states differ).
@@ -111,6 +114,20 @@ pub struct BlockOutcome {
     pub error: Option<String>,
     /// Gas executed (sum of tx gas used), for throughput.
     pub gas_executed: u64,
+}
+
+/// How a block run obtained its receipts root and logs bloom. Either way they are checked the
+/// same: against the header (against the chain) or against the other side's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptsCheck {
+    /// Computed: the receipts trie root over the built receipts and the OR of their blooms.
+    #[default]
+    Trie,
+    /// The built receipts equal the block's sealed recorded receipts (held to the header's
+    /// receipts root and logs bloom when they were written) in type, status, cumulative gas
+    /// and logs byte for byte: the root and bloom are the header's, no trie or bloom computed.
+    Recorded,
 }
 
 /// The message of a caught panic.

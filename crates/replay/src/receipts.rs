@@ -1,12 +1,12 @@
-//! Receipts as block mode builds them: alloy's receipt envelopes, with each log's bloom bits
-//! computed once per distinct address and topic of the block instead of once per log.
+//! Receipts as block mode builds them: alloy's receipt envelopes, their blooms left empty while
+//! the block runs. A block whose recorded receipts are sealed compares its receipts with them
+//! field by field and needs no bloom at all; otherwise [`fill_blooms`] computes them, each
+//! log's bloom bits once per distinct address and topic of the block instead of once per log.
 //!
 //! A block's logs repeat a few addresses (the token contracts) and topics (the event
 //! signatures, the same holders) many times; the bloom of each needs keccak256 of each of them.
-//! Remembering those hashes for the block removes most of that hashing from the hot loop and
-//! gives the same blooms bit for bit.
-
-use std::cell::RefCell;
+//! Remembering those hashes for the block removes most of that hashing and gives the same
+//! blooms bit for bit.
 
 use alloy_consensus::{
     Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope, TxType,
@@ -42,12 +42,20 @@ impl BloomHashes {
     }
 }
 
-/// Builds [`ReceiptEnvelope`]s like alloy-evm's `AlloyReceiptBuilder`, remembering the bloom
-/// hashes of the block (one builder per block run).
-#[derive(Debug, Default)]
-pub(crate) struct BlockReceiptBuilder {
-    hashes: RefCell<BloomHashes>,
+/// Sets the bloom of every receipt from its logs (the builder leaves them empty).
+pub(crate) fn fill_blooms(receipts: &mut [ReceiptEnvelope]) {
+    let mut hashes = BloomHashes::default();
+    for r in receipts {
+        if let Some(r) = r.as_receipt_with_bloom_mut() {
+            r.logs_bloom = hashes.bloom(&r.receipt.logs);
+        }
+    }
 }
+
+/// Builds [`ReceiptEnvelope`]s like alloy-evm's `AlloyReceiptBuilder`, with empty blooms (see
+/// [`fill_blooms`]).
+#[derive(Debug, Default)]
+pub(crate) struct BlockReceiptBuilder;
 
 impl ReceiptBuilder for BlockReceiptBuilder {
     type Transaction = TxEnvelope;
@@ -56,7 +64,7 @@ impl ReceiptBuilder for BlockReceiptBuilder {
     fn build_receipt<E: Evm>(&self, ctx: ReceiptBuilderCtx<'_, TxType, E>) -> ReceiptEnvelope {
         let status = Eip658Value::Eip658(ctx.result.is_success());
         let logs = ctx.result.into_logs();
-        let logs_bloom = self.hashes.borrow_mut().bloom(&logs);
+        let logs_bloom = Bloom::ZERO;
         let receipt = ReceiptWithBloom {
             receipt: Receipt {
                 status,

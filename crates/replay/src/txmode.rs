@@ -1,7 +1,7 @@
-//! Tx mode: every tx of a block run alone on its own pre-state (the block's pre-state with the
-//! changes of the earlier txs, as the baseline's block run made them, layered on top), each in
-//! a fresh EVM: [`run_block_tx_mode`] runs them all, in parallel; [`TxRunner`] runs one at a
-//! time with an inspector attached (traces, triage).
+//! Tx mode: every tx of a block on its own pre-state (the block's pre-state with the changes of
+//! the earlier txs, as the baseline's block run made them, layered on top), each in a fresh EVM:
+//! [`run_block_tx_mode`] runs a candidate's txs so, in parallel, the baseline's being those of
+//! its block run; [`TxRunner`] runs one at a time with an inspector attached (traces, triage).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -35,6 +35,8 @@ use crate::{
 const REFERENCE: BlockRunOptions = BlockRunOptions {
     tx_state: true,
     new_codes: true,
+    receipts_trie: false,
+    post_state: true,
 };
 
 /// A tx's own pre-state: the block pre-state with the changes of the earlier txs (and the
@@ -185,10 +187,15 @@ fn run_one_tx<DB: alloy_evm::Database>(
     };
 }
 
-/// Tx mode: every tx of the block on its own pre-state (the block pre-state plus the changes of
-/// the earlier txs as the baseline made them), each in a fresh EVM, in parallel across txs.
-/// Returns the baseline's block outcome (whose tx results are the per-tx runs), the candidate's
-/// tx outcomes when a candidate is given, and the reference block run the pre-states came from.
+/// Tx mode: every tx of the block judged on its own, in parallel across txs.
+///
+/// The baseline's per-tx outcomes are those of its block run: a tx run alone on the pre-state
+/// that run gave it (the block's pre-state with the changes of the earlier txs) repeats the
+/// block run's own execution of it, so nothing is run twice. Against the chain that block run
+/// is all there is (per-tx state changes recorded only where the chain recorded per-tx state to
+/// compare them with). With a candidate, the block run's changes are the layers of every tx's
+/// pre-state and the candidate runs each tx alone on them, in a fresh EVM: a candidate with
+/// the chain's rules reproduces the baseline tx for tx, which is what checks the layering.
 pub fn run_block_tx_mode(
     block: &BlockRecord,
     chain: &ChainConfig,
@@ -197,77 +204,68 @@ pub fn run_block_tx_mode(
     candidate: Option<&SideConfig>,
 ) -> TxModeOutcome {
     let p = Prepared::new(block, chain);
-    // the reference run gives every tx's pre-state (and the block-level results)
-    let (reference, layers) =
-        TxLayers::from_reference(run_prepared(&p, codes, baseline, &REFERENCE));
-    let run_side = |side: &SideConfig| -> BlockOutcome {
-        let env = p.env(side);
-        let mut out = p.skeleton(env.cfg_env.spec);
-        out.txs = (0..p.txs.len())
-            .into_par_iter()
-            .map(|i| {
-                let mut o = p.tx_meta(i);
-                match &p.txs[i] {
-                    Err(e) => o.result = Err(e.clone()),
-                    Ok(tx) => {
-                        let db = TxDb {
-                            base: CorpusDb::new(block, codes),
-                            layers: &layers,
-                            index: i + 1,
-                        };
-                        // one tx, no commit: the EVM's journal is the only cache it needs
-                        let db = OverlayDb::new(db, &side.overrides);
-                        run_one_tx(db, env.clone(), tx, &mut o, codes);
-                    }
-                }
-                o
-            })
-            .collect();
-        out.gas_executed = out
-            .txs
-            .iter()
-            .filter_map(|t| t.exec())
-            .map(|e| e.gas_used)
-            .sum();
-        out.error = reference.error.clone();
-        out
+    let Some(candidate) = candidate else {
+        let opts = BlockRunOptions {
+            tx_state: block.expected.has_tx_post_states(),
+            post_state: block.expected.post_state.is_some(),
+            ..BlockRunOptions::default()
+        };
+        return TxModeOutcome {
+            baseline: run_prepared(&p, codes, baseline, &opts).outcome,
+            candidate: None,
+        };
     };
-    let mut base = run_side(baseline);
-    // block-level results come from the reference (block) run
-    base.gas_used = reference.gas_used;
-    base.receipts_root = reference.receipts_root;
-    base.logs_bloom = reference.logs_bloom;
-    base.state_root = reference.state_root;
-    base.state_root_exact = reference.state_root_exact;
-    base.witness = reference.witness.clone();
-    base.post_state = reference.post_state.clone();
-    base.storage_reset = reference.storage_reset.clone();
-    base.unknown_accounts = reference.unknown_accounts.clone();
+    // the block run gives every tx's pre-state, the baseline's outcomes and block-level results
+    // (tx mode compares no block post-state: read back only where recorded or for a state root)
+    let opts = BlockRunOptions {
+        post_state: block.expected.post_state.is_some(),
+        ..REFERENCE
+    };
+    let (base, layers) = TxLayers::from_reference(run_prepared(&p, codes, baseline, &opts));
+    let env = p.env(candidate);
+    let mut out = p.skeleton(env.cfg_env.spec);
+    out.txs = (0..p.txs.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut o = p.tx_meta(i);
+            match &p.txs[i] {
+                Err(e) => o.result = Err(e.clone()),
+                Ok(tx) => {
+                    let db = TxDb {
+                        base: CorpusDb::new(block, codes),
+                        layers: &layers,
+                        index: i + 1,
+                    };
+                    // one tx, no commit: the EVM's journal is the only cache it needs
+                    let db = OverlayDb::new(db, &candidate.overrides);
+                    run_one_tx(db, env.clone(), tx, &mut o, codes);
+                }
+            }
+            o
+        })
+        .collect();
     // cumulative gas as the block would have it
-    let mut cum = 0;
-    for t in base.txs.iter_mut() {
-        if let Ok(e) = &mut t.result {
-            cum += e.gas_used;
-            e.cumulative_gas_used = cum;
-        }
+    let mut cumulative = 0;
+    for e in out.txs.iter_mut().filter_map(|t| t.result.as_mut().ok()) {
+        cumulative += e.gas_used;
+        e.cumulative_gas_used = cumulative;
     }
-    let candidate = candidate.map(run_side);
+    out.gas_executed = cumulative;
+    out.error = base.error.clone();
     TxModeOutcome {
         baseline: base,
-        candidate,
-        reference,
+        candidate: Some(out),
     }
 }
 
 /// The result of [`run_block_tx_mode`].
 #[derive(Debug, Clone)]
 pub struct TxModeOutcome {
-    /// The baseline: each tx on its own pre-state; block-level fields from the reference run.
+    /// The baseline: its block run, whose per-tx outcomes are the txs' outcomes.
     pub baseline: BlockOutcome,
-    /// The candidate, each tx on the same pre-states as the baseline.
+    /// The candidate, each tx alone on the pre-state the baseline's block run gave it (its
+    /// block-level fields are not computed).
     pub candidate: Option<BlockOutcome>,
-    /// The block-mode run of the baseline that produced the pre-states.
-    pub reference: BlockOutcome,
 }
 
 /// The database one tx runs on in tx mode (its pre-state, behind a configuration's overrides).

@@ -144,11 +144,16 @@ fn an_account_destroyed_then_sent_value_has_no_storage_after_the_block() {
     assert_eq!(out.state_root, Some(state_root(&accounts)));
     assert!(out.state_root_exact);
 
-    // the same in tx mode, where each tx runs on its own layered pre-state
-    let tx_mode = run_block_tx_mode(&b, &chain, &codes, &side, None);
-    assert_eq!(tx_mode.reference.state_root, out.state_root);
-    let e1 = tx_mode.baseline.txs[1].exec().unwrap();
+    // the same in tx mode, where a candidate runs each tx on its own layered pre-state
+    let tx_mode = run_block_tx_mode(&b, &chain, &codes, &side, Some(&side));
+    assert_eq!(tx_mode.baseline.state_root, out.state_root);
+    let cand = tx_mode.candidate.expect("a candidate ran");
+    let e1 = cand.txs[1].exec().unwrap();
     assert_eq!(e1.state.get(&VICTIM), Some(&Some(victim)));
+    assert_eq!(
+        cand.txs, tx_mode.baseline.txs,
+        "each tx alone = the block run's"
+    );
 }
 
 /// The block database a later tx reads: a slot of the destroyed account reads zero after the

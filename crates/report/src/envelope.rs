@@ -191,6 +191,27 @@ pub struct Throughput {
     pub tx_per_s: f64,
     /// Worker threads.
     pub jobs: usize,
+    /// How the block runs (of every side) checked their receipts: by the receipts trie and
+    /// blooms, or field by field against the block's sealed recorded receipts.
+    #[serde(default)]
+    pub receipts_checks: ReceiptsChecks,
+}
+
+/// Block runs by how they checked their receipts (see [`Throughput::receipts_checks`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsChecks {
+    /// Receipts trie root and blooms computed.
+    pub trie: usize,
+    /// Equal field by field to sealed recorded receipts (root and bloom are the header's).
+    pub recorded: usize,
+}
+
+impl ReceiptsChecks {
+    /// Adds another's counts.
+    pub fn add(&mut self, o: Self) {
+        self.trie += o.trie;
+        self.recorded += o.recorded;
+    }
 }
 
 /// Run identity.

@@ -48,8 +48,8 @@ mod writer;
 pub use conformance::{CaseCounts, CaseVerdict, Conformance};
 pub use csvrow::{CsvRow, TxRow, Verdict};
 pub use envelope::{
-    Configurations, Counts, NotComparable, Report, RunInfo, RunStatus, RunVerdict, SCHEMA_VERSION,
-    SideStateRoot, Skipped, StateRootEntry, Throughput,
+    Configurations, Counts, NotComparable, ReceiptsChecks, Report, RunInfo, RunStatus, RunVerdict,
+    SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
 pub use merge::{MergeError, merge};
 pub use metrics::{BuildInfo, Metrics, MetricsSink, Pushgateway};

@@ -290,6 +290,7 @@ fn combine(shards: &[Shard]) -> Report {
         t.replay_seconds = t.replay_seconds.max(x.replay_seconds);
         t.gas += x.gas;
         t.jobs += x.jobs;
+        t.receipts_checks.add(x.receipts_checks);
     }
     r.skipped
         .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));

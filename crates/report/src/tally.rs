@@ -27,6 +27,8 @@ pub struct BlockResult {
     pub tx_errors: Vec<(usize, String)>,
     /// Gas executed by the sides (for throughput).
     pub gas: u64,
+    /// How the sides' block runs checked their receipts.
+    pub receipts_checks: crate::ReceiptsChecks,
     /// Warnings.
     pub warnings: Vec<String>,
     /// The block's state root check, when the real root was computed.
@@ -106,6 +108,7 @@ impl Report {
         self.state_roots.extend(r.state_root.clone());
         self.findings.extend(r.findings.iter().cloned());
         self.throughput.gas += r.gas;
+        self.throughput.receipts_checks.add(r.receipts_checks);
     }
 
     /// Ends the report: the verdict, the end time, the status that goes with the verdict

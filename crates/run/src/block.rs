@@ -8,7 +8,8 @@ use txshadow_diff::{
     diff_outcomes,
 };
 use txshadow_replay::{
-    BlockOutcome, BlockRunOptions, TxOutcome, run_block, run_block_pair, run_block_tx_mode,
+    BlockOutcome, BlockRunOptions, ReceiptsCheck, TxOutcome, run_block, run_block_pair,
+    run_block_tx_mode,
 };
 use txshadow_report::{BlockResult, NotComparable, TxRow, Verdict};
 
@@ -21,7 +22,8 @@ struct Sides {
     reference: Option<BlockOutcome>,
     /// The side compared: the candidate, or the baseline against the chain.
     got: BlockOutcome,
-    /// Tx mode against the chain: the block run each tx alone is also held to.
+    /// A node baseline against a corpus without receipts: the verified block run each of the
+    /// node's txs is also held to.
     block_run: Option<BlockOutcome>,
     /// Txs a node side cannot reproduce, with reasons.
     not_comparable: BTreeMap<usize, String>,
@@ -57,18 +59,18 @@ fn run_sides(
         }
         (Mode::Block, None) => {
             // per-tx state maps only where the chain recorded per-tx state to compare them with
+            // the same for the block's post-state
             let opts = BlockRunOptions {
                 tx_state: block.expected.has_tx_post_states(),
+                post_state: block.expected.post_state.is_some(),
                 ..Default::default()
             };
             sides(None, run_block(block, chain, codes, base, &opts).outcome)
         }
-        (Mode::Tx, None) => {
-            let o = run_block_tx_mode(block, chain, codes, base, None);
-            let mut s = sides(None, o.baseline);
-            s.block_run = Some(o.reference);
-            s
-        }
+        (Mode::Tx, None) => sides(
+            None,
+            run_block_tx_mode(block, chain, codes, base, None).baseline,
+        ),
         (Mode::Block, Some(c)) => {
             let (b, k) = run_block_pair(block, chain, codes, base, c, &BlockRunOptions::default());
             sides(Some(b.outcome), k.outcome)
@@ -137,12 +139,11 @@ pub(crate) fn process(
         Some(b) => diff_outcomes(block, b, &s.got, cfg.mode),
     };
     if let Some(block_run) = &s.block_run {
-        // tx mode against the chain: each tx alone must also agree with the block run, whose
-        // receipts the header's receipts root vouches for
+        // a node's txs against the block run, whose block fields the test's roots vouch for
         let mut agree = diff_outcomes(block, block_run, &s.got, Mode::Tx);
         for f in &mut agree {
             f.side = Comparison::BaselineVsChain;
-            f.field = format!("{} (tx mode vs block mode)", f.field);
+            f.field = format!("{} (node vs block run)", f.field);
         }
         r.findings.extend(agree);
     }
@@ -160,6 +161,17 @@ pub(crate) fn process(
         reference.map(|_| &s.got),
     );
     r.gas = s.got.gas_executed + reference.map_or(0, |b| b.gas_executed);
+    let block_runs: Vec<&BlockOutcome> = match (cfg.mode, reference) {
+        // tx mode's candidate runs each tx alone and builds no receipts
+        (Mode::Tx, Some(b)) => vec![b],
+        (_, b) => std::iter::once(&s.got).chain(b).collect(),
+    };
+    for o in block_runs.into_iter().filter(|o| o.error.is_none()) {
+        match o.receipts_check {
+            ReceiptsCheck::Trie => r.receipts_checks.trie += 1,
+            ReceiptsCheck::Recorded => r.receipts_checks.recorded += 1,
+        }
+    }
     let (errors, one_sided) = tx_failures(block, &s.got, reference);
     r.tx_errors = errors;
     if !s.state_compared {

@@ -41,6 +41,7 @@ mod job;
 mod live;
 mod node;
 mod rotate;
+mod seal;
 pub mod sides;
 mod source;
 mod state_roots;
@@ -56,6 +57,7 @@ pub use job::{
 };
 pub use live::{LiveOptions, LiveSource};
 pub use rotate::{Rotate, RotatedOutcome, run_rotated, utc_day};
+pub use seal::{SealOptions, Sealed, seal_corpus};
 pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
 pub use triage_text::render_text as render_triage;
 

@@ -143,6 +143,8 @@ fn captured_anvil_blocks_replay_exactly() {
             assert_eq!(b.block_hashes[&(n - 1)], b.header.parent_hash);
             let receipts = b.expected.receipts.as_ref().unwrap();
             assert_eq!(receipts.len(), b.transactions.len());
+            // held to the header's receipts root and logs bloom at capture
+            assert!(b.expected.receipts_sealed, "block {n}");
             assert_eq!(b.expected.txs.len(), b.transactions.len());
             assert!(
                 b.expected

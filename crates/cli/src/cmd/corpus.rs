@@ -1,4 +1,4 @@
-//! `txshadow corpus stats|verify`.
+//! `txshadow corpus stats|verify|pack|seal|show`.
 
 use std::path::PathBuf;
 
@@ -23,12 +23,33 @@ pub enum CorpusCmd {
         /// Corpus directory.
         dir: PathBuf,
     },
-    /// Move loose code files into a pack (one file for many codes, read faster). Import and
-    /// capture pack what they write; this is for corpora written by older versions or by a
-    /// capture that was stopped.
+    /// Move loose code files into a pack (one file for many codes, read faster) and rewrite
+    /// JSON block files in the binary block encoding. Import and capture write both so; this
+    /// is for corpora written by older versions or by a capture that was stopped.
     Pack {
         /// Corpus directory.
         dir: PathBuf,
+    },
+    /// Print one block as JSON (number, hash or hash prefix, or file name; a corpus holding
+    /// several blocks of that number, e.g. fixtures, needs the hash or the file name).
+    Show {
+        /// Corpus directory.
+        dir: PathBuf,
+        /// The block: number, `0x` hash (or a prefix of one), or file name.
+        block: String,
+    },
+    /// Seal the blocks' receipts: recorded receipts are held to each header's receipts root
+    /// and logs bloom; a block without recorded receipts is replayed under the chain's rules
+    /// and, where the replay matches the chain in every check, its receipts are written and
+    /// held to the header. A replay then checks receipts field by field against sealed ones
+    /// instead of computing the receipts trie (it still computes it for receipts that differ).
+    /// Import seals what it writes; blocks that do not match are listed and left unsealed.
+    Seal {
+        /// Corpus directory.
+        dir: PathBuf,
+        /// Do the work and report, without writing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -63,12 +84,99 @@ impl CorpusCmd {
                 let mut w =
                     CorpusWriter::create(&dir, m.chain.clone(), m.provenance.clone(), false)?;
                 let n = w.pack_loose_codes()?;
+                let mut json = 0;
+                for e in m.blocks.iter().filter(|e| e.file.ends_with(".json")) {
+                    w.put_block_deferred(&c.load_block(e)?)?;
+                    json += 1;
+                }
                 w.finish()?;
-                println!("packed {n} loose codes in {}", dir.display());
+                println!(
+                    "packed {n} loose codes and rewrote {json} JSON block files as binary in {}",
+                    dir.display()
+                );
+                Ok(EXIT_OK)
+            }
+            Self::Show { dir, block } => {
+                let c = Corpus::open(&dir)?;
+                let e = find_entry(&c, &block)?;
+                let b = c.load_block(e)?;
+                let mut text = serde_json::to_string_pretty(&b)?;
+                text.push('\n');
+                let mut out = std::io::stdout().lock();
+                match std::io::Write::write_all(&mut out, text.as_bytes()) {
+                    // a closed pipe (`| head`) is not an error
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(EXIT_OK),
+                }
+            }
+            Self::Seal { dir, dry_run } => {
+                let s = txshadow_run::seal_corpus(
+                    &dir,
+                    txshadow_run::SealOptions {
+                        write: !dry_run,
+                        replay_all: false,
+                    },
+                )?;
+                println!("{}", seal_line(&s));
+                for (n, why) in &s.unsealed {
+                    println!("  block {n} not sealed: {why}");
+                }
                 Ok(EXIT_OK)
             }
         }
     }
+}
+
+/// The manifest entry `which` names: a block number, a hash or a prefix of one, or a file name.
+fn find_entry<'a>(c: &'a Corpus, which: &str) -> Result<&'a txshadow_corpus::BlockEntry> {
+    let w = which.trim().to_ascii_lowercase();
+    let hits: Vec<_> = c
+        .manifest()
+        .blocks
+        .iter()
+        .filter(|e| {
+            let stem = e.file.rsplit_once('.').map_or(e.file.as_str(), |(s, _)| s);
+            e.file == w
+                || stem == w
+                || w.parse::<u64>().is_ok_and(|n| n == e.number)
+                || (w.starts_with("0x") && w.len() >= 4 && e.hash.to_string().starts_with(&w))
+        })
+        .collect();
+    match hits.as_slice() {
+        [e] => Ok(e),
+        [] => eyre::bail!(
+            "no block {which:?} in {}: give a block number, a hash (or a prefix of one) or a              file name from `txshadow corpus stats`",
+            c.dir().display()
+        ),
+        more => eyre::bail!(
+            "{which:?} names {} blocks in {} ({}): give the hash or the file name",
+            more.len(),
+            c.dir().display(),
+            more.iter()
+                .take(5)
+                .map(|e| e.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// One line saying what sealing did.
+pub(crate) fn seal_line(s: &txshadow_run::Sealed) -> String {
+    format!(
+        "receipts {}: {} blocks held to their headers ({} recorded, {} from a verified replay), \
+         {} already sealed, {} left unsealed (checked by the receipts trie)",
+        if s.written {
+            "sealed"
+        } else {
+            "checked (dry run)"
+        },
+        s.recorded + s.replayed,
+        s.recorded,
+        s.replayed,
+        s.already,
+        s.unsealed.len()
+    )
 }
 
 fn print_stats(s: &CorpusStats) {

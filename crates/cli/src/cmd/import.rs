@@ -22,6 +22,12 @@ pub struct ImportArgs {
     /// Discard an existing corpus at --out instead of resuming it.
     #[arg(long)]
     pub overwrite: bool,
+    /// Do not seal the receipts. By default each imported block is replayed once under the
+    /// chain's rules and, where the replay matches the chain, its receipts are written into the
+    /// block and held to the header (`txshadow corpus seal`): later replays then check receipts
+    /// field by field instead of computing the receipts trie.
+    #[arg(long)]
+    pub no_seal: bool,
 }
 
 impl ImportArgs {
@@ -66,6 +72,17 @@ impl ImportArgs {
         }
         for (path, why) in &s.failed {
             eprintln!("failed: {}: {why}", path.display());
+        }
+        if !self.no_seal && s.blocks > 0 {
+            let sealed = txshadow_run::seal_corpus(
+                &self.out,
+                txshadow_run::SealOptions {
+                    write: true,
+                    replay_all: false,
+                },
+            )
+            .wrap_err_with(|| format!("seal the receipts of {}", self.out.display()))?;
+            println!("{}", super::corpus::seal_line(&sealed));
         }
         if !s.failed.is_empty() {
             eprintln!(

@@ -28,6 +28,8 @@ struct HarnessRun {
     gas: u64,
     /// Txs.
     txs: usize,
+    /// How its block runs checked their receipts.
+    receipts_checks: txshadow_report::ReceiptsChecks,
 }
 
 fn harness_run(
@@ -59,6 +61,7 @@ fn harness_run(
         pass: o.exit == crate::EXIT_OK,
         gas: tp.gas,
         txs: o.report.counts.txs,
+        receipts_checks: tp.receipts_checks,
     })
 }
 
@@ -121,6 +124,7 @@ impl Tally {
             cand: CandidateFigures {
                 jobs: n,
                 pass: true,
+                tx_pass: true,
                 ..Default::default()
             },
         }
@@ -134,6 +138,7 @@ impl Tally {
         f.raw_gas = r.gas;
         f.raw_invalid = r.invalid;
         f.harness_pass &= hr.pass;
+        f.receipts_checks = hr.receipts_checks;
         let a = &mut f.by_jobs[k];
         a.harness_seconds.push(hr.seconds);
         a.load_seconds.push(hr.load);
@@ -156,6 +161,8 @@ impl Tally {
         cand.baseline_only_seconds = bn.harness_seconds.clone();
         cand.cost_best_vs_best = cand.with_candidate_seconds.best / bn.harness_seconds.best;
         cand.cost_x_baseline = median(&paired(&cand.with_candidate_seconds, &bn.harness_seconds));
+        let tn = tx.by_jobs.last().expect("levels");
+        cand.tx_overhead_vs_raw = median(&paired(&cand.tx_with_candidate_seconds, &tn.raw_seconds));
         Measured {
             block,
             tx,
@@ -201,25 +208,54 @@ pub(crate) fn measure(plan: &Plan<'_>, progress: &(dyn Fn(&str) + Sync)) -> Resu
                 tally.record(m, k, &hr, &r);
             }
         }
-        let hr = harness_run(
-            plan.corpus,
-            Mode::Block,
-            plan.n,
-            true,
-            plan.runs,
-            "block-candidate",
-        )?;
-        let (c, pass) = (hr.seconds, hr.pass);
-        progress(&format!(
-            "rep {}/{} block -j {} baseline + candidate: {c:.3} s",
-            rep + 1,
-            plan.reps,
-            plan.n
-        ));
-        tally.cand.with_candidate_seconds.push(c);
-        tally.cand.pass &= pass;
+        measure_candidates(plan, rep, &mut tally, progress)?;
     }
     Ok(tally.finish())
+}
+
+/// The baseline + candidate runs of repetition `rep` at `-j N`: block mode, then tx mode (whose
+/// ratio is against the raw tx loop of the same repetition).
+fn measure_candidates(
+    plan: &Plan<'_>,
+    rep: usize,
+    tally: &mut Tally,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let (reps, n) = (plan.reps, plan.n);
+    let hr = harness_run(
+        plan.corpus,
+        Mode::Block,
+        n,
+        true,
+        plan.runs,
+        "block-candidate",
+    )?;
+    progress(&format!(
+        "rep {}/{reps} block -j {n} baseline + candidate: {:.3} s",
+        rep + 1,
+        hr.seconds
+    ));
+    let c = &mut tally.cand;
+    c.with_candidate_seconds.push(hr.seconds);
+    c.pass &= hr.pass;
+    c.receipts_checks = hr.receipts_checks;
+    let hr = harness_run(plan.corpus, Mode::Tx, n, true, plan.runs, "tx-candidate")?;
+    let raw = tally.figs[1]
+        .by_jobs
+        .last()
+        .expect("levels")
+        .raw_seconds
+        .all[rep];
+    progress(&format!(
+        "rep {}/{reps} tx -j {n} baseline + candidate: {:.3} s, ratio to raw revm {:.3}",
+        rep + 1,
+        hr.seconds,
+        hr.seconds / raw
+    ));
+    let c = &mut tally.cand;
+    c.tx_with_candidate_seconds.push(hr.seconds);
+    c.tx_pass &= hr.pass;
+    Ok(())
 }
 
 /// The harness and the raw loop in one mode at `j` threads, back to back; fails when the two

@@ -50,6 +50,12 @@ pub fn render_markdown(r: &BenchReport) -> String {
                 "FOUND DIFFERENCES"
             }
         );
+        let c = &m.receipts_checks;
+        let _ = writeln!(
+            s,
+            "receipts checked per run: {} blocks field by field against sealed receipts, {} by the receipts trie and blooms\n",
+            c.recorded, c.trie
+        );
         let _ = writeln!(
             s,
             "| -j | harness Mgas/s | harness tx/s | raw Mgas/s | raw tx/s | harness/raw (best/best) | harness/raw CPU | harness s | raw s | load s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -89,6 +95,40 @@ pub fn render_markdown(r: &BenchReport) -> String {
         f2(r.candidate.cost_x_baseline),
         f2(r.candidate.cost_best_vs_best),
         r.info.command
+    );
+    let c = &r.candidate;
+    let _ = writeln!(
+        s,
+        "\nbaseline + candidate (tx, -j {}): {:.3} s (best) = {:.2}x raw revm's tx loop; {}; receipts of the block runs: {} field by field, {} by trie",
+        c.jobs,
+        c.tx_with_candidate_seconds.best,
+        c.tx_overhead_vs_raw,
+        if c.pass && c.tx_pass {
+            "no difference found"
+        } else {
+            "FOUND DIFFERENCES"
+        },
+        c.receipts_checks.recorded,
+        c.receipts_checks.trie
+    );
+    let (z, d) = (&r.seal, &r.disk);
+    let _ = writeln!(
+        s,
+        "\nsealing the receipts (timed on its own, a dry run replaying every block with its trie): {:.3} s [{:.3}]; {} blocks sealed, {} sealable, {} not{}\n\non disk: {} block files ({} binary, {} JSON) {:.0} bytes/tx; with codes and manifest {:.0} bytes/tx",
+        z.seconds.best,
+        z.seconds.worst,
+        z.sealed_blocks,
+        z.sealable_blocks,
+        z.unsealed_blocks,
+        z.unsealed_reason
+            .as_ref()
+            .map(|r| format!(" (first: {r})"))
+            .unwrap_or_default(),
+        d.binary_block_files + d.json_block_files,
+        d.binary_block_files,
+        d.json_block_files,
+        d.block_bytes_per_tx,
+        d.total_bytes_per_tx
     );
     if let Some(v) = &r.revme {
         let _ = writeln!(

@@ -89,6 +89,11 @@ pub struct ModeFigures {
     pub raw_invalid: usize,
     /// Whether every harness run matched the chain (verdict `pass`).
     pub harness_pass: bool,
+    /// How the harness's block runs checked their receipts (the last repetition's run at each
+    /// thread count made the same checks): by the receipts trie, or field by field against
+    /// sealed receipts. Every other check (gas, logs bloom, state, per-tx fields) is made
+    /// alike in both.
+    pub receipts_checks: txshadow_report::ReceiptsChecks,
 }
 
 /// The summary a reader looks at first. Keep the order: see the module docs.
@@ -121,6 +126,8 @@ pub struct Headline {
     pub load_share_of_job: f64,
     /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
     pub candidate_run_cost_x_baseline: f64,
+    /// Baseline + candidate tx-mode run time / raw revm tx loop time (`-j N`).
+    pub tx_candidate_overhead_vs_raw: f64,
     /// Threads of `-j N`.
     pub jobs: usize,
 }
@@ -155,6 +162,49 @@ pub struct CandidateFigures {
     pub cost_best_vs_best: f64,
     /// Whether the candidate runs found no difference (they should not: same rules).
     pub pass: bool,
+    /// How the block runs of both sides checked their receipts (the last repetition's run).
+    pub receipts_checks: txshadow_report::ReceiptsChecks,
+    /// Baseline + candidate in tx mode (the candidate runs each tx alone), seconds.
+    pub tx_with_candidate_seconds: Seconds,
+    /// That run / the raw revm tx loop at `-j N`: the median of the repetitions' ratios.
+    pub tx_overhead_vs_raw: f64,
+    /// Whether the tx-mode candidate runs found no difference.
+    pub tx_pass: bool,
+}
+
+/// Sealing the corpus's receipts, timed on its own: a dry run of `txshadow corpus seal` (every
+/// block not yet sealed replayed with its receipts trie and checked against the chain, no
+/// writes). Sealing is done once per corpus (import does it), so no timed run includes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SealFigures {
+    /// Seconds of the dry run.
+    pub seconds: Seconds,
+    /// Blocks whose receipts were sealed when the bench started.
+    pub sealed_blocks: usize,
+    /// Blocks the dry run would seal now.
+    pub sealable_blocks: usize,
+    /// Blocks that cannot be sealed (they keep the trie check), with the first reason.
+    pub unsealed_blocks: usize,
+    /// Why the first unsealed block is not sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsealed_reason: Option<String>,
+}
+
+/// The corpus's size on disk.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiskFigures {
+    /// Bytes of the block files.
+    pub block_bytes: u64,
+    /// Bytes of the code files (packs and loose codes).
+    pub code_bytes: u64,
+    /// Block files in the binary encoding / in JSON.
+    pub binary_block_files: usize,
+    /// Block files in JSON (an older corpus; `txshadow corpus pack` converts them).
+    pub json_block_files: usize,
+    /// Block bytes per tx.
+    pub block_bytes_per_tx: f64,
+    /// All bytes (blocks, codes, manifest) per tx.
+    pub total_bytes_per_tx: f64,
 }
 
 /// Corpus and machine.
@@ -201,6 +251,10 @@ pub struct BenchReport {
     pub tx_mode: ModeFigures,
     /// Baseline + candidate.
     pub candidate: CandidateFigures,
+    /// Sealing the receipts, timed on its own.
+    pub seal: SealFigures,
+    /// The corpus on disk.
+    pub disk: DiskFigures,
     /// `revme statetest` on the same txs exported as fixtures, against tx mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revme: Option<revme::RevmeFigures>,

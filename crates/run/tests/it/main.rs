@@ -18,6 +18,8 @@ use txshadow_run::{
     SourceBlock, SourcePlan,
 };
 
+mod seal;
+
 fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet")
 }
