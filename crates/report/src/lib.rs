@@ -34,6 +34,8 @@
 //! ```
 
 mod aggregate;
+#[cfg(test)]
+mod bounded_tests;
 mod conformance;
 mod csvrow;
 mod envelope;
@@ -48,10 +50,10 @@ mod writer;
 pub use conformance::{CaseCounts, CaseVerdict, Conformance};
 pub use csvrow::{CsvRow, TxRow, Verdict};
 pub use envelope::{
-    Configurations, Counts, NotComparable, Report, RunInfo, RunStatus, RunVerdict, SCHEMA_VERSION,
-    SideStateRoot, Skipped, StateRootEntry, Throughput,
+    Configurations, Counts, KindCounts, LeftOut, NotComparable, Report, RunInfo, RunStatus,
+    RunVerdict, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
 pub use merge::{MergeError, merge};
 pub use metrics::{BuildInfo, Metrics, MetricsSink, Pushgateway};
-pub use tally::{BlockResult, Sink};
-pub use writer::{ReportError, ReportWriter};
+pub use tally::{BlockResult, LISTED_ENTRIES, LISTED_FINDINGS, LISTED_WARNINGS, Sink};
+pub use writer::{LISTED_PASSING_CASES, LISTED_PROBLEM_CASES, ReportError, ReportWriter};
