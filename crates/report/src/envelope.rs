@@ -6,6 +6,7 @@ use txshadow_diff::{Accepted, Finding};
 
 /// Version of the `report.json` schema. Bumped on any incompatible change.
 ///
+/// - 2 (compatible additions since): `left_out`, present when a list passed its cap.
 /// - 2: `verdict` is `pending` while the run goes (was empty); `run.status` may be
 ///   `interrupted`; `counts.block_errors` counts blocks that failed as a whole (they were in
 ///   `errors`), so `matched + differing + errors + not_comparable = txs`: every tx in one

@@ -9,9 +9,16 @@
 //! are atomic. The model is typed ([`Verdict`], [`RunVerdict`], [`Configurations`], numbers as
 //! numbers); strings are made only by the writers.
 //!
+//! A run of any length (a live one has no end) is kept in bounded memory: the aggregates are
+//! fixed-size, and every list a report or a file keeps has a cap a batch run of normal size
+//! does not reach ([`LISTED_FINDINGS`], [`LISTED_ENTRIES`], [`LISTED_WARNINGS`],
+//! [`LISTED_PASSING_CASES`], [`LISTED_PROBLEM_CASES`]); past it the entries are counted, not
+//! listed ([`LeftOut`], the `txshadow.unlisted.*` properties of `junit.xml`), and the counts
+//! stay exact.
+//!
 //! Files in `reports/<run-id>/`:
 //! - `report.json`: versioned envelope ([`SCHEMA_VERSION`]): run, inputs, configurations,
-//!   counts, findings, skipped items, throughput, per-block state roots;
+//!   counts, findings, skipped items, throughput, per-block state roots, what was left out;
 //! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas,
 //!   state roots;
 //! - `results.csv`: one row per tx ([`CsvRow`]);
