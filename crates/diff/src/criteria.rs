@@ -99,66 +99,125 @@ pub struct Totals {
 
 /// The criteria a run fails, as readable lines (empty: the run passes).
 pub fn evaluate(criteria: &[Criterion], findings: &[Finding], t: &Totals) -> Vec<String> {
-    let open: Vec<_> = findings.iter().filter(|f| f.accepted.is_none()).collect();
-    let mut failed = vec![];
-    for c in criteria {
-        match c {
-            Criterion::Any => {
-                let errors = t.errors + t.block_errors;
-                if !open.is_empty() || errors > 0 {
-                    failed.push(format!(
-                        "any: {} unaccepted finding(s), {errors} error(s)",
-                        open.len(),
-                    ));
+    let mut tally = CriteriaTally::new(criteria);
+    for f in findings {
+        tally.add(f);
+    }
+    tally.failed(t)
+}
+
+/// What the criteria count of the findings, tallied one finding at a time, so a run of any
+/// length is judged on every finding without keeping them all.
+#[derive(Debug, Clone)]
+pub struct CriteriaTally {
+    criteria: Vec<Criterion>,
+    /// Unaccepted findings.
+    open: usize,
+    /// Per criterion: the unaccepted findings it counts (of its kind; a gas change over its
+    /// limit).
+    hits: Vec<usize>,
+}
+
+impl CriteriaTally {
+    /// A tally for these criteria, nothing counted yet.
+    pub fn new(criteria: &[Criterion]) -> Self {
+        Self {
+            criteria: criteria.to_vec(),
+            open: 0,
+            hits: vec![0; criteria.len()],
+        }
+    }
+
+    /// Counts one finding in (accepted ones count for nothing).
+    pub fn add(&mut self, f: &Finding) {
+        if f.accepted.is_some() {
+            return;
+        }
+        self.open += 1;
+        for (c, n) in self.criteria.iter().zip(&mut self.hits) {
+            let hit = match c {
+                Criterion::Kind(k) => f.kind == *k,
+                Criterion::GasTx(p) => {
+                    f.kind == Kind::Gas
+                        && f.gas_pair().is_some_and(|(g, e)| {
+                            e > 0 && (g as f64 - e as f64) / e as f64 * 100.0 > *p
+                        })
                 }
-            }
-            Criterion::Kind(k) => {
-                let n = open.iter().filter(|f| f.kind == *k).count();
-                if n > 0 {
-                    failed.push(format!("{}: {n} finding(s)", k.as_str()));
-                }
-            }
-            Criterion::GasTx(p) => {
-                let n = open
-                    .iter()
-                    .filter(|f| f.kind == Kind::Gas)
-                    .filter_map(|f| f.gas_pair())
-                    .filter(|(g, e)| *e > 0 && (*g as f64 - *e as f64) / *e as f64 * 100.0 > *p)
-                    .count();
-                if n > 0 {
-                    failed.push(format!("gas-tx>{p}%: {n} tx(s) over the limit"));
-                }
-            }
-            Criterion::NotComparable(p) => {
-                let (n, all) = (t.not_comparable, t.txs);
-                let share = if all == 0 {
-                    0.0
-                } else {
-                    n as f64 / all as f64 * 100.0
-                };
-                if n > 0 && share > *p {
-                    let limit = if *p > 0.0 {
-                        format!(">{p}%")
-                    } else {
-                        String::new()
-                    };
-                    failed.push(format!(
-                        "not-comparable{limit}: {n} of {all} tx(s) not comparable ({share:.1}%)"
-                    ));
-                }
-            }
-            Criterion::GasTotal(p) => {
-                let (g, e) = (t.gas_got as f64, t.gas_expected as f64);
-                if e > 0.0 && (g - e) / e * 100.0 > *p {
-                    failed.push(format!(
-                        "gas-total>{p}%: total gas up {:.3}%",
-                        (g - e) / e * 100.0
-                    ));
-                }
+                _ => false,
+            };
+            *n += usize::from(hit);
+        }
+    }
+
+    /// Counts in `n` unaccepted findings of `kind` known only by their count (a report that
+    /// left them out of its list): they count for `any` and their kind, not for `gas-tx`.
+    pub fn add_counted(&mut self, kind: Kind, n: usize) {
+        self.open += n;
+        for (c, hits) in self.criteria.iter().zip(&mut self.hits) {
+            if *c == Criterion::Kind(kind) {
+                *hits += n;
             }
         }
     }
-    failed
+
+    /// The criteria failed so far, as readable lines (empty: the run passes).
+    pub fn failed(&self, t: &Totals) -> Vec<String> {
+        let mut failed = vec![];
+        for (c, n) in self.criteria.iter().zip(&self.hits) {
+            let n = *n;
+            match c {
+                Criterion::Any => {
+                    let errors = t.errors + t.block_errors;
+                    if self.open > 0 || errors > 0 {
+                        failed.push(format!(
+                            "any: {} unaccepted finding(s), {errors} error(s)",
+                            self.open,
+                        ));
+                    }
+                }
+                Criterion::Kind(k) => {
+                    if n > 0 {
+                        failed.push(format!("{}: {n} finding(s)", k.as_str()));
+                    }
+                }
+                Criterion::GasTx(p) => {
+                    if n > 0 {
+                        failed.push(format!("gas-tx>{p}%: {n} tx(s) over the limit"));
+                    }
+                }
+                Criterion::NotComparable(p) => not_comparable(&mut failed, *p, t),
+                Criterion::GasTotal(p) => {
+                    let (g, e) = (t.gas_got as f64, t.gas_expected as f64);
+                    if e > 0.0 && (g - e) / e * 100.0 > *p {
+                        failed.push(format!(
+                            "gas-total>{p}%: total gas up {:.3}%",
+                            (g - e) / e * 100.0
+                        ));
+                    }
+                }
+            }
+        }
+        failed
+    }
+}
+
+fn not_comparable(failed: &mut Vec<String>, p: f64, t: &Totals) {
+    let (n, all) = (t.not_comparable, t.txs);
+    let share = if all == 0 {
+        0.0
+    } else {
+        n as f64 / all as f64 * 100.0
+    };
+    if n > 0 && share > p {
+        let limit = if p > 0.0 {
+            format!(">{p}%")
+        } else {
+            String::new()
+        };
+        failed.push(format!(
+            "not-comparable{limit}: {n} of {all} tx(s) not comparable ({share:.1}%)"
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +274,33 @@ mod tests {
         ] {
             assert_eq!(Criterion::parse(s).unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn a_tally_counts_findings_known_by_their_count() {
+        let crit = [
+            Criterion::Any,
+            Criterion::Kind(Kind::Status),
+            Criterion::GasTx(5.0),
+        ];
+        let mut t = CriteriaTally::new(&crit);
+        t.add(&Finding::block(
+            1,
+            Default::default(),
+            Kind::Gas,
+            "gas",
+            110,
+            100,
+        ));
+        t.add_counted(Kind::Status, 3);
+        assert_eq!(
+            t.failed(&Totals::default()),
+            [
+                "any: 4 unaccepted finding(s), 0 error(s)",
+                "status: 3 finding(s)",
+                "gas-tx>5%: 1 tx(s) over the limit"
+            ]
+        );
     }
 
     #[test]

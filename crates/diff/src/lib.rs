@@ -26,6 +26,6 @@ mod rejection;
 
 pub use accept::{ACCEPTED_VERSION, AcceptRule, Accepted, AcceptedFile, apply_accepted};
 pub use compare::{Mode, diff_against_chain, diff_outcomes};
-pub use criteria::{CRITERIA_SYNTAX, Criterion, Totals, evaluate};
+pub use criteria::{CRITERIA_SYNTAX, CriteriaTally, Criterion, Totals, evaluate};
 pub use finding::{Comparison, Finding, Kind};
 pub use rejection::{rejection_known, rejection_matches, rejection_reason, same_rejection};

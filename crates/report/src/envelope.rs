@@ -6,6 +6,7 @@ use txshadow_diff::{Accepted, Finding};
 
 /// Version of the `report.json` schema. Bumped on any incompatible change.
 ///
+/// - 2 (compatible additions since): `left_out`, present when a list passed its cap.
 /// - 2: `verdict` is `pending` while the run goes (was empty); `run.status` may be
 ///   `interrupted`; `counts.block_errors` counts blocks that failed as a whole (they were in
 ///   `errors`), so `matched + differing + errors + not_comparable = txs`: every tx in one
@@ -290,6 +291,66 @@ pub struct Report {
     /// cases (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conformance: Option<crate::Conformance>,
+    /// What the lists above leave out, counted: a run long enough (a live one) to pass a
+    /// list's cap ([`crate::LISTED_FINDINGS`], [`crate::LISTED_ENTRIES`],
+    /// [`crate::LISTED_WARNINGS`]). Absent when every entry is listed; `counts` are exact
+    /// either way.
+    #[serde(default, skip_serializing_if = "LeftOut::is_empty")]
+    pub left_out: LeftOut,
+}
+
+/// Entries a report counts but does not list, past the caps that keep a run of any length in
+/// bounded memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Findings not listed (the listed ones are those of most impact).
+    #[serde(default)]
+    pub findings: usize,
+    /// Those findings by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub findings_by_kind: BTreeMap<String, KindCounts>,
+    /// Skipped blocks not listed in `skipped`.
+    #[serde(default)]
+    pub skipped: usize,
+    /// Txs not listed in `not_comparable`.
+    #[serde(default)]
+    pub not_comparable: usize,
+    /// Warnings not listed.
+    #[serde(default)]
+    pub warnings: usize,
+    /// Blocks' state root checks not listed in `state_roots`.
+    #[serde(default)]
+    pub state_roots: usize,
+}
+
+impl LeftOut {
+    /// Whether nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Adds what another report left out (a shard's).
+    pub fn add(&mut self, o: &Self) {
+        self.findings += o.findings;
+        for (k, v) in &o.findings_by_kind {
+            let e = self.findings_by_kind.entry(k.clone()).or_default();
+            e.open += v.open;
+            e.accepted += v.accepted;
+        }
+        self.skipped += o.skipped;
+        self.not_comparable += o.not_comparable;
+        self.warnings += o.warnings;
+        self.state_roots += o.state_roots;
+    }
+}
+
+/// Findings of one kind, open and accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCounts {
+    /// Not covered by an accepted-differences rule.
+    pub open: usize,
+    /// Covered by one.
+    pub accepted: usize,
 }
 
 /// One block's state root check.

@@ -8,7 +8,12 @@ use std::fmt::Write;
 
 use txshadow_diff::Finding;
 
-use crate::{Report, RunVerdict, aggregate::Aggregates, junit::esc, markdown::by_impact};
+use crate::{
+    Report, RunVerdict,
+    aggregate::{Aggregates, BlockBin},
+    junit::esc,
+    markdown::by_impact,
+};
 
 /// Findings listed in the page, the most impact first.
 pub(crate) const MAX_FINDINGS: usize = 500;
@@ -259,14 +264,8 @@ fn plots(h: &mut String, r: &Report, agg: &Aggregates) {
     h.push_str("<h2>Plots</h2><div class=\"plots\">\n");
     let hist: Vec<(String, f64)> = crate::aggregate::GAS_BUCKETS
         .iter()
-        .map(|(lo, hi, label)| {
-            let n = agg
-                .gas_deltas
-                .iter()
-                .filter(|d| **d >= *lo && **d < *hi)
-                .count();
-            (label.to_string(), n as f64)
-        })
+        .zip(agg.gas_buckets)
+        .map(|((_, _, label), n)| (label.to_string(), n as f64))
         .collect();
     h.push_str(&bar_chart(
         "plot-gas-hist",
@@ -332,17 +331,18 @@ fn plots(h: &mut String, r: &Report, agg: &Aggregates) {
 }
 
 /// Differing txs per block, in at most 60 bins of consecutive blocks.
-fn per_block_bins(per_block: &[(u64, usize, usize)]) -> Vec<(String, f64)> {
+fn per_block_bins(per_block: &[BlockBin]) -> Vec<(String, f64)> {
     let per = per_block.len().div_ceil(60).max(1);
     per_block
         .chunks(per)
         .map(|c| {
-            let label = if c.len() == 1 {
-                c[0].0.to_string()
+            let (first, last) = (c[0].first, c[c.len() - 1].last);
+            let label = if first == last {
+                first.to_string()
             } else {
-                format!("{}..{}", c[0].0, c[c.len() - 1].0)
+                format!("{first}..{last}")
             };
-            (label, c.iter().map(|b| b.2).sum::<usize>() as f64)
+            (label, c.iter().map(|b| b.differing).sum::<usize>() as f64)
         })
         .collect()
 }
@@ -359,12 +359,19 @@ fn options(values: impl IntoIterator<Item = String>) -> String {
 fn findings(h: &mut String, r: &Report) {
     let shown = pick(&r.findings);
     let shown = &shown[..];
+    let listed = if r.left_out.findings > 0 {
+        format!(
+            "report.json lists {} of them (those of most impact), the others are counted",
+            r.findings.len()
+        )
+    } else {
+        "every one is in report.json".into()
+    };
     let _ = write!(
         h,
         "<h2>Findings</h2><p class=\"muted\">{} findings; the {} of most impact (errors, status \
-         flips, the largest gas changes, then the rest) are listed here, every one is in \
-         report.json.</p>",
-        r.findings.len(),
+         flips, the largest gas changes, then the rest) are listed here, {listed}.</p>",
+        r.findings.len() + r.left_out.findings,
         shown.len()
     );
     let kinds = options(shown.iter().map(|f| f.kind.as_str().to_string()));

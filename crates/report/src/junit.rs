@@ -1,4 +1,10 @@
 //! JUnit XML: a test suite per run, a test case per block and per tx with findings.
+//!
+//! A run of any length stays in bounded memory: past [`crate::LISTED_PASSING_CASES`] passing
+//! cases and [`crate::LISTED_PROBLEM_CASES`] failing, erroring or skipped ones, further cases
+//! are counted in the suite's `tests`, `failures`, `errors` and `skipped` attributes and in
+//! its `txshadow.unlisted.*` properties, not listed. Conformance suite cases (a finite corpus)
+//! are always listed.
 
 use std::fmt::Write;
 
@@ -48,31 +54,95 @@ pub(crate) fn finding_diff(f: &Finding) -> String {
     )
 }
 
-/// Renders the JUnit XML of these cases.
-pub(crate) fn render(report: &Report, cases: &[Case]) -> String {
-    let xml: Vec<(u64, String)> = cases.iter().map(|c| (c.block, case_xml(c))).collect();
-    render_cases(report, &xml.iter().collect::<Vec<_>>())
+/// Test cases counted but not listed, by outcome (past the caps of
+/// [`crate::LISTED_PASSING_CASES`] and [`crate::LISTED_PROBLEM_CASES`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Unlisted {
+    pub(crate) passed: usize,
+    pub(crate) failures: usize,
+    pub(crate) errors: usize,
+    pub(crate) skipped: usize,
 }
 
-/// Renders the JUnit XML around test cases already rendered (a merge takes the shards').
-pub(crate) fn render_cases(report: &Report, cases: &[&(u64, String)]) -> String {
+/// The `<property>` names of [`Unlisted`] in `junit.xml`.
+const UNLISTED_PROPS: [&str; 4] = [
+    "txshadow.unlisted.passed",
+    "txshadow.unlisted.failures",
+    "txshadow.unlisted.errors",
+    "txshadow.unlisted.skipped",
+];
+
+impl Unlisted {
+    fn values(&self) -> [usize; 4] {
+        [self.passed, self.failures, self.errors, self.skipped]
+    }
+
+    fn total(&self) -> usize {
+        self.values().iter().sum()
+    }
+
+    /// Adds the counts a `junit.xml` txshadow wrote says it left out.
+    pub(crate) fn add_from_xml(&mut self, xml: &str) {
+        for line in xml.lines().take_while(|l| !l.contains("<testcase ")) {
+            for (i, name) in UNLISTED_PROPS.iter().enumerate() {
+                let Some(rest) = line.split(&format!("name=\"{name}\" value=\"")).nth(1) else {
+                    continue;
+                };
+                let n: usize = rest
+                    .split('"')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                match i {
+                    0 => self.passed += n,
+                    1 => self.failures += n,
+                    2 => self.errors += n,
+                    _ => self.skipped += n,
+                }
+            }
+        }
+    }
+}
+
+/// Renders the JUnit XML of these cases, and of those counted but not listed.
+pub(crate) fn render(report: &Report, cases: &[Case], unlisted: &Unlisted) -> String {
+    let xml: Vec<(u64, String)> = cases.iter().map(|c| (c.block, case_xml(c))).collect();
+    render_cases(report, &xml.iter().collect::<Vec<_>>(), unlisted)
+}
+
+/// Renders the JUnit XML around test cases already rendered (a merge takes the shards'). The
+/// suite's counts include the `unlisted` cases, which are named in its properties.
+pub(crate) fn render_cases(
+    report: &Report,
+    cases: &[&(u64, String)],
+    unlisted: &Unlisted,
+) -> String {
     let count = |tag: &str| cases.iter().filter(|c| c.1.contains(tag)).count();
-    let (failures, errors, skipped) = (count("<failure "), count("<error "), count("<skipped "));
+    let failures = count("<failure ") + unlisted.failures;
+    let errors = count("<error ") + unlisted.errors;
+    let skipped = count("<skipped ") + unlisted.skipped;
+    let tests = cases.len() + unlisted.total();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
-        "<testsuites name=\"txshadow\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
-        cases.len(),
+        "<testsuites name=\"txshadow\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
         report.throughput.replay_seconds
     );
     let _ = writeln!(
         x,
-        "  <testsuite name=\"txshadow.{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"txshadow.{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\" timestamp=\"{}\">",
         esc(&report.run.mode),
-        cases.len(),
         report.throughput.replay_seconds,
         esc(report.run.started.trim_end_matches('Z'))
     );
+    if unlisted.total() > 0 {
+        // counted in the suite's attributes, not listed: the caps of a run of any length
+        x.push_str("    <properties>\n");
+        for (name, n) in UNLISTED_PROPS.iter().zip(unlisted.values()) {
+            let _ = writeln!(x, "      <property name=\"{name}\" value=\"{n}\"/>");
+        }
+        x.push_str("    </properties>\n");
+    }
     for c in cases {
         x.push_str(&c.1);
     }

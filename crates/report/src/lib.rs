@@ -9,9 +9,16 @@
 //! are atomic. The model is typed ([`Verdict`], [`RunVerdict`], [`Configurations`], numbers as
 //! numbers); strings are made only by the writers.
 //!
+//! A run of any length (a live one has no end) is kept in bounded memory: the aggregates are
+//! fixed-size, and every list a report or a file keeps has a cap a batch run of normal size
+//! does not reach ([`LISTED_FINDINGS`], [`LISTED_ENTRIES`], [`LISTED_WARNINGS`],
+//! [`LISTED_PASSING_CASES`], [`LISTED_PROBLEM_CASES`]); past it the entries are counted, not
+//! listed ([`LeftOut`], the `txshadow.unlisted.*` properties of `junit.xml`), and the counts
+//! stay exact.
+//!
 //! Files in `reports/<run-id>/`:
 //! - `report.json`: versioned envelope ([`SCHEMA_VERSION`]): run, inputs, configurations,
-//!   counts, findings, skipped items, throughput, per-block state roots;
+//!   counts, findings, skipped items, throughput, per-block state roots, what was left out;
 //! - `summary.md`: verdict, counts, findings grouped by kind and by contract, gas deltas,
 //!   state roots;
 //! - `results.csv`: one row per tx ([`CsvRow`]);
@@ -34,6 +41,8 @@
 //! ```
 
 mod aggregate;
+#[cfg(test)]
+mod bounded_tests;
 mod conformance;
 mod csvrow;
 mod envelope;
@@ -48,10 +57,10 @@ mod writer;
 pub use conformance::{CaseCounts, CaseVerdict, Conformance};
 pub use csvrow::{CsvRow, TxRow, Verdict};
 pub use envelope::{
-    Configurations, Counts, NotComparable, ReceiptsChecks, Report, RunInfo, RunStatus, RunVerdict,
-    SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
+    Configurations, Counts, KindCounts, LeftOut, NotComparable, ReceiptsChecks, Report, RunInfo,
+    RunStatus, RunVerdict, SCHEMA_VERSION, SideStateRoot, Skipped, StateRootEntry, Throughput,
 };
 pub use merge::{MergeError, merge};
 pub use metrics::{BuildInfo, Metrics, MetricsSink, Pushgateway};
-pub use tally::{BlockResult, Sink};
-pub use writer::{ReportError, ReportWriter};
+pub use tally::{BlockResult, LISTED_ENTRIES, LISTED_FINDINGS, LISTED_WARNINGS, Sink};
+pub use writer::{LISTED_PASSING_CASES, LISTED_PROBLEM_CASES, ReportError, ReportWriter};

@@ -15,14 +15,15 @@ fn cell(s: &str) -> String {
     }
 }
 
-/// Renders the summary. `gas_deltas` are per-tx relative gas changes in percent.
-pub(crate) fn render(r: &Report, gas_deltas: &[f64]) -> String {
+/// Renders the summary. `gas_buckets` counts txs by the bucket of
+/// [`crate::aggregate::GAS_BUCKETS`] their relative gas change falls in.
+pub(crate) fn render(r: &Report, gas_buckets: &[usize]) -> String {
     let mut m = String::new();
     header(&mut m, r);
     counts(&mut m, r);
     conformance(&mut m, r);
     findings(&mut m, r);
-    gas_histogram(&mut m, gas_deltas);
+    gas_histogram(&mut m, gas_buckets);
     accepted(&mut m, r);
     skipped_and_warnings(&mut m, r);
     state_roots(&mut m, r);
@@ -118,6 +119,13 @@ fn counts(m: &mut String, r: &Report) {
         if r.not_comparable.len() > 50 {
             let _ = writeln!(m, "\n{} more in report.json.", r.not_comparable.len() - 50);
         }
+        if r.left_out.not_comparable > 0 {
+            let _ = writeln!(
+                m,
+                "\n{} more counted, not listed.",
+                r.left_out.not_comparable
+            );
+        }
     }
     if !r.failed_criteria.is_empty() {
         let _ = writeln!(m, "\n## Launch criteria failed\n");
@@ -127,108 +135,118 @@ fn counts(m: &mut String, r: &Report) {
     }
 }
 
+/// A finding's impact, smallest first: errors, status flips, gas changes by size, the rest.
+pub(crate) fn impact_rank(f: &Finding) -> (u8, std::cmp::Reverse<u128>) {
+    match f.kind {
+        Kind::Error => (0, std::cmp::Reverse(0)),
+        Kind::Status => (1, std::cmp::Reverse(0)),
+        Kind::Gas | Kind::BlockGas | Kind::CumulativeGas => {
+            let d = f.gas_pair().map_or(0, |(g, e)| g.abs_diff(e));
+            (2, std::cmp::Reverse(u128::from(d)))
+        }
+        _ => (3, std::cmp::Reverse(0)),
+    }
+}
+
 /// Impact order: errors and status flips first, then gas changes by size, then the rest in
 /// block order.
 pub(crate) fn by_impact<'a>(findings: &[&'a Finding]) -> Vec<&'a Finding> {
-    let rank = |f: &Finding| -> (u8, std::cmp::Reverse<u128>) {
-        match f.kind {
-            Kind::Error => (0, std::cmp::Reverse(0)),
-            Kind::Status => (1, std::cmp::Reverse(0)),
-            Kind::Gas | Kind::BlockGas | Kind::CumulativeGas => {
-                let d = f.gas_pair().map_or(0, |(g, e)| g.abs_diff(e));
-                (2, std::cmp::Reverse(u128::from(d)))
-            }
-            _ => (3, std::cmp::Reverse(0)),
-        }
-    };
     let mut v = findings.to_vec();
     // stable: equal ranks keep block order
-    v.sort_by_key(|f| rank(f));
+    v.sort_by_key(|f| impact_rank(f));
     v
 }
 
 fn findings(m: &mut String, r: &Report) {
     let open: Vec<_> = r.findings.iter().filter(|f| f.accepted.is_none()).collect();
-    if !r.findings.is_empty() {
-        let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        let mut by_contract: BTreeMap<String, usize> = BTreeMap::new();
-        for f in &r.findings {
-            let e = by_kind.entry(f.kind.as_str()).or_default();
-            if f.accepted.is_some() {
-                e.1 += 1;
-            } else {
-                e.0 += 1;
-                let k =
-                    f.to.map_or_else(|| "(block / creation)".to_string(), |a| a.to_string());
-                *by_contract.entry(k).or_default() += 1;
-            }
+    let left = &r.left_out;
+    if r.findings.is_empty() && left.findings == 0 {
+        return;
+    }
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut by_contract: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &r.findings {
+        let e = by_kind.entry(f.kind.as_str()).or_default();
+        if f.accepted.is_some() {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+            let k =
+                f.to.map_or_else(|| "(block / creation)".to_string(), |a| a.to_string());
+            *by_contract.entry(k).or_default() += 1;
         }
+    }
+    for (k, n) in &left.findings_by_kind {
+        let e = by_kind.entry(k.as_str()).or_default();
+        e.0 += n.open;
+        e.1 += n.accepted;
+    }
+    let _ = writeln!(
+        m,
+        "\n## Findings by kind\n\n| kind | open | accepted |\n|---|---:|---:|"
+    );
+    for (k, (o, a)) in &by_kind {
+        let _ = writeln!(m, "| {k} | {o} | {a} |");
+    }
+    if left.findings > 0 {
         let _ = writeln!(
             m,
-            "\n## Findings by kind\n\n| kind | open | accepted |\n|---|---:|---:|"
+            "\nreport.json lists the {} findings of most impact; {} more are counted, not \
+             listed. The tables below are of the listed ones.",
+            r.findings.len(),
+            left.findings
         );
-        for (k, (o, a)) in &by_kind {
-            let _ = writeln!(m, "| {k} | {o} | {a} |");
+    }
+    if !by_contract.is_empty() {
+        let mut v: Vec<_> = by_contract.into_iter().collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
+        let _ = writeln!(
+            m,
+            "\n## Open findings by contract\n\n| contract | findings |\n|---|---:|"
+        );
+        for (k, n) in v.iter().take(15) {
+            let _ = writeln!(m, "| `{k}` | {n} |");
         }
-        if !by_contract.is_empty() {
-            let mut v: Vec<_> = by_contract.into_iter().collect();
-            v.sort_by_key(|x| std::cmp::Reverse(x.1));
-            let _ = writeln!(
-                m,
-                "\n## Open findings by contract\n\n| contract | findings |\n|---|---:|"
-            );
-            for (k, n) in v.iter().take(15) {
-                let _ = writeln!(m, "| `{k}` | {n} |");
-            }
-        }
-        if !open.is_empty() {
-            let _ = writeln!(
-                m,
-                "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|"
-            );
-            for f in by_impact(&open).iter().take(25) {
-                let tx = match (f.tx_index, f.tx_hash) {
-                    (Some(i), Some(h)) => format!("{i} `{}`", &h.to_string()[..12]),
-                    _ => "(block)".into(),
-                };
-                let _ = writeln!(
-                    m,
-                    "| {} | {} | {} | `{}` | `{}` | `{}` |",
-                    f.block,
-                    tx,
-                    f.kind.as_str(),
-                    cell(&f.field),
-                    cell(&f.got),
-                    cell(&f.expected)
-                );
-            }
-            if open.len() > 25 {
-                let _ = writeln!(m, "\n…and {} more in `report.json`.", open.len() - 25);
-            }
-        }
+    }
+    if !open.is_empty() {
+        top_findings(m, &open);
     }
 }
 
-fn gas_histogram(m: &mut String, gas_deltas: &[f64]) {
-    if !gas_deltas.is_empty() {
-        let buckets = crate::aggregate::GAS_BUCKETS;
+fn top_findings(m: &mut String, open: &[&Finding]) {
+    let _ = writeln!(
+        m,
+        "\n## Top findings\n\n| block | tx | kind | field | got | expected |\n|---:|---|---|---|---|---|"
+    );
+    for f in by_impact(open).iter().take(25) {
+        let tx = match (f.tx_index, f.tx_hash) {
+            (Some(i), Some(h)) => format!("{i} `{}`", &h.to_string()[..12]),
+            _ => "(block)".into(),
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | `{}` | `{}` | `{}` |",
+            f.block,
+            tx,
+            f.kind.as_str(),
+            cell(&f.field),
+            cell(&f.got),
+            cell(&f.expected)
+        );
+    }
+    if open.len() > 25 {
+        let _ = writeln!(m, "\n…and {} more in `report.json`.", open.len() - 25);
+    }
+}
+
+fn gas_histogram(m: &mut String, gas_buckets: &[usize]) {
+    if gas_buckets.iter().any(|n| *n > 0) {
         let _ = writeln!(
             m,
             "\n## Gas delta per tx (got vs expected)\n\n| delta | txs | |\n|---|---:|---|"
         );
-        let max = buckets
-            .iter()
-            .map(|(lo, hi, _)| {
-                gas_deltas
-                    .iter()
-                    .filter(|d| **d >= *lo && **d < *hi)
-                    .count()
-            })
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        for (lo, hi, label) in buckets {
-            let n = gas_deltas.iter().filter(|d| **d >= lo && **d < hi).count();
+        let max = gas_buckets.iter().copied().max().unwrap_or(1).max(1);
+        for ((_, _, label), n) in crate::aggregate::GAS_BUCKETS.iter().zip(gas_buckets) {
             let bar = "█".repeat((n * 30).div_ceil(max));
             let _ = writeln!(m, "| {label} | {n} | {bar} |");
         }
@@ -278,11 +296,17 @@ fn skipped_and_warnings(m: &mut String, r: &Report) {
                 cell(&s.reason)
             );
         }
+        if r.left_out.skipped > 0 {
+            let _ = writeln!(m, "\n{} more counted, not listed.", r.left_out.skipped);
+        }
     }
     if !r.warnings.is_empty() {
         let _ = writeln!(m, "\n## Warnings\n");
         for w in r.warnings.iter().take(20) {
             let _ = writeln!(m, "- {}", cell(w));
+        }
+        if r.left_out.warnings > 0 {
+            let _ = writeln!(m, "\n{} more counted, not listed.", r.left_out.warnings);
         }
     }
 }
@@ -389,6 +413,13 @@ fn state_roots(m: &mut String, r: &Report) {
             m,
             "\n…and {} more in `report.json`.",
             r.state_roots.len() - shown
+        );
+    }
+    if r.left_out.state_roots > 0 {
+        let _ = writeln!(
+            m,
+            "\n{} more blocks checked, not listed.",
+            r.left_out.state_roots
         );
     }
 }

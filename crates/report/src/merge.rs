@@ -9,7 +9,7 @@ use std::{
 };
 
 use txshadow_corpus::write_atomic;
-use txshadow_diff::{Criterion, Totals, evaluate};
+use txshadow_diff::{CriteriaTally, Criterion, Kind, Totals};
 
 use crate::{
     CsvRow, Report, RunStatus, RunVerdict, aggregate::Aggregates, csvrow::CSV_HEADER, html,
@@ -50,6 +50,8 @@ struct Shard {
     report: Report,
     rows: Vec<CsvRow>,
     cases: Vec<(u64, String)>,
+    /// Cases its `junit.xml` counts but does not list.
+    unlisted: crate::junit::Unlisted,
 }
 
 fn read_shard(dir: &Path) -> Result<Shard, MergeError> {
@@ -76,12 +78,15 @@ fn read_shard(dir: &Path) -> Result<Shard, MergeError> {
             path: csv_path,
             reason: e.to_string(),
         })?;
-    let cases = junit_cases(&read("junit.xml")?);
+    let xml = read("junit.xml")?;
+    let mut unlisted = crate::junit::Unlisted::default();
+    unlisted.add_from_xml(&xml);
     Ok(Shard {
         dir: dir.to_path_buf(),
         report,
         rows,
-        cases,
+        cases: junit_cases(&xml),
+        unlisted,
     })
 }
 
@@ -251,6 +256,7 @@ fn combine(shards: &[Shard]) -> Report {
     r.not_comparable.clear();
     r.warnings.clear();
     r.state_roots.clear();
+    r.left_out = Default::default();
     r.conformance = None;
     r.throughput = Default::default();
     for rule in &mut r.accepted_rules {
@@ -277,6 +283,7 @@ fn combine(shards: &[Shard]) -> Report {
             .extend(s.report.not_comparable.iter().cloned());
         r.warnings.extend(s.report.warnings.iter().cloned());
         r.state_roots.extend(s.report.state_roots.iter().cloned());
+        r.left_out.add(&s.report.left_out);
         if let Some(x) = &s.report.conformance {
             // shards keep a case's blocks together, so a case is counted in one shard
             r.conformance.get_or_insert_default().merge(x);
@@ -294,6 +301,7 @@ fn combine(shards: &[Shard]) -> Report {
     }
     r.skipped
         .sort_by(|a, b| (a.block, &a.label).cmp(&(b.block, &b.label)));
+    r.cap_lists();
     let t = &mut r.throughput;
     t.mgas_per_s = t.gas as f64 / 1e6 / t.replay_seconds.max(1e-9);
     t.tx_per_s = r.counts.txs as f64 / t.replay_seconds.max(1e-9);
@@ -327,7 +335,17 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Report, MergeError> {
         gas_expected: c.gas_expected,
         gas_got: c.gas_got,
     };
-    report.failed_criteria = evaluate(&criteria, &report.findings, &totals);
+    // the findings a shard left out count by kind (not for gas-tx, whose limit needs each)
+    let mut tally = CriteriaTally::new(&criteria);
+    for f in &report.findings {
+        tally.add(f);
+    }
+    for (k, n) in &report.left_out.findings_by_kind {
+        if let Some(kind) = Kind::parse(k) {
+            tally.add_counted(kind, n.open);
+        }
+    }
+    report.failed_criteria = tally.failed(&totals);
     let verdict = if report.failed_criteria.is_empty() {
         RunVerdict::Pass
     } else {
@@ -387,15 +405,23 @@ fn write(shards: &[Shard], report: &Report, out: &Path) -> Result<(), MergeError
     })?;
     let mut cases: Vec<&(u64, String)> = shards.iter().flat_map(|s| &s.cases).collect();
     cases.sort_by_key(|c| c.0);
+    let mut unlisted = crate::junit::Unlisted::default();
+    for s in shards {
+        let u = &s.unlisted;
+        unlisted.passed += u.passed;
+        unlisted.failures += u.failures;
+        unlisted.errors += u.errors;
+        unlisted.skipped += u.skipped;
+    }
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     put("results.csv", &csv)?;
     put(
         "junit.xml",
-        crate::junit::render_cases(report, &cases).as_bytes(),
+        crate::junit::render_cases(report, &cases, &unlisted).as_bytes(),
     )?;
     put(
         "summary.md",
-        markdown::render(report, &agg.gas_deltas).as_bytes(),
+        markdown::render(report, &agg.gas_buckets).as_bytes(),
     )?;
     put("index.html", html::render(report, &agg).as_bytes())?;
     put("report.json", json.as_bytes())

@@ -5,8 +5,35 @@ use txshadow_diff::{Finding, Kind};
 
 use crate::{
     NotComparable, Report, ReportError, RunStatus, RunVerdict, Skipped, StateRootEntry, TxRow,
-    Verdict,
+    Verdict, markdown::impact_rank,
 };
+
+/// Findings a report lists, at most: past it, the findings of most impact are kept (open ones
+/// before accepted ones; errors, status flips, the largest gas changes, then the rest; the
+/// earliest first among equals) and the others counted in [`Report::left_out`]. While a run
+/// goes the list may hold up to twice as many (it is cut back when it reaches that).
+pub const LISTED_FINDINGS: usize = 10_000;
+/// Skipped blocks, not-comparable txs and state-root checks a report lists, at most each (the
+/// first ones; the rest are counted in [`Report::left_out`]).
+pub const LISTED_ENTRIES: usize = 10_000;
+/// Warnings a report lists, at most (the first ones; the rest are counted).
+pub const LISTED_WARNINGS: usize = 1_000;
+
+/// Appends `items` to `list` up to `cap` entries; counts the rest in `left_out`.
+fn push_capped<T>(
+    list: &mut Vec<T>,
+    left_out: &mut usize,
+    cap: usize,
+    items: impl IntoIterator<Item = T>,
+) {
+    for item in items {
+        if list.len() < cap {
+            list.push(item);
+        } else {
+            *left_out += 1;
+        }
+    }
+}
 
 /// What one block contributed.
 #[derive(Debug, Clone, Default)]
@@ -72,12 +99,14 @@ impl Report {
         let c = &mut self.counts;
         if let Some(reason) = &r.skipped {
             c.skipped += r.rows.len();
-            self.skipped.push(Skipped {
+            let skipped = Skipped {
                 block: r.block,
                 label: r.label.clone(),
                 txs: r.rows.len(),
                 reason: reason.clone(),
-            });
+            };
+            let left = &mut self.left_out.skipped;
+            push_capped(&mut self.skipped, left, LISTED_ENTRIES, [skipped]);
             return;
         }
         c.blocks += 1;
@@ -103,12 +132,80 @@ impl Report {
         if r.error.is_some() {
             c.block_errors += 1;
         }
-        self.not_comparable.extend(r.not_comparable.iter().cloned());
-        self.warnings.extend(r.warnings.iter().cloned());
-        self.state_roots.extend(r.state_root.clone());
-        self.findings.extend(r.findings.iter().cloned());
         self.throughput.gas += r.gas;
         self.throughput.receipts_checks.add(r.receipts_checks);
+        self.list(r);
+    }
+
+    /// Lists a block's entries, each list up to its cap (the rest counted in `left_out`).
+    fn list(&mut self, r: &BlockResult) {
+        let o = &mut self.left_out;
+        let nc = r.not_comparable.iter().cloned();
+        push_capped(
+            &mut self.not_comparable,
+            &mut o.not_comparable,
+            LISTED_ENTRIES,
+            nc,
+        );
+        let w = r.warnings.iter().cloned();
+        push_capped(&mut self.warnings, &mut o.warnings, LISTED_WARNINGS, w);
+        let sr = r.state_root.iter().cloned();
+        push_capped(
+            &mut self.state_roots,
+            &mut o.state_roots,
+            LISTED_ENTRIES,
+            sr,
+        );
+        self.findings.extend(r.findings.iter().cloned());
+        if self.findings.len() >= 2 * LISTED_FINDINGS {
+            self.cut_findings();
+        }
+    }
+
+    /// Holds every list to its cap (after lists were joined, as a merge does), counting the
+    /// entries cut in `left_out`.
+    pub(crate) fn cap_lists(&mut self) {
+        fn cut<T>(list: &mut Vec<T>, left_out: &mut usize, cap: usize) {
+            if list.len() > cap {
+                *left_out += list.len() - cap;
+                list.truncate(cap);
+            }
+        }
+        let o = &mut self.left_out;
+        cut(&mut self.skipped, &mut o.skipped, LISTED_ENTRIES);
+        cut(
+            &mut self.not_comparable,
+            &mut o.not_comparable,
+            LISTED_ENTRIES,
+        );
+        cut(&mut self.warnings, &mut o.warnings, LISTED_WARNINGS);
+        cut(&mut self.state_roots, &mut o.state_roots, LISTED_ENTRIES);
+        self.cut_findings();
+    }
+
+    /// Cuts the findings back to the [`LISTED_FINDINGS`] of most impact, counting the others
+    /// by kind in `left_out`.
+    pub(crate) fn cut_findings(&mut self) {
+        if self.findings.len() <= LISTED_FINDINGS {
+            return;
+        }
+        // stable: among equals the earliest stay
+        self.findings
+            .sort_by_key(|f| (f.accepted.is_some(), impact_rank(f)));
+        for f in self.findings.drain(LISTED_FINDINGS..) {
+            self.left_out.findings += 1;
+            let k = self
+                .left_out
+                .findings_by_kind
+                .entry(f.kind.as_str().to_string())
+                .or_default();
+            if f.accepted.is_some() {
+                k.accepted += 1;
+            } else {
+                k.open += 1;
+            }
+        }
+        self.findings.sort_by_key(|a| (a.block, a.tx_index));
     }
 
     /// Ends the report: the verdict, the end time, the status that goes with the verdict
@@ -121,6 +218,7 @@ impl Report {
             RunVerdict::Error => RunStatus::Failed,
             RunVerdict::Pending => RunStatus::Interrupted,
         };
+        self.cut_findings();
         self.findings.sort_by_key(|a| (a.block, a.tx_index));
         if let Some(c) = &mut self.conformance {
             c.failed_cases.sort();

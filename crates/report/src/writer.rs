@@ -15,9 +15,15 @@ use crate::{
     BlockResult, Report, RunStatus, Sink,
     aggregate::Aggregates,
     html,
-    junit::{self, Case},
+    junit::{self, Case, Unlisted},
     markdown,
 };
+
+/// Passing test cases `junit.xml` lists, at most (the first ones); the others are counted.
+pub const LISTED_PASSING_CASES: usize = 10_000;
+/// Failing, erroring and skipped test cases `junit.xml` lists, at most (the first ones); the
+/// others are counted.
+pub const LISTED_PROBLEM_CASES: usize = 10_000;
 
 /// A report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +60,14 @@ pub enum ReportError {
 pub struct ReportWriter {
     dir: PathBuf,
     csv: csv::Writer<File>,
-    cases: Vec<Case>,
+    pub(crate) cases: Vec<Case>,
+    /// Passing and other cases in `cases` (conformance cases aside).
+    listed: (usize, usize),
+    /// Cases counted, not listed (past the caps).
+    pub(crate) unlisted: Unlisted,
     /// Conformance cases by id: where each is in `cases`.
     case_index: HashMap<String, usize>,
-    agg: Aggregates,
+    pub(crate) agg: Aggregates,
     started: Instant,
     txs_done: usize,
     last_flush: Instant,
@@ -90,6 +100,8 @@ impl ReportWriter {
             dir: dir.to_path_buf(),
             csv,
             cases: vec![],
+            listed: (0, 0),
+            unlisted: Unlisted::default(),
             case_index: HashMap::new(),
             agg: Aggregates::default(),
             started: Instant::now(),
@@ -103,7 +115,10 @@ impl ReportWriter {
             "summary.md",
             "# txshadow: running\n\nThe run has not finished; see report.json.\n",
         )?;
-        w.write_text("junit.xml", &junit::render(report, &[]))?;
+        w.write_text(
+            "junit.xml",
+            &junit::render(report, &[], &Unlisted::default()),
+        )?;
         w.write_text(
             "index.html",
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>txshadow: running</title></head>\
@@ -160,7 +175,7 @@ impl ReportWriter {
         }
         let name = |tx| case_name(r.block, r.label.as_deref(), tx);
         if let Some(reason) = &r.skipped {
-            self.cases.push(Case {
+            self.push_case(Case {
                 block: r.block,
                 name: name(None),
                 findings: vec![],
@@ -178,7 +193,7 @@ impl ReportWriter {
                 .cloned()
                 .chain(r.tx_errors.iter().map(|(i, e)| format!("tx {i}: {e}")))
                 .collect();
-            self.cases.push(Case {
+            self.push_case(Case {
                 block: r.block,
                 name: name(None),
                 findings: open.into_iter().cloned().collect(),
@@ -197,7 +212,7 @@ impl ReportWriter {
         let mut errors: HashMap<usize, String> = r.tx_errors.iter().cloned().collect();
         for row in &r.rows {
             let hash = row.hash.to_string();
-            self.cases.push(Case {
+            self.push_case(Case {
                 block: r.block,
                 name: case_name(r.block, r.label.as_deref(), Some((row.index, &hash))),
                 findings: by_tx.remove(&row.index).unwrap_or_default(),
@@ -212,7 +227,7 @@ impl ReportWriter {
             .map(|f| (*f).clone())
             .collect();
         if !block_findings.is_empty() || r.error.is_some() {
-            self.cases.push(Case {
+            self.push_case(Case {
                 block: r.block,
                 name: name(None),
                 findings: block_findings,
@@ -220,6 +235,31 @@ impl ReportWriter {
                 skipped: None,
                 classname: None,
             });
+        }
+    }
+
+    /// Lists a block's or tx's case, up to the caps; past them counts it by its outcome.
+    fn push_case(&mut self, c: Case) {
+        let passed = c.skipped.is_none() && c.error.is_none() && c.findings.is_empty();
+        let (n, cap) = if passed {
+            (&mut self.listed.0, LISTED_PASSING_CASES)
+        } else {
+            (&mut self.listed.1, LISTED_PROBLEM_CASES)
+        };
+        if *n < cap {
+            *n += 1;
+            self.cases.push(c);
+            return;
+        }
+        let u = &mut self.unlisted;
+        if c.skipped.is_some() {
+            u.skipped += 1;
+        } else if c.error.is_some() {
+            u.errors += 1;
+        } else if !c.findings.is_empty() {
+            u.failures += 1;
+        } else {
+            u.passed += 1;
         }
     }
 
@@ -273,9 +313,12 @@ impl ReportWriter {
         self.write_json(report)?;
         self.write_text(
             "summary.md",
-            &markdown::render(report, &self.agg.gas_deltas),
+            &markdown::render(report, &self.agg.gas_buckets),
         )?;
-        self.write_text("junit.xml", &junit::render(report, &self.cases))?;
+        self.write_text(
+            "junit.xml",
+            &junit::render(report, &self.cases, &self.unlisted),
+        )?;
         self.write_text("index.html", &html::render(report, &self.agg))
     }
 }
@@ -287,8 +330,7 @@ impl Sink for ReportWriter {
         if r.skipped.is_none() {
             self.txs_done += r.rows.len();
             self.agg
-                .progress
-                .push((self.started.elapsed().as_secs_f64(), self.txs_done));
+                .add_progress(self.started.elapsed().as_secs_f64(), self.txs_done);
         }
         // blocks that come slowly (a live run waiting for the chain) are written at once, so
         // the files never lag a block behind while the run waits for the next one
@@ -300,7 +342,7 @@ impl Sink for ReportWriter {
             // a long (or endless, live) run keeps its summary current too
             self.write_text(
                 "summary.md",
-                &markdown::render(report, &self.agg.gas_deltas),
+                &markdown::render(report, &self.agg.gas_buckets),
             )?;
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::{
     time::Instant,
 };
 
-use txshadow_diff::{Accepted, Mode, Totals, evaluate};
+use txshadow_diff::{Accepted, CriteriaTally, Mode, Totals};
 use txshadow_node::NodeEngine;
 use txshadow_report::{
     BlockResult, Configurations, Report, ReportWriter, RunInfo, RunVerdict, Sink,
@@ -261,6 +261,7 @@ pub fn run(
         report,
         sinks: hooks.sinks,
         accepted_counts: vec![],
+        criteria: CriteriaTally::new(&criteria(cfg)),
         error: None,
         events: hooks.events,
     };
@@ -349,6 +350,8 @@ struct Emitter<'a> {
     report: Report,
     sinks: Vec<Box<dyn Sink + 'a>>,
     accepted_counts: Vec<usize>,
+    /// The launch criteria's counts over every finding (the report lists only so many).
+    criteria: CriteriaTally,
     error: Option<RunError>,
     events: Option<&'a (dyn Fn(&RunEvent) + Sync)>,
 }
@@ -368,6 +371,9 @@ impl Emitter<'_> {
 
     fn emit(&mut self, mut r: BlockResult, cfg: &RunConfig) -> Flow {
         settle(&mut r, cfg.accepted.as_ref(), &mut self.accepted_counts);
+        for f in &r.findings {
+            self.criteria.add(f);
+        }
         self.report.add_block(&r);
         if let Some(ev) = self.events {
             ev(&RunEvent::Block {
@@ -409,7 +415,7 @@ impl Emitter<'_> {
             gas_expected: c.gas_expected,
             gas_got: c.gas_got,
         };
-        self.report.failed_criteria = evaluate(&criteria(cfg), &self.report.findings, &totals);
+        self.report.failed_criteria = self.criteria.failed(&totals);
         if self.report.failed_criteria.is_empty() {
             RunVerdict::Pass
         } else {

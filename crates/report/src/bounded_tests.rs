@@ -1,0 +1,190 @@
+//! A run of any length is held in bounded memory: 100,000 synthetic blocks through a
+//! [`Report`] and a [`ReportWriter`], and every structure that grows with blocks or txs stays
+//! under its cap while the counts stay exact.
+
+use alloy_primitives::Address;
+use txshadow_diff::{Finding, Kind};
+
+use crate::{
+    BlockResult, LISTED_ENTRIES, LISTED_FINDINGS, LISTED_PASSING_CASES, LISTED_PROBLEM_CASES,
+    LISTED_WARNINGS, NotComparable, Report, ReportWriter, RunVerdict, Sink, StateRootEntry, TxRow,
+    Verdict,
+    aggregate::{MAX_CONTRACTS, MAX_SERIES},
+};
+
+const BLOCKS: u64 = 100_000;
+
+/// Block `n`: two txs (the second to a contract of its own, differing every 4th block), a
+/// gas finding on differing blocks, a warning, a state root, a not-comparable tx every 10th
+/// block, and every 50th block skipped.
+fn block(n: u64) -> BlockResult {
+    let contract = Address::from_word(alloy_primitives::B256::from(alloy_primitives::U256::from(
+        n,
+    )));
+    let differs = n.is_multiple_of(4);
+    let row = |index: usize, to: Address, verdict: Verdict, got: u64| TxRow {
+        block: n,
+        index,
+        to: Some(to),
+        verdict,
+        expected_gas: Some(21_000),
+        got_gas: Some(got),
+        ..Default::default()
+    };
+    let mut r = BlockResult {
+        block: n,
+        rows: vec![
+            row(0, Address::ZERO, Verdict::Match, 21_000),
+            row(
+                1,
+                contract,
+                if differs {
+                    Verdict::Differ
+                } else {
+                    Verdict::Match
+                },
+                if differs { 21_000 + n } else { 21_000 },
+            ),
+        ],
+        warnings: vec![format!("block {n}: a warning")],
+        state_root: Some(StateRootEntry {
+            block: n,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    if differs {
+        let mut f = Finding::block(
+            n,
+            Default::default(),
+            Kind::Gas,
+            "gas_used",
+            21_000 + n,
+            21_000,
+        );
+        f.tx_index = Some(1);
+        f.to = Some(contract);
+        r.findings.push(f);
+    }
+    if n.is_multiple_of(10) {
+        r.not_comparable.push(NotComparable {
+            block: n,
+            tx_index: 0,
+            tx_hash: String::new(),
+            reason: "synthetic".into(),
+            findings_set_aside: 0,
+        });
+    }
+    if n.is_multiple_of(50) {
+        r.skipped = Some("synthetic skip".into());
+    }
+    r
+}
+
+fn assert_bounded(report: &Report, w: &ReportWriter) {
+    assert!(report.findings.len() < 2 * LISTED_FINDINGS);
+    assert!(report.skipped.len() <= LISTED_ENTRIES);
+    assert!(report.not_comparable.len() <= LISTED_ENTRIES);
+    assert!(report.state_roots.len() <= LISTED_ENTRIES);
+    assert!(report.warnings.len() <= LISTED_WARNINGS);
+    assert!(w.cases.len() <= LISTED_PASSING_CASES + LISTED_PROBLEM_CASES);
+    assert!(w.agg.per_block.len() <= MAX_SERIES);
+    assert!(w.agg.progress.len() <= MAX_SERIES + 1);
+    assert!(w.agg.by_contract.len() <= MAX_CONTRACTS + 1);
+}
+
+#[test]
+fn a_run_of_any_length_keeps_its_structures_under_their_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = Report::default();
+    let mut w = ReportWriter::create(&dir.path().join("run"), &report, false).unwrap();
+    // the writer rewrites report.json as it goes: given an empty report until the end, so
+    // the test spends its time on the blocks, not on rewriting a large file
+    let empty = Report::default();
+    for n in 1..=BLOCKS {
+        let r = block(n);
+        report.add_block(&r);
+        w.block(&r, &empty).unwrap();
+        if n.is_multiple_of(10_000) {
+            assert_bounded(&report, &w);
+        }
+    }
+    report.close(RunVerdict::Fail, "now".into());
+    w.finish(&report).unwrap();
+    assert_bounded(&report, &w);
+
+    // the counts are exact, and what a list left out is counted
+    let c = &report.counts;
+    let skipped_blocks = (BLOCKS / 50) as usize;
+    let replayed = BLOCKS as usize - skipped_blocks;
+    assert_eq!((c.blocks, c.txs), (replayed, 2 * replayed));
+    let o = &report.left_out;
+    assert_eq!(report.findings.len(), LISTED_FINDINGS);
+    assert_eq!(report.findings.len() + o.findings, c.findings);
+    assert_eq!(o.findings_by_kind["gas"].open, o.findings);
+    // the largest gas changes are the ones listed, in block order
+    let mut differing: Vec<u64> = (1..=BLOCKS)
+        .filter(|n| n.is_multiple_of(4) && !n.is_multiple_of(50))
+        .collect();
+    differing.reverse();
+    let lowest_kept = differing[LISTED_FINDINGS - 1];
+    assert_eq!(report.findings[0].block, lowest_kept);
+    assert!(report.findings.windows(2).all(|p| p[0].block < p[1].block));
+    assert_eq!(report.skipped.len() + o.skipped, skipped_blocks);
+    assert_eq!(
+        report.not_comparable.len() + o.not_comparable,
+        (BLOCKS / 10 - BLOCKS / 50) as usize
+    );
+    assert_eq!(report.warnings.len() + o.warnings, replayed);
+    assert_eq!(report.state_roots.len() + o.state_roots, replayed);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["left_out"]["findings"], o.findings);
+
+    // the gas histogram counts every row written (skipped blocks' too, as results.csv has
+    // them); the series cover every block
+    let rows = 2 * BLOCKS as usize;
+    assert_eq!(w.agg.gas_buckets.iter().sum::<usize>(), rows);
+    let (first, last) = (
+        w.agg.per_block[0].first,
+        w.agg.per_block.last().unwrap().last,
+    );
+    assert_eq!((first, last), (1, BLOCKS));
+    let txs: usize = w.agg.per_block.iter().map(|b| b.txs).sum();
+    assert_eq!(txs, rows);
+    assert_eq!(w.agg.progress.last().unwrap().1, c.txs);
+    let contract_txs: usize = w.agg.by_contract.values().map(|a| a.txs).sum();
+    assert_eq!(contract_txs, rows);
+
+    // junit.xml counts every case, listed or not
+    let junit = std::fs::read_to_string(dir.path().join("run/junit.xml")).unwrap();
+    assert!(junit.contains(&format!("<testsuites name=\"txshadow\" tests=\"{BLOCKS}\"")));
+    let listed = junit.matches("<testcase ").count();
+    assert_eq!(listed, w.cases.len());
+    let u = &w.unlisted;
+    assert_eq!(
+        listed + u.passed + u.failures + u.errors + u.skipped,
+        BLOCKS as usize
+    );
+    assert!(junit.contains(&format!(
+        "<property name=\"txshadow.unlisted.passed\" value=\"{}\"/>",
+        u.passed
+    )));
+}
+
+#[test]
+fn a_run_under_the_caps_lists_everything() {
+    let mut report = Report::default();
+    for n in 1..=1000 {
+        report.add_block(&block(n));
+    }
+    report.close(RunVerdict::Fail, "now".into());
+    assert!(report.left_out.is_empty());
+    assert_eq!(report.findings.len(), report.counts.findings);
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(
+        json.get("left_out").is_none(),
+        "absent when nothing is left out"
+    );
+}
