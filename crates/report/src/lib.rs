@@ -51,6 +51,7 @@ mod junit;
 mod markdown;
 mod merge;
 pub mod metrics;
+mod serve;
 mod tally;
 mod writer;
 
@@ -62,5 +63,6 @@ pub use envelope::{
 };
 pub use merge::{MergeError, merge};
 pub use metrics::{BuildInfo, Metrics, MetricsSink, Pushgateway};
+pub use serve::serve_metrics;
 pub use tally::{BlockResult, LISTED_ENTRIES, LISTED_FINDINGS, LISTED_WARNINGS, Sink};
 pub use writer::{LISTED_PASSING_CASES, LISTED_PROBLEM_CASES, ReportError, ReportWriter};

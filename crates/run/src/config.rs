@@ -213,6 +213,25 @@ pub fn check_run_id(id: &str) -> Result<(), RunError> {
     }
 }
 
+/// A duration as users write one: `500ms`, `2s`, `1.5` (seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s}: expected seconds (`1`, `0.5`) or `500ms` / `2s`");
+    let secs: f64 = if let Some(ms) = s.strip_suffix("ms") {
+        ms.trim().parse::<f64>().map_err(|_| bad())? / 1000.0
+    } else {
+        s.strip_suffix('s')
+            .unwrap_or(s)
+            .trim()
+            .parse()
+            .map_err(|_| bad())?
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

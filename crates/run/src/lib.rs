@@ -50,7 +50,9 @@ mod triage_text;
 pub mod verify;
 mod window;
 
-pub use config::{RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs};
+pub use config::{
+    RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs, parse_duration,
+};
 pub use job::{
     EXIT_DIFF, EXIT_HARNESS, EXIT_OK, RunEvent, RunHooks, RunOutcome, default_run_id, now_rfc3339,
     process_cpu_seconds, replay_block, run,

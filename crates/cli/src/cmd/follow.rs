@@ -2,13 +2,7 @@
 //! corpus directory and replays it at once, with the run directory kept current and Prometheus
 //! metrics served over HTTP.
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    net::{TcpListener, TcpStream},
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::TcpListener, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use eyre::{Result, WrapErr, bail, eyre};
@@ -24,25 +18,11 @@ use super::{
 /// Follow a node's head and replay every new block as soon as it is captured (live shadow
 /// mode).
 ///
-/// New heads are polled every `--poll-interval` over HTTP, or announced by an `eth_subscribe
-/// newHeads` subscription when the URL is `ws://` or `wss://` (calls then go to the same
-/// address over HTTP; `--ws-url` subscribes elsewhere). A dropped subscription is reconnected
-/// with backoff, the head polled meanwhile; every block from the last one followed to the head
-/// is fetched, so none is missed.
-///
 /// Each new block is captured into a corpus directory and replayed against the chain's record
 /// (or under a candidate), with the run directory kept current (report.json and summary.md
-/// rewritten, results.csv appended) and Prometheus metrics served on `--metrics-addr`. A reorg
-/// is detected by parent hash (or, to a shorter chain, by the last block followed leaving the
-/// node's chain): the replaced blocks are counted and noted, the new branch is replayed. A node
-/// that stops answering is retried with backoff until it is back. SIGINT or SIGTERM stops it:
-/// the blocks in flight finish, every report is written, and the run ends with status
-/// `interrupted` (exit 0, or 1 when a launch criterion failed). With `--max-blocks`, it ends
-/// `complete` after that many blocks.
-///
-/// `--rotate N` (blocks) or `--rotate day` (UTC day of the blocks' timestamps) cuts the run
-/// into parts, each a complete run directory under `<out-dir>/<run-id>/`: `part-0001`,
-/// `part-0002`, … (`part-0001-2025-05-04` by day). The metrics count across parts.
+/// rewritten, results.csv appended) and Prometheus metrics served on `--metrics-addr`. A node
+/// that stops answering is retried with backoff until it is back. How heads are found, reorgs,
+/// stopping and `--rotate`: see the end of `--help`.
 #[derive(Debug, Args)]
 #[command(after_long_help = FOLLOW_HELP)]
 pub struct FollowArgs {
@@ -71,7 +51,7 @@ pub struct FollowArgs {
     pub ws_url: Option<SecretUrl>,
     /// How often the node's head is polled: seconds, or with a unit (`500ms`, `2s`). With a
     /// subscription open, the head is still polled every 12 s (or this, if longer).
-    #[arg(long, default_value = "1s", value_parser = parse_interval, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = txshadow_run::parse_duration, value_name = "DURATION")]
     pub poll_interval: Duration,
     /// Keep the captured blocks in this corpus directory (default: a temporary directory
     /// removed at the end).
@@ -121,76 +101,6 @@ Examples:
   txshadow follow --rpc-url ws://127.0.0.1:8545 --metrics-addr 127.0.0.1:9464
   txshadow follow --rpc-url https://node:8545 --ws-url wss://node:8546 --rotate day";
 
-/// `500ms`, `2s`, `1.5` (seconds).
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s}: expected seconds (`1`, `0.5`) or `500ms` / `2s`");
-    let secs: f64 = if let Some(ms) = s.strip_suffix("ms") {
-        ms.trim().parse::<f64>().map_err(|_| bad())? / 1000.0
-    } else {
-        s.strip_suffix('s')
-            .unwrap_or(s)
-            .trim()
-            .parse()
-            .map_err(|_| bad())?
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Serves `/metrics` and `/healthz` on `listener` from a thread, one request per connection.
-fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let _ = answer(conn, &metrics);
-        }
-    });
-}
-
-fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // the headers are read and ignored
-    let mut h = String::new();
-    while reader.read_line(&mut h)? > 2 {
-        h.clear();
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        ),
-        ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found: try /metrics or /healthz\n".into(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "method not allowed\n".into(),
-        ),
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        out.push_str(&body);
-    }
-    conn.write_all(out.as_bytes())?;
-    conn.flush()
-}
-
 impl FollowArgs {
     /// The node's HTTP endpoint for calls, and the WebSocket endpoint to subscribe on.
     fn endpoints(&self) -> Result<(RpcUrl, Option<RpcUrl>)> {
@@ -239,7 +149,7 @@ impl FollowArgs {
                 TcpListener::bind(addr).wrap_err_with(|| format!("--metrics-addr {addr}"))?;
             let bound = listener.local_addr()?;
             eprintln!("metrics: http://{bound}/metrics");
-            serve(listener, metrics.clone());
+            txshadow_report::serve_metrics(listener, metrics.clone());
         }
         let opts = LiveOptions {
             url,
