@@ -61,4 +61,3 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
     conn.write_all(out.as_bytes())?;
     conn.flush()
 }
-

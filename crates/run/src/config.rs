@@ -231,7 +231,6 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
