@@ -74,7 +74,7 @@ impl Kind {
 }
 
 /// Which comparison produced a finding (serialised as the finding's `side`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Comparison {
     /// `got` is the baseline replay, `expected` what the chain recorded.

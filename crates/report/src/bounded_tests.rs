@@ -188,3 +188,42 @@ fn a_run_under_the_caps_lists_everything() {
         "absent when nothing is left out"
     );
 }
+
+/// Past the cap, the findings listed do not depend on the order the blocks came in: a merge of
+/// shards (blocks in another order, lists joined) lists what the whole run lists.
+#[test]
+fn the_findings_kept_past_the_cap_do_not_depend_on_block_order() {
+    let findings = |n: u64| {
+        // equal impact everywhere: only the total order can pick the same ones
+        (0..3)
+            .map(|i| {
+                Finding::block(
+                    n,
+                    Default::default(),
+                    Kind::State,
+                    format!("state.{i}"),
+                    1,
+                    2,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let n = (LISTED_FINDINGS as u64) / 2 + 7;
+    let kept = |order: Vec<u64>| {
+        let mut r = Report::default();
+        for b in order {
+            r.add_block(&BlockResult {
+                block: b,
+                findings: findings(b),
+                ..Default::default()
+            });
+        }
+        r.close(RunVerdict::Fail, String::new());
+        assert_eq!(r.findings.len(), LISTED_FINDINGS);
+        r.findings
+    };
+    let forward: Vec<u64> = (1..=n).collect();
+    let mut shuffled: Vec<u64> = forward.iter().copied().filter(|b| b % 3 == 0).collect();
+    shuffled.extend(forward.iter().rev().filter(|b| *b % 3 != 0));
+    assert_eq!(kept(forward), kept(shuffled));
+}

@@ -10,7 +10,7 @@ use crate::{
 
 /// Findings a report lists, at most: past it, the findings of most impact are kept (open ones
 /// before accepted ones; errors, status flips, the largest gas changes, then the rest; the
-/// earliest first among equals) and the others counted in [`Report::left_out`]. While a run
+/// earliest block first among equals) and the others counted in [`Report::left_out`]. While a run
 /// goes the list may hold up to twice as many (it is cut back when it reaches that).
 pub const LISTED_FINDINGS: usize = 10_000;
 /// Skipped blocks, not-comparable txs and state-root checks a report lists, at most each (the
@@ -189,9 +189,25 @@ impl Report {
         if self.findings.len() <= LISTED_FINDINGS {
             return;
         }
-        // stable: among equals the earliest stay
-        self.findings
-            .sort_by_key(|f| (f.accepted.is_some(), impact_rank(f)));
+        // a total order (impact, then block, tx, field, side, values): the same findings keep
+        // the same ones whatever order they came in, so a merge of shards lists what the
+        // whole run lists
+        self.findings.sort_by(|a, b| {
+            let key = |f: &Finding| {
+                (
+                    f.accepted.is_some(),
+                    impact_rank(f),
+                    f.block,
+                    f.block_hash,
+                    f.tx_index,
+                    f.field.clone(),
+                    f.side,
+                    f.got.clone(),
+                    f.expected.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
         for f in self.findings.drain(LISTED_FINDINGS..) {
             self.left_out.findings += 1;
             let k = self
