@@ -81,27 +81,16 @@ pub(crate) fn import(
     opts: &ImportOptions,
     prov: txshadow_corpus::Provenance,
 ) -> Result<ImportSummary, ImportError> {
-    let files = super::suite_files(inputs, "blockchain test")?;
-    let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
-    w.add_note(
+    super::import_suite(
+        inputs,
+        "blockchain test",
+        out,
+        opts,
+        prov,
         "blockchain tests: each case a chain of its own (schedule from `network`), its blocks \
-         with the full state before them, derived from `pre` and held to every header",
-    );
-    let mut summary = ImportSummary::default();
-    let mut codes = Codes::default();
-    let mut indexed = 0;
-    for f in &files {
-        if let Err(e) = import_file(f, &mut w, &mut codes, &mut summary) {
-            summary.fail_input(&f.path, e)?;
-        }
-        // the manifest is rewritten in batches: once per file would be quadratic in cases
-        if summary.blocks >= indexed + super::MANIFEST_EVERY {
-            w.write_manifest()?;
-            indexed = summary.blocks;
-        }
-    }
-    w.finish()?;
-    Ok(summary)
+             with the full state before them, derived from `pre` and held to every header",
+        import_file,
+    )
 }
 
 fn import_file(

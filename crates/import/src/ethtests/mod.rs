@@ -33,26 +33,7 @@ use txshadow_corpus::{
 };
 use txshadow_replay::{Codes, decode_code};
 
-use crate::{ImportError, chain::FullState};
-
-/// The forks whose rules reach the EVM, in order (the glaciers change only the difficulty bomb).
-const EVM_FORKS: [Fork; 15] = [
-    Fork::Frontier,
-    Fork::Homestead,
-    Fork::Tangerine,
-    Fork::SpuriousDragon,
-    Fork::Byzantium,
-    Fork::Constantinople,
-    Fork::Petersburg,
-    Fork::Istanbul,
-    Fork::Berlin,
-    Fork::London,
-    Fork::Paris,
-    Fork::Shanghai,
-    Fork::Cancun,
-    Fork::Prague,
-    Fork::Osaka,
-];
+use crate::{ImportError, chain::FullState, geth::EVM_FORKS};
 
 /// Blocks written between two rewrites of the manifest (an interrupted import keeps the cases
 /// indexed so far; a resumed one skips them).
@@ -81,6 +62,43 @@ impl SuiteFile {
             .unwrap_or_default();
         format!("{}/{stem}", self.folder)
     }
+}
+
+/// Imports every fixture file under `inputs` into a new corpus at `out` with `import_file`
+/// (one file's cases at a time): a file that fails is listed in the summary and the others go
+/// on; the manifest is indexed in batches.
+pub(crate) fn import_suite(
+    inputs: &[PathBuf],
+    what: &str,
+    out: &Path,
+    opts: &crate::ImportOptions,
+    prov: txshadow_corpus::Provenance,
+    note: &str,
+    import_file: fn(
+        &SuiteFile,
+        &mut CorpusWriter,
+        &mut Codes,
+        &mut crate::ImportSummary,
+    ) -> Result<(), ImportError>,
+) -> Result<crate::ImportSummary, ImportError> {
+    let files = suite_files(inputs, what)?;
+    let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
+    w.add_note(note);
+    let mut summary = crate::ImportSummary::default();
+    let mut codes = Codes::default();
+    let mut indexed = 0;
+    for f in &files {
+        if let Err(e) = import_file(f, &mut w, &mut codes, &mut summary) {
+            summary.fail_input(&f.path, e)?;
+        }
+        // the manifest is rewritten in batches: once per file would be quadratic in cases
+        if summary.blocks >= indexed + MANIFEST_EVERY {
+            w.write_manifest()?;
+            indexed = summary.blocks;
+        }
+    }
+    w.finish()?;
+    Ok(summary)
 }
 
 /// Every `*.json` file under `inputs`, recursively, in path order (files given directly are
@@ -290,11 +308,13 @@ pub(crate) fn network_chain(
     config: &FixtureConfig,
     first_zero_difficulty: Option<u64>,
 ) -> (ChainConfig, Option<String>) {
-    let order = |f: Fork| EVM_FORKS.iter().position(|g| *g == f);
+    // Frontier, then every fork whose rules reach the EVM (the glaciers change only the bomb)
+    let evm_forks: Vec<Fork> = std::iter::once(Fork::Frontier).chain(EVM_FORKS).collect();
+    let order = |f: Fork| evm_forks.iter().position(|g| *g == f);
     let base_at = order(network.base);
     let next = network.transition.and_then(|(f, w)| Some((order(f)?, w)));
     let mut forks = vec![];
-    for (i, fork) in EVM_FORKS.iter().enumerate() {
+    for (i, fork) in evm_forks.iter().enumerate() {
         let timestamp_fork = *fork >= Fork::Shanghai;
         let cond = if base_at.is_some_and(|b| i <= b) {
             if *fork == Fork::Paris {

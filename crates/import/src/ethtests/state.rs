@@ -81,27 +81,16 @@ pub(crate) fn import(
     opts: &ImportOptions,
     prov: txshadow_corpus::Provenance,
 ) -> Result<ImportSummary, ImportError> {
-    let files = super::suite_files(inputs, "state test")?;
-    let mut w = CorpusWriter::create(out, ChainConfig::mainnet(), prov, opts.overwrite)?;
-    w.add_note(
+    super::import_suite(
+        inputs,
+        "state test",
+        out,
+        opts,
+        prov,
         "state tests: one synthetic one-tx block per (fork, data, gas, value) case; harness \
-         conventions: no block reward, no system calls, BLOCKHASH(n) = keccak256(decimal n)",
-    );
-    let mut summary = ImportSummary::default();
-    let mut codes = Codes::default();
-    let mut indexed = 0;
-    for f in &files {
-        if let Err(e) = import_file(f, &mut w, &mut codes, &mut summary) {
-            summary.fail_input(&f.path, e)?;
-        }
-        // the manifest is rewritten in batches: once per file would be quadratic in cases
-        if summary.blocks >= indexed + super::MANIFEST_EVERY {
-            w.write_manifest()?;
-            indexed = summary.blocks;
-        }
-    }
-    w.finish()?;
-    Ok(summary)
+             conventions: no block reward, no system calls, BLOCKHASH(n) = keccak256(decimal n)",
+        import_file,
+    )
 }
 
 fn import_file(

@@ -72,6 +72,8 @@ mod expected;
 mod json;
 mod rules;
 
+pub(crate) use rules::EVM_FORKS;
+
 use std::{
     collections::BTreeMap,
     fs,

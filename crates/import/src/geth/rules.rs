@@ -11,7 +11,7 @@ use super::json::{GethConfig, opt_u64};
 pub(super) const SSTORE: u8 = 0x55;
 
 /// Forks whose rules reach the EVM, in the order revm applies them cumulatively.
-const EVM_FORKS: [Fork; 14] = [
+pub(crate) const EVM_FORKS: [Fork; 14] = [
     Fork::Homestead,
     Fork::Tangerine,
     Fork::SpuriousDragon,
