@@ -145,7 +145,11 @@ impl Aggregates {
                 None => return self.by_contract.entry(OTHER_CONTRACTS.into()).or_default(),
             }
         }
-        self.by_contract.entry(key.to_string()).or_default()
+        if !self.by_contract.contains_key(key) {
+            self.by_contract
+                .insert(key.to_string(), ContractAgg::default());
+        }
+        self.by_contract.get_mut(key).expect("inserted above")
     }
 
     /// One point of the throughput line: `txs` done `secs` after the start. Past

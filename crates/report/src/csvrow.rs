@@ -122,6 +122,105 @@ impl TxRow {
     }
 }
 
+impl TxRow {
+    /// Appends the row as one line of `results.csv` (`\n`-terminated) to `out`: the bytes
+    /// [`Self::to_csv`] gives through the `csv` crate, written without a `String` per cell.
+    /// A run writes a row per tx, so this is on the replay's path.
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        let mut num = itoa::Buffer::new();
+        let mut sep = |out: &mut Vec<u8>| out.push(b',');
+        out.extend_from_slice(num.format(self.block).as_bytes());
+        sep(out);
+        out.extend_from_slice(num.format(self.index).as_bytes());
+        sep(out);
+        hex_prefixed(out, self.hash.as_slice());
+        sep(out);
+        hex_prefixed(out, self.from.as_slice());
+        sep(out);
+        if let Some(to) = &self.to {
+            hex_prefixed(out, to.as_slice());
+        }
+        sep(out);
+        if let Some(s) = &self.selector {
+            hex_prefixed(out, s);
+        }
+        sep(out);
+        out.extend_from_slice(num.format(self.tx_type).as_bytes());
+        sep(out);
+        let status = |out: &mut Vec<u8>, s: Option<bool>| {
+            if let Some(s) = s {
+                out.push(if s { b'1' } else { b'0' });
+            }
+        };
+        let flag = |out: &mut Vec<u8>, b: Option<bool>| {
+            if let Some(b) = b {
+                out.extend_from_slice(if b { b"true" } else { b"false" });
+            }
+        };
+        status(out, self.expected_status);
+        sep(out);
+        if let Some(g) = self.expected_gas {
+            out.extend_from_slice(num.format(g).as_bytes());
+        }
+        sep(out);
+        status(out, self.got_status);
+        sep(out);
+        if let Some(g) = self.got_gas {
+            out.extend_from_slice(num.format(g).as_bytes());
+        }
+        sep(out);
+        if let Some(d) = self.gas_delta() {
+            out.extend_from_slice(num.format(d).as_bytes());
+        }
+        sep(out);
+        flag(out, self.logs_equal);
+        sep(out);
+        flag(out, self.state_equal);
+        sep(out);
+        out.extend_from_slice(self.verdict.as_str().as_bytes());
+        sep(out);
+        for (i, k) in self.kinds.iter().enumerate() {
+            if i > 0 {
+                out.push(b';');
+            }
+            out.extend_from_slice(k.as_str().as_bytes());
+        }
+        sep(out);
+        if let Some(note) = &self.note {
+            csv_field(out, note.as_bytes());
+        }
+        out.push(b'\n');
+    }
+}
+
+/// `0x` and the lower-case hex of `bytes`.
+fn hex_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(b"0x");
+    let at = out.len();
+    out.resize(at + 2 * bytes.len(), 0);
+    alloy_primitives::hex::encode_to_slice(bytes, &mut out[at..]).expect("sized for the hex");
+}
+
+/// A free-text cell as the `csv` crate writes it by default: quoted when it holds a comma, a
+/// quote or a line break, its quotes doubled.
+fn csv_field(out: &mut Vec<u8>, field: &[u8]) {
+    if !field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &b in field {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
 /// The columns of `results.csv`, in order: the fields of [`CsvRow`].
 pub(crate) const CSV_HEADER: [&str; 17] = [
     "block",
@@ -181,4 +280,84 @@ pub struct CsvRow {
     pub kinds: String,
     /// Why the tx is not comparable or in error (empty otherwise).
     pub note: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256};
+
+    use super::*;
+
+    fn rows() -> Vec<TxRow> {
+        let full = TxRow {
+            block: 19_000_000,
+            index: 7,
+            hash: B256::repeat_byte(0xab),
+            from: Address::repeat_byte(0x01),
+            to: Some(Address::repeat_byte(0xfe)),
+            selector: Some([0xa9, 0x05, 0x9c, 0xbb]),
+            tx_type: 2,
+            expected_status: Some(true),
+            expected_gas: Some(51_234),
+            got_status: Some(false),
+            got_gas: Some(21_000),
+            logs_equal: Some(false),
+            state_equal: Some(true),
+            verdict: Verdict::Differ,
+            kinds: vec![Kind::Status, Kind::Gas, Kind::Logs],
+            note: None,
+        };
+        let notes = [
+            "plain words",
+            "a, comma",
+            "a \"quoted\" word",
+            "two\nlines",
+            "carriage\rreturn",
+            "",
+            "\"",
+        ];
+        let mut v = vec![full.clone(), TxRow::default()];
+        for (i, n) in notes.iter().enumerate() {
+            v.push(TxRow {
+                index: i,
+                to: None,
+                selector: None,
+                expected_gas: Some(100),
+                got_gas: Some(7),
+                verdict: Verdict::Error,
+                kinds: vec![],
+                note: Some((*n).into()),
+                ..full.clone()
+            });
+        }
+        v
+    }
+
+    /// The hand-written rows are byte for byte what the `csv` crate writes for [`CsvRow`],
+    /// and read back as the same rows.
+    #[test]
+    fn hand_written_rows_are_the_csv_crates_rows() {
+        for row in rows() {
+            let mut want = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(vec![]);
+            want.serialize(row.to_csv()).unwrap();
+            let want = want.into_inner().unwrap();
+            let mut got = vec![];
+            row.write_csv(&mut got);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{row:?}"
+            );
+            let back: CsvRow = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(&got[..])
+                .deserialize()
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, row.to_csv());
+        }
+    }
 }

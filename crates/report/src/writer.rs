@@ -4,6 +4,7 @@
 use std::{
     collections::HashMap,
     fs::{self, File},
+    io::Write,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -37,15 +38,6 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-    /// CSV writing.
-    #[error("{path}: {source}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: csv::Error,
-    },
     /// A sink of another kind failed (metrics, a push).
     #[error("{0}")]
     Other(String),
@@ -59,7 +51,9 @@ pub enum ReportError {
 #[derive(Debug)]
 pub struct ReportWriter {
     dir: PathBuf,
-    csv: csv::Writer<File>,
+    csv: File,
+    /// A block's `results.csv` rows, written with one call.
+    row_buf: Vec<u8>,
     pub(crate) cases: Vec<Case>,
     /// Passing and other cases in `cases` (conformance cases aside).
     listed: (usize, usize),
@@ -85,20 +79,14 @@ impl ReportWriter {
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
         let csv_path = dir.join("results.csv");
-        let file = File::create(&csv_path).map_err(io(&csv_path))?;
-        let mut csv = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(file);
+        let mut csv = File::create(&csv_path).map_err(io(&csv_path))?;
         // the header at once: a run killed before its first block leaves a valid CSV
-        csv.write_record(crate::csvrow::CSV_HEADER)
-            .and_then(|()| csv.flush().map_err(csv::Error::from))
-            .map_err(|source| ReportError::Csv {
-                path: csv_path.clone(),
-                source,
-            })?;
+        let header = crate::csvrow::CSV_HEADER.join(",") + "\n";
+        csv.write_all(header.as_bytes()).map_err(io(&csv_path))?;
         let w = Self {
             dir: dir.to_path_buf(),
             csv,
+            row_buf: vec![],
             cases: vec![],
             listed: (0, 0),
             unlisted: Unlisted::default(),
@@ -146,26 +134,31 @@ impl ReportWriter {
     }
 
     fn write_rows(&mut self, r: &BlockResult) -> Result<(), ReportError> {
-        let csv_path = || self.dir.join("results.csv");
+        // a block's rows in one write: the file only ever ends at a row's end
+        self.row_buf.clear();
         for row in &r.rows {
-            self.csv
-                .serialize(row.to_csv())
-                .map_err(|source| ReportError::Csv {
-                    path: csv_path(),
-                    source,
-                })?;
+            row.write_csv(&mut self.row_buf);
+            // the recipient's hex on the stack: no allocation per row
+            let mut hex = [0u8; 42];
+            let to = row.to.map_or("", |a| {
+                hex[..2].copy_from_slice(b"0x");
+                alloy_primitives::hex::encode_to_slice(a, &mut hex[2..]).expect("40 hex digits");
+                std::str::from_utf8(&hex).expect("hex is ASCII")
+            });
             self.agg.add(
                 row.block,
-                &row.to.map(|a| format!("{a:#x}")).unwrap_or_default(),
+                to,
                 row.verdict.as_str(),
                 row.expected_gas,
                 row.got_gas,
             );
         }
-        self.csv.flush().map_err(|source| ReportError::Io {
-            path: csv_path(),
-            source,
-        })
+        self.csv
+            .write_all(&self.row_buf)
+            .map_err(|source| ReportError::Io {
+                path: self.dir.join("results.csv"),
+                source,
+            })
     }
 
     fn add_cases(&mut self, r: &BlockResult) {
