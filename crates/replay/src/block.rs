@@ -232,7 +232,14 @@ fn execute_block(
     out.unknown_accounts.sort();
     out.unknown_accounts.dedup();
     if let Some(w) = witness.as_mut()
-        && let Err(e) = judge_unproven(w, block, &reads, &code_reads, &out.post_state)
+        && let Err(e) = judge_unproven(
+            w,
+            block,
+            &reads,
+            &code_reads,
+            &out.post_state,
+            spec.is_enabled_in(SpecId::SPURIOUS_DRAGON),
+        )
     {
         out.witness = Some(w.outcome.clone());
         return Err(e);

@@ -18,6 +18,13 @@
 //! (checked after the block against the chain's post-state and receipts) or never reads is a
 //! warning in [`WitnessOutcome::unproven`]; the post-block root is then computed if the witness
 //! allows, and a root it cannot give is a warning too.
+//!
+//! An account the block only *touches* is written, not read: from Spurious Dragon on (EIP-161),
+//! the target of a call or tx that carries no value and runs no code (an L2's batch inbox, the
+//! recipient of blob txs, absent or holding a balance) is loaded and touched, and its balance
+//! and nonce cannot change what the block does; an absent one stays absent (deleted if empty).
+//! It is a warning; had it code, the code would have run, and that is a read. Before Spurious
+//! Dragon a call to an account that does not exist costs more gas, so its existence is read.
 
 use std::{sync::Arc, time::Instant};
 
@@ -244,19 +251,28 @@ pub fn verify_pre_state(
 /// loaded (an account also counts as read when its code was loaded: `code_reads`), `post` the
 /// block's changes. A value read and left unchanged is the block's error, naming it; the others
 /// become warnings in the outcome.
+///
+/// `touch_is_write`: the block runs under EIP-161 (Spurious Dragon on), where an account the
+/// block touched without running its code (`post` lists it, unchanged) was written, not read.
 pub(crate) fn judge_unproven(
     w: &mut VerifiedPreState,
     block: &BlockRecord,
     reads: &[Key],
     code_reads: &[Address],
     post: &StateMap,
+    touch_is_write: bool,
 ) -> Result<(), String> {
     let mut errors = vec![];
     for u in &w.unproven {
         let changed = changed(block, post, &u.key);
         let code_run = matches!(u.key, Key::Account(a) if code_reads.contains(&a));
+        let touched = touch_is_write && matches!(u.key, Key::Account(a) if post.contains_key(&a));
         let read = reads.contains(&u.key) || code_run;
         let what = match (read, changed, code_run) {
+            (true, false, false) if touched => {
+                "touched by the block without running code (the target of a call or tx of no \
+                 value), not read; its post-block value is compared with the chain's"
+            }
             (true, _, true) | (true, false, _) => {
                 errors.push(format!(
                     "{}: the block reads it, and the witness cannot prove its value under the \

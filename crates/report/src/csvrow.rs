@@ -128,7 +128,7 @@ impl TxRow {
     /// A run writes a row per tx, so this is on the replay's path.
     pub fn write_csv(&self, out: &mut Vec<u8>) {
         let mut num = itoa::Buffer::new();
-        let mut sep = |out: &mut Vec<u8>| out.push(b',');
+        let sep = |out: &mut Vec<u8>| out.push(b',');
         out.extend_from_slice(num.format(self.block).as_bytes());
         sep(out);
         out.extend_from_slice(num.format(self.index).as_bytes());

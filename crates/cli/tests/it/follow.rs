@@ -883,3 +883,83 @@ fn a_follow_rotated_by_day_cuts_at_utc_midnight_of_the_blocks() {
         assert!(help.contains(want), "{want} not in follow --help:\n{help}");
     }
 }
+
+/// Kill-anywhere, the short version of `scripts/fault-suite`'s: a follow SIGKILLed early,
+/// midway and late leaves a `report.json` that is valid and never says `complete` without
+/// every tx, a corpus that verifies, and a rerun on that corpus that completes with every tx.
+#[test]
+fn a_follow_killed_anywhere_leaves_valid_files_and_a_rerun_completes() {
+    let node = Anvil::spawn().unwrap_or_else(|e| panic!("{e}"));
+    let opts = TrafficOptions {
+        rounds: 2,
+        transfers: 4,
+        ..Default::default()
+    };
+    let t = traffic::run(&node.url(), &opts).unwrap_or_else(|e| panic!("traffic: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let follow = |corpus: &Path, run_id: &str| {
+        let mut c = txshadow();
+        c.args(["-q", "follow", "--rpc-url", &node.url(), "--from", "1"])
+            .args(["--max-blocks", &t.last_block.to_string()])
+            .args(["--poll-interval", "100ms", "--run-id", run_id, "--corpus"])
+            .arg(corpus)
+            .arg("--out-dir")
+            .arg(&reports)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let read = |run_id: &str| -> Option<Value> {
+        let p = reports.join(run_id).join("report.json");
+        let bytes = std::fs::read(&p).ok()?;
+        Some(
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{} is not valid JSON after a kill: {e}", p.display())),
+        )
+    };
+    let t0 = Instant::now();
+    let o = follow(&dir.path().join("ref"), "ref").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = t0.elapsed();
+    assert_eq!(read("ref").unwrap()["counts"]["txs"], t.txs);
+
+    for (trial, fraction) in [0.15, 0.5, 0.85].into_iter().enumerate() {
+        let corpus = dir.path().join(format!("corpus-{trial}"));
+        let mut child = follow(&corpus, &format!("k{trial}")).spawn().unwrap();
+        std::thread::sleep(full.mul_f64(fraction));
+        let killed = child.try_wait().unwrap().is_none();
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait().unwrap();
+        if let Some(r) = read(&format!("k{trial}")) {
+            let status = r["run"]["status"].as_str().unwrap().to_string();
+            assert!(
+                !killed || status != "complete" || r["counts"]["txs"] == t.txs,
+                "trial {trial}: a killed follow's report says complete without every tx: {r}"
+            );
+        }
+        if corpus.join("manifest.json").exists() {
+            let v = txshadow()
+                .args(["-q", "corpus", "verify"])
+                .arg(&corpus)
+                .output()
+                .unwrap();
+            assert!(
+                v.status.success(),
+                "trial {trial}: the killed follow's corpus does not verify: {}",
+                String::from_utf8_lossy(&v.stderr)
+            );
+        }
+        let rerun = format!("r{trial}");
+        let o = follow(&corpus, &rerun).output().unwrap();
+        assert!(
+            o.status.success(),
+            "trial {trial}: the rerun fails: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = read(&rerun).unwrap();
+        assert_eq!(r["run"]["status"], "complete", "trial {trial}: {r}");
+        assert_eq!(r["counts"]["txs"], t.txs, "trial {trial}");
+        assert_each_tx_once(&reports.join(&rerun).join("results.csv"), t.txs);
+    }
+}

@@ -224,6 +224,26 @@ fn keth_missing_proof_of_a_created_account_is_a_warning() {
     imports_with_warning(&p, created, "changed by the block");
 }
 
+/// The recipient of a blob tx (a rollup's batch inbox: a tx of no value to an account without
+/// code), without the node its proof ends in: the block touches the account, runs no code and
+/// cannot be changed by its balance or nonce, so it is written, not read: a warning, and the
+/// block matches the chain. Real dumps lack the node proving such an inbox absent; here the
+/// inbox holds a balance, the same path through the replay.
+#[test]
+fn keth_missing_proof_of_a_blob_tx_recipient_is_a_warning() {
+    let Some(root) = shared("keth-mainnet") else {
+        return;
+    };
+    let src = root.join("22615247.json");
+    let v = load(&src);
+    let inbox = address!("0xff00000000000000000000000000000000008453");
+    let pre = &v["extra"]["preState"][inbox.to_string().to_lowercase()];
+    assert!(pre["code"].is_null() || pre["code"] == "0x", "{pre}");
+    let dir = tempfile::tempdir().unwrap();
+    let p = without_node(dir.path(), &src, account_proof_end(&v, inbox));
+    imports_with_warning(&p, inbox, "touched by the block without running code");
+}
+
 /// An account the block reads and leaves unchanged (a contract it calls), without its leaf: the
 /// file fails, naming the account and the missing node.
 #[test]
