@@ -408,6 +408,36 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_block_file_of_the_first_encoding_loads_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path());
+        w.put_block(&block(7)).unwrap();
+        drop(w);
+        // the file as version 1 wrote it: the whole block MessagePack, LZ4
+        let mut m = Corpus::open(dir.path()).unwrap().manifest;
+        let e = &mut m.blocks[0];
+        let path = dir.path().join("blocks").join(&e.file);
+        assert_eq!(
+            crate::binary::encoding_version(&fs::read(&path).unwrap()),
+            Some(2)
+        );
+        let payload = lz4_flex::compress_prepend_size(&rmp_serde::to_vec_named(&block(7)).unwrap());
+        let mut v1 = b"TXSB\x01\x01\0\0\0\0\0\0".to_vec();
+        v1.extend_from_slice(&payload);
+        let crc = crc32fast::hash(&v1[12..]);
+        v1[8..12].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &v1).unwrap();
+        e.sha256 = hex_sha256(&v1);
+        e.crc32 = Some(crc32fast::hash(&v1));
+        m.checksum = Some(m.digest());
+        fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(crate::binary::encoding_version(&v1), Some(1));
+        let c = Corpus::open(dir.path()).unwrap();
+        assert_eq!(c.load_blocks().unwrap(), [block(7)]);
+        c.verify().unwrap();
+    }
+
+    #[test]
     fn a_json_block_file_of_an_older_corpus_loads_and_is_replaced_when_written_again() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path());

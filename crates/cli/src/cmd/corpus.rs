@@ -24,8 +24,9 @@ pub enum CorpusCmd {
         dir: PathBuf,
     },
     /// Move loose code files into a pack (one file for many codes, read faster) and rewrite
-    /// JSON block files in the binary block encoding. Import and capture write both so; this
-    /// is for corpora written by older versions or by a capture that was stopped.
+    /// JSON block files, and binary ones of an older encoding version, in the current binary
+    /// block encoding (decoded faster). Import and capture write both so; this is for corpora
+    /// written by older versions or by a capture that was stopped.
     Pack {
         /// Corpus directory.
         dir: PathBuf,
@@ -84,14 +85,25 @@ impl CorpusCmd {
                 let mut w =
                     CorpusWriter::create(&dir, m.chain.clone(), m.provenance.clone(), false)?;
                 let n = w.pack_loose_codes()?;
-                let mut json = 0;
-                for e in m.blocks.iter().filter(|e| e.file.ends_with(".json")) {
+                let (mut json, mut older) = (0, 0);
+                for e in &m.blocks {
+                    let path = dir.join("blocks").join(&e.file);
+                    let head = read_head(&path)?;
+                    let version = txshadow_corpus::binary::encoding_version(&head);
+                    match version {
+                        None => json += 1,
+                        Some(v) if v < txshadow_corpus::binary::BLOCK_ENCODING_VERSION => {
+                            older += 1
+                        }
+                        Some(_) => continue,
+                    }
                     w.put_block_deferred(&c.load_block(e)?)?;
-                    json += 1;
                 }
                 w.finish()?;
                 println!(
-                    "packed {n} loose codes and rewrote {json} JSON block files as binary in {}",
+                    "packed {n} loose codes and rewrote {json} JSON block files and {older} \
+                     binary block files of an older encoding in the binary encoding {} in {}",
+                    txshadow_corpus::binary::BLOCK_ENCODING_VERSION,
                     dir.display()
                 );
                 Ok(EXIT_OK)
@@ -215,4 +227,14 @@ fn print_stats(s: &CorpusStats) {
         println!("rpc         {r}");
     }
     println!("created     {} by txshadow {}", p.created, p.tool_version);
+}
+
+/// The first bytes of a block file: enough to tell its encoding and version.
+fn read_head(path: &std::path::Path) -> eyre::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8).read_to_end(&mut head))
+        .map_err(|e| eyre::eyre!("read {}: {e}", path.display()))?;
+    Ok(head)
 }

@@ -284,7 +284,8 @@ fn pack_writes_binary_blocks_that_show_prints_as_json_and_seal_makes_replays_ski
     let before = json_of(&show("12520364"));
     let o = bin().args(["corpus", "pack"]).arg(&c).output().unwrap();
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("rewrote 13 JSON block files as binary"),
+        String::from_utf8_lossy(&o.stdout)
+            .contains("rewrote 13 JSON block files and 0 binary block files of an older encoding"),
         "{o:?}"
     );
     let names: Vec<String> = std::fs::read_dir(c.join("blocks"))
