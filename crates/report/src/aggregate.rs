@@ -10,7 +10,7 @@
 //! [`OTHER_CONTRACTS`]). A batch run of up to [`MAX_SERIES`] blocks with txs and
 //! [`MAX_CONTRACTS`] recipients is aggregated exactly.
 
-use std::collections::BTreeMap;
+use alloy_primitives::map::HashMap;
 
 /// Points each per-block series keeps.
 pub(crate) const MAX_SERIES: usize = 16_384;
@@ -49,8 +49,9 @@ pub(crate) struct Aggregates {
     /// Txs by the bucket of [`GAS_BUCKETS`] their gas change (percent) falls in, for txs
     /// with both gases known and expected > 0.
     pub(crate) gas_buckets: [usize; GAS_BUCKETS.len()],
-    /// By contract (at most [`MAX_CONTRACTS`] + 1 entries).
-    pub(crate) by_contract: BTreeMap<String, ContractAgg>,
+    /// By contract (at most [`MAX_CONTRACTS`] + 1 entries). Hashed, not ordered: looked up
+    /// once per tx; whatever lists them sorts them.
+    pub(crate) by_contract: HashMap<String, ContractAgg>,
     /// Every contract tallied changed: no more room to make.
     contracts_all_changed: bool,
     /// Per block with txs, in order (merged two by two past [`MAX_SERIES`]).
@@ -123,14 +124,24 @@ impl Aggregates {
     /// The tally of contract `key`: past [`MAX_CONTRACTS`], a contract whose results never
     /// changed (it shows in no plot) makes room; when none can, [`OTHER_CONTRACTS`]'s.
     fn contract(&mut self, key: &str) -> &mut ContractAgg {
-        if !self.by_contract.contains_key(key) && self.by_contract.len() >= MAX_CONTRACTS {
-            // once none is idle none will be: a change is never undone, and no newcomer enters
+        // a hit, nearly every tx: one hash of the key and no allocation
+        if self.by_contract.contains_key(key) {
+            return self.by_contract.get_mut(key).expect("present");
+        }
+        if self.by_contract.len() >= MAX_CONTRACTS {
+            // once none is idle none will be: a change is never undone, and no newcomer enters;
+            // the idle contract that goes is the least by key, so a run and the merge of its
+            // shards drop the same ones
             let idle = (!self.contracts_all_changed)
                 .then(|| {
                     self.by_contract
                         .iter()
-                        .find(|(k, c)| c.changed == 0 && c.gas_delta == 0 && *k != OTHER_CONTRACTS)
-                        .map(|(k, _)| k.clone())
+                        .filter(|(k, c)| {
+                            c.changed == 0 && c.gas_delta == 0 && *k != OTHER_CONTRACTS
+                        })
+                        .map(|(k, _)| k)
+                        .min()
+                        .cloned()
                 })
                 .flatten();
             self.contracts_all_changed = idle.is_none();
@@ -145,11 +156,7 @@ impl Aggregates {
                 None => return self.by_contract.entry(OTHER_CONTRACTS.into()).or_default(),
             }
         }
-        if !self.by_contract.contains_key(key) {
-            self.by_contract
-                .insert(key.to_string(), ContractAgg::default());
-        }
-        self.by_contract.get_mut(key).expect("inserted above")
+        self.by_contract.entry(key.to_string()).or_default()
     }
 
     /// One point of the throughput line: `txs` done `secs` after the start. Past

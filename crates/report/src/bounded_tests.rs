@@ -227,3 +227,37 @@ fn the_findings_kept_past_the_cap_do_not_depend_on_block_order() {
     shuffled.extend(forward.iter().rev().filter(|b| *b % 3 != 0));
     assert_eq!(kept(forward), kept(shuffled));
 }
+
+#[test]
+fn the_contracts_dropped_past_the_cap_are_the_same_in_every_tally() {
+    // the tally is hashed, with a random order per map: the contracts that make room must
+    // not depend on it, or a run and the merge of its shards would plot different contracts
+    let tally = || {
+        let mut a = crate::aggregate::Aggregates::default();
+        for n in 0..(MAX_CONTRACTS as u64 + 500) {
+            let to = format!("0x{n:040x}");
+            // every 3rd contract's gas changes: it stays; the others make room
+            let got = if n % 3 == 0 { 22_000 } else { 21_000 };
+            a.add(n, &to, "match", Some(21_000), Some(got));
+        }
+        let mut v: Vec<_> = a
+            .by_contract
+            .iter()
+            .map(|(k, c)| (k.clone(), c.txs, c.gas_delta))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = tally();
+    assert_eq!(
+        first.len(),
+        MAX_CONTRACTS + 1,
+        "the cap and the other contracts' entry"
+    );
+    for _ in 0..3 {
+        assert_eq!(tally(), first);
+    }
+    // the least idle contracts by key went first
+    assert!(!first.iter().any(|(k, ..)| k == &format!("0x{:040x}", 1)));
+    assert!(first.iter().any(|(k, ..)| k == &format!("0x{:040x}", 0)));
+}

@@ -15,6 +15,20 @@ use crate::Report;
 /// Text escaped for XML and HTML (attributes and content); control characters dropped.
 pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
+    esc_into(&mut o, s);
+    o
+}
+
+/// [`esc`] appended to `o`: text with nothing to escape (nearly every name) is copied whole.
+pub(crate) fn esc_into(o: &mut String, s: &str) {
+    let plain = |b: &u8| {
+        !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
+            && (*b >= 0x20 || matches!(b, b'\n' | b'\t' | b'\r'))
+    };
+    if s.as_bytes().iter().all(plain) {
+        o.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => o.push_str("&amp;"),
@@ -26,7 +40,6 @@ pub(crate) fn esc(s: &str) -> String {
             c => o.push(c),
         }
     }
-    o
 }
 
 /// A readable diff of a finding's two values, made with `similar`.
@@ -106,8 +119,21 @@ impl Unlisted {
 
 /// Renders the JUnit XML of these cases, and of those counted but not listed.
 pub(crate) fn render(report: &Report, cases: &[Case], unlisted: &Unlisted) -> String {
-    let xml: Vec<(u64, String)> = cases.iter().map(|c| (c.block, case_xml(c))).collect();
-    render_cases(report, &xml.iter().collect::<Vec<_>>(), unlisted)
+    // the cases straight into one buffer, counted by their outcome as they go
+    let mut body = String::with_capacity(cases.len() * 160);
+    let mut counts = Counts::default();
+    for c in cases {
+        if c.skipped.is_some() {
+            counts.skipped += 1;
+        } else if c.error.is_some() {
+            counts.errors += 1;
+        } else if !c.findings.is_empty() {
+            counts.failures += 1;
+        }
+        case_xml(&mut body, c);
+    }
+    counts.tests = cases.len();
+    suite(report, counts, unlisted, &[&body])
 }
 
 /// Renders the JUnit XML around test cases already rendered (a merge takes the shards'). The
@@ -118,11 +144,34 @@ pub(crate) fn render_cases(
     unlisted: &Unlisted,
 ) -> String {
     let count = |tag: &str| cases.iter().filter(|c| c.1.contains(tag)).count();
-    let failures = count("<failure ") + unlisted.failures;
-    let errors = count("<error ") + unlisted.errors;
-    let skipped = count("<skipped ") + unlisted.skipped;
-    let tests = cases.len() + unlisted.total();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let counts = Counts {
+        tests: cases.len(),
+        failures: count("<failure "),
+        errors: count("<error "),
+        skipped: count("<skipped "),
+    };
+    let xml: Vec<&str> = cases.iter().map(|c| c.1.as_str()).collect();
+    suite(report, counts, unlisted, &xml)
+}
+
+/// The listed cases by outcome.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+/// The document: the suite's counts (listed and `unlisted`), its properties, the cases' XML.
+fn suite(report: &Report, listed: Counts, unlisted: &Unlisted, cases: &[&str]) -> String {
+    let failures = listed.failures + unlisted.failures;
+    let errors = listed.errors + unlisted.errors;
+    let skipped = listed.skipped + unlisted.skipped;
+    let tests = listed.tests + unlisted.total();
+    let len: usize = cases.iter().map(|c| c.len()).sum();
+    let mut x = String::with_capacity(len + 1024);
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
         "<testsuites name=\"txshadow\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
@@ -144,36 +193,34 @@ pub(crate) fn render_cases(
         x.push_str("    </properties>\n");
     }
     for c in cases {
-        x.push_str(&c.1);
+        x.push_str(c);
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
 }
 
-fn case_xml(c: &Case) -> String {
-    let mut x = String::new();
-    let _ = write!(
-        x,
-        "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
-        esc(&c
-            .classname
-            .clone()
-            .unwrap_or_else(|| format!("block.{}", c.block))),
-        esc(&c.name)
-    );
+/// Appends the XML of one test case to `x`.
+fn case_xml(x: &mut String, c: &Case) {
+    x.push_str("    <testcase classname=\"");
+    match &c.classname {
+        Some(k) => esc_into(x, k),
+        None => {
+            let _ = write!(x, "block.{}", c.block);
+        }
+    }
+    x.push_str("\" name=\"");
+    esc_into(x, &c.name);
+    x.push_str("\" time=\"0\"");
     if let Some(r) = &c.skipped {
-        let _ = writeln!(
-            x,
-            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-            esc(r)
-        );
+        x.push_str(">\n      <skipped message=\"");
+        esc_into(x, r);
+        x.push_str("\"/>\n    </testcase>\n");
     } else if let Some(e) = &c.error {
-        let _ = writeln!(
-            x,
-            ">\n      <error message=\"{}\" type=\"replay\">{}</error>\n    </testcase>",
-            esc(&first_line(e)),
-            esc(e)
-        );
+        x.push_str(">\n      <error message=\"");
+        esc_into(x, &first_line(e));
+        x.push_str("\" type=\"replay\">");
+        esc_into(x, e);
+        x.push_str("</error>\n    </testcase>\n");
     } else if !c.findings.is_empty() {
         let msg = format!(
             "{} difference(s): {}",
@@ -186,16 +233,14 @@ fn case_xml(c: &Case) -> String {
                 .join(", ")
         );
         let body: Vec<String> = c.findings.iter().map(finding_diff).collect();
-        let _ = writeln!(
-            x,
-            ">\n      <failure message=\"{}\" type=\"difference\">{}</failure>\n    </testcase>",
-            esc(&msg),
-            esc(&body.join("\n"))
-        );
+        x.push_str(">\n      <failure message=\"");
+        esc_into(x, &msg);
+        x.push_str("\" type=\"difference\">");
+        esc_into(x, &body.join("\n"));
+        x.push_str("</failure>\n    </testcase>\n");
     } else {
         x.push_str("/>\n");
     }
-    x
 }
 
 fn first_line(s: &str) -> String {

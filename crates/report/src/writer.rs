@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use txshadow_corpus::write_atomic;
+use txshadow_corpus::replace_atomic;
 use txshadow_diff::Finding;
 
 use crate::{
@@ -120,17 +120,18 @@ impl ReportWriter {
         &self.dir
     }
 
+    /// Replaces a file of the run: atomic (a kill leaves the old file or the new one), not
+    /// fsynced (a report is cheap to make again where a corpus is not: the corpus is).
     fn write_text(&self, name: &str, s: &str) -> Result<(), ReportError> {
         let p = self.dir.join(name);
-        write_atomic(&p, s.as_bytes()).map_err(|e| ReportError::Io {
+        replace_atomic(&p, s.as_bytes()).map_err(|e| ReportError::Io {
             path: p.clone(),
             source: std::io::Error::other(e.to_string()),
         })
     }
 
     fn write_json(&self, report: &Report) -> Result<(), ReportError> {
-        let s = serde_json::to_string_pretty(report).expect("report serialises");
-        self.write_text("report.json", &s)
+        self.write_text("report.json", &render_json(report))
     }
 
     fn write_rows(&mut self, r: &BlockResult) -> Result<(), ReportError> {
@@ -303,6 +304,8 @@ impl ReportWriter {
     fn write_final(&mut self, report: &Report) -> Result<(), ReportError> {
         self.cases
             .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
+        // replaced atomically like every write of the run, not fsynced: a kill at any point
+        // leaves whole files, and a report is cheap to make again where a corpus is not
         self.write_json(report)?;
         self.write_text(
             "summary.md",
@@ -348,6 +351,10 @@ impl Sink for ReportWriter {
         }
         self.write_final(report)
     }
+}
+
+fn render_json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("report serialises")
 }
 
 fn case_name(block: u64, label: Option<&str>, tx: Option<(usize, &str)>) -> String {

@@ -49,6 +49,7 @@ pub mod triage;
 mod triage_text;
 pub mod verify;
 mod window;
+pub use window::RESULTS_PER_BLOCK;
 
 pub use config::{
     RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs, parse_duration,

@@ -1,9 +1,12 @@
 //! A bounded, ordered parallel map over a block source.
 //!
 //! One reader thread pulls blocks from the source while fewer than `capacity` blocks are read
-//! and not yet emitted; the pool's workers take the largest block ready (so a large block does
-//! not start last), and the caller's thread emits the results in source order. Memory holds at
-//! most `capacity` blocks or their results, whatever the source's length.
+//! and not yet replayed; the pool's workers take the largest block ready (so a large block does
+//! not start last), and the caller's thread emits the results in source order. A block's
+//! memory is freed when its worker is done with it, so a large block still running does not
+//! stop the others: later blocks are read and replayed while their results wait to be emitted
+//! in order, up to [`RESULTS_PER_BLOCK`] times `capacity` of them. Memory holds at most
+//! `capacity` blocks and that many results, whatever the source's length.
 
 use std::{
     collections::BTreeMap,
@@ -16,10 +19,16 @@ use std::{
 
 use crate::{BlockSource, RunError, SourceBlock};
 
+/// Results that may wait for an earlier block's, per block of `capacity`: a result is a
+/// block's rows and findings, a small part of the block it came from.
+pub const RESULTS_PER_BLOCK: usize = 8;
+
 struct State {
     ready: Vec<(usize, SourceBlock)>,
-    /// Read and not yet emitted.
+    /// Read and not yet replayed (ready or running).
     held: usize,
+    /// Read and not yet emitted.
+    unemitted: usize,
     done_reading: bool,
     stop: bool,
     read_error: Option<RunError>,
@@ -54,6 +63,7 @@ where
     let state = Mutex::new(State {
         ready: vec![],
         held: 0,
+        unemitted: 0,
         done_reading: false,
         stop: false,
         read_error: None,
@@ -68,7 +78,10 @@ where
             loop {
                 {
                     let mut st = lock();
-                    while st.held >= capacity && !st.stop {
+                    while (st.held >= capacity
+                        || st.unemitted >= capacity.saturating_mul(RESULTS_PER_BLOCK))
+                        && !st.stop
+                    {
                         st = cv.wait(st).expect("not poisoned");
                     }
                     if st.stop || stopped() {
@@ -83,6 +96,7 @@ where
                     Some(Ok(b)) => {
                         st.ready.push((seq, b));
                         st.held += 1;
+                        st.unemitted += 1;
                         seq += 1;
                     }
                     Some(Err(e)) => {
@@ -120,7 +134,14 @@ where
                                     st = cv.wait(st).expect("not poisoned");
                                 }
                             };
-                            if tx.send((seq, work(block))).is_err() {
+                            let out = work(block);
+                            {
+                                // the block is gone: room for the next one
+                                let mut st = lock();
+                                st.held -= 1;
+                                cv.notify_all();
+                            }
+                            if tx.send((seq, out)).is_err() {
                                 return;
                             }
                         }
@@ -137,11 +158,12 @@ where
                 next += 1;
                 let flow = emit(out);
                 let mut st = lock();
-                st.held -= 1;
+                st.unemitted -= 1;
                 if flow == Flow::Stop || stopped() {
                     // blocks read and not started are dropped; those running finish
                     st.stop = true;
                     st.held -= st.ready.len();
+                    st.unemitted -= st.ready.len();
                     st.ready.clear();
                 }
                 cv.notify_all();
@@ -160,4 +182,160 @@ fn largest(ready: &[(usize, SourceBlock)]) -> Option<usize> {
         .enumerate()
         .max_by_key(|(_, (seq, b))| (b.block.gas_used(), std::cmp::Reverse(*seq)))
         .map(|(k, _)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::atomic::AtomicUsize,
+        time::{Duration, Instant},
+    };
+
+    use txshadow_corpus::{BlockRecord, ChainConfig};
+
+    use super::*;
+    use crate::MemorySource;
+
+    /// Blocks `0..n`, block `n` using `gas(n)`.
+    fn source(n: u64, gas: impl Fn(u64) -> u64) -> MemorySource {
+        let chain = ChainConfig::mainnet();
+        let blocks = (0..n)
+            .map(|i| {
+                let header = alloy_consensus::Header {
+                    number: i,
+                    gas_used: gas(i),
+                    ..Default::default()
+                };
+                let b = BlockRecord::new(header.hash_slow(), header, vec![]);
+                SourceBlock::new(b, &chain, Default::default())
+            })
+            .collect();
+        MemorySource::new("test", chain, blocks)
+    }
+
+    #[test]
+    fn a_slow_block_does_not_hold_back_the_others_and_memory_stays_bounded() {
+        // block 0 is slow; while it runs, the other worker replays the rest (their results
+        // wait to be emitted in order) instead of idling with a full window
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (read, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let most_in_memory = AtomicUsize::new(0);
+        let others_done_before_first = AtomicUsize::new(0);
+        let first_done = AtomicBool::new(false);
+        let mut src = source(12, |i| if i == 0 { 30_000_000 } else { 1 });
+        let mut counted = Counted {
+            inner: &mut src,
+            read: &read,
+            done: &done,
+            most: &most_in_memory,
+        };
+        let t = Instant::now();
+        let mut emitted = vec![];
+        map_ordered(
+            &pool,
+            2,
+            &mut counted,
+            None,
+            |b| {
+                let n = b.block.number();
+                if n == 0 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    first_done.store(true, Ordering::SeqCst);
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    if !first_done.load(Ordering::SeqCst) {
+                        others_done_before_first.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                drop(b);
+                done.fetch_add(1, Ordering::SeqCst);
+                n
+            },
+            |n| {
+                emitted.push(n);
+                Flow::Continue
+            },
+        )
+        .unwrap();
+        assert_eq!(emitted, (0..12).collect::<Vec<_>>(), "in source order");
+        // the 11 small blocks ran beside the slow one, not after it
+        assert_eq!(others_done_before_first.load(Ordering::SeqCst), 11);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        // blocks read and not yet replayed: at most the window's capacity (+ the one whose
+        // worker just finished and is about to say so)
+        let most = most_in_memory.load(Ordering::SeqCst);
+        assert!(most <= 3, "{most} blocks in memory at once");
+    }
+
+    #[test]
+    fn results_waiting_for_a_slow_block_are_bounded() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (read, done, most) = Default::default();
+        let n = 2 * 2 * RESULTS_PER_BLOCK as u64 + 20;
+        let mut src = source(n, |i| if i == 0 { 30_000_000 } else { 1 });
+        let mut counted = Counted {
+            inner: &mut src,
+            read: &read,
+            done: &done,
+            most: &most,
+        };
+        let read_during_slow = AtomicUsize::new(0);
+        let mut emitted = 0;
+        map_ordered(
+            &pool,
+            4,
+            &mut counted,
+            None,
+            |b| {
+                if b.block.number() == 0 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    read_during_slow.store(read.load(Ordering::SeqCst), Ordering::SeqCst);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            },
+            |()| {
+                emitted += 1;
+                Flow::Continue
+            },
+        )
+        .unwrap();
+        assert_eq!(emitted, n as usize);
+        // while block 0 ran, the reader stopped at the results' cap, not at the corpus's end
+        let r = read_during_slow.load(Ordering::SeqCst);
+        assert!(r <= 4 * RESULTS_PER_BLOCK, "{r} read while block 0 ran");
+        assert!(r > 4, "{r}: the window did not move past the slow block");
+    }
+
+    /// Counts reads and, at each read, the blocks read and not yet done with.
+    struct Counted<'a> {
+        inner: &'a mut MemorySource,
+        read: &'a AtomicUsize,
+        done: &'a AtomicUsize,
+        most: &'a AtomicUsize,
+    }
+
+    impl BlockSource for Counted<'_> {
+        fn chain(&self) -> &ChainConfig {
+            self.inner.chain()
+        }
+        fn plan(&self) -> crate::SourcePlan {
+            self.inner.plan()
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
+            let b = self.inner.next_block()?;
+            let read = self.read.fetch_add(1, Ordering::SeqCst) + 1;
+            let live = read - self.done.load(Ordering::SeqCst);
+            self.most.fetch_max(live, Ordering::SeqCst);
+            Some(b)
+        }
+    }
 }
