@@ -205,23 +205,30 @@ fn report_writing(c: &mut Criterion) {
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");
-    c.bench_function("report/write_3_blocks", |b| {
-        b.iter_batched(
-            || results.clone(),
-            |rs| {
-                let mut report = Report::default();
-                let mut w =
-                    ReportWriter::create(&dir.path().join("r"), &report, false).expect("creates");
-                for r in rs {
-                    report.add_block(&r);
-                    w.block(&r, &report).expect("adds");
-                }
-                report.close(txshadow_report::RunVerdict::Pass, String::new());
-                w.finish(&report).expect("finishes")
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    // a test case per block (block mode) and per tx (tx mode: the JUnit file lists every tx)
+    for (name, per_tx) in [("write_3_blocks", false), ("write_3_blocks_tx_cases", true)] {
+        c.bench_function(&format!("report/{name}"), |b| {
+            let run = dir.path().join(name);
+            b.iter_batched(
+                || {
+                    // a new run directory each time, as a run writes one
+                    let _ = std::fs::remove_dir_all(&run);
+                    results.clone()
+                },
+                |rs| {
+                    let mut report = Report::default();
+                    let mut w = ReportWriter::create(&run, &report, per_tx).expect("creates");
+                    for r in rs {
+                        report.add_block(&r);
+                        w.block(&r, &report).expect("adds");
+                    }
+                    report.close(txshadow_report::RunVerdict::Pass, String::new());
+                    w.finish(&report).expect("finishes")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 criterion_group!(

@@ -61,6 +61,12 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
     assert!(first("scaling").starts_with("\"block_scaling_j1_to_jn\""));
     assert!(first("mgas").starts_with("\"block_mgas_per_s\""));
     let h = &b["headline"];
+    // the load's share is of CPU time: below its share of the whole job's by definition
+    let (r, j) = (
+        h["load_share_of_replay"].as_f64().unwrap(),
+        h["load_share_of_job"].as_f64().unwrap(),
+    );
+    assert!(j < 1.0 && r >= j, "load share of replay {r}, of job {j}");
     for k in [
         "block_overhead_vs_raw_per_worker",
         "block_scaling_j1_to_jn",
@@ -70,6 +76,8 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
         "tx_overhead_vs_raw_per_worker",
         "tx_mgas_per_s",
         "load_share_of_replay",
+        "load_share_of_job",
+        "load_wall_share_of_replay",
         "candidate_run_cost_x_baseline",
         "tx_candidate_overhead_vs_raw",
     ] {
@@ -96,6 +104,9 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
         assert_eq!(levels, [1, 2], "{m}");
         for a in f["by_jobs"].as_array().unwrap() {
             assert_eq!(a["harness_seconds"]["all"].as_array().unwrap().len(), 2);
+            // the load's CPU time, on which its share is reckoned, is measured every time
+            assert_eq!(a["load_cpu_seconds"]["all"].as_array().unwrap().len(), 2);
+            positive(&a["load_cpu_seconds"]["best"], "load_cpu_seconds");
             for k in [
                 "overhead_vs_raw",
                 "overhead_best_vs_best",

@@ -22,6 +22,8 @@ struct HarnessRun {
     cpu_seconds: f64,
     /// Load seconds.
     load: f64,
+    /// Load CPU seconds.
+    load_cpu: f64,
     /// Whether it matched the chain.
     pass: bool,
     /// Gas of the txs.
@@ -44,6 +46,12 @@ fn harness_run(
     cfg.jobs = jobs;
     cfg.run_id = Some(id.to_string());
     cfg.candidate = candidate.then(|| SideSpec::revm(SideConfig::chain("candidate")));
+    // each timed run writes a new run directory, as a run does: the last repetition's files
+    // go before the clock starts (replacing them would time the file system freeing them)
+    let dir = out.join(id);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).wrap_err_with(|| format!("remove {}", dir.display()))?;
+    }
     let t = Instant::now();
     let cpu = crate::process_cpu_seconds();
     let mut source = CorpusSource::open(corpus, None)?;
@@ -58,6 +66,7 @@ fn harness_run(
         seconds: wall,
         cpu_seconds: cpu,
         load: tp.load_seconds,
+        load_cpu: tp.load_cpu_seconds,
         pass: o.exit == crate::EXIT_OK,
         gas: tp.gas,
         txs: o.report.counts.txs,
@@ -142,6 +151,7 @@ impl Tally {
         let a = &mut f.by_jobs[k];
         a.harness_seconds.push(hr.seconds);
         a.load_seconds.push(hr.load);
+        a.load_cpu_seconds.push(hr.load_cpu);
         a.raw_seconds.push(r.seconds);
         a.harness_cpu_seconds.push(hr.cpu_seconds);
         a.raw_cpu_seconds.push(r.cpu_seconds);

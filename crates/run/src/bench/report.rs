@@ -56,13 +56,16 @@ pub struct AtJobs {
     pub raw_mgas_per_s: f64,
     /// Raw revm tx/s (best run).
     pub raw_tx_per_s: f64,
-    /// Harness seconds: the replay job without the corpus load (replay, diff, reports).
+    /// Harness seconds: the whole replay job (open, streamed load, replay, diff, reports).
     pub harness_seconds: Seconds,
-    /// Corpus load seconds of the same runs.
+    /// Corpus load seconds of the same runs: the reader thread's wall time in the load, which
+    /// streams beside the replay (a time it spends waiting for a core counts).
     pub load_seconds: Seconds,
+    /// Corpus load CPU seconds of the same runs: the reader thread's CPU time in the load.
+    pub load_cpu_seconds: Seconds,
     /// Raw loop seconds.
     pub raw_seconds: Seconds,
-    /// Harness CPU seconds (all threads) of the replay job without the corpus load.
+    /// Harness CPU seconds (all threads) of the whole replay job.
     pub harness_cpu_seconds: Seconds,
     /// Raw loop CPU seconds (all threads).
     pub raw_cpu_seconds: Seconds,
@@ -120,10 +123,15 @@ pub struct Headline {
     pub tx_mgas_per_s: f64,
     /// Tx mode at `-j N`: tx/s.
     pub tx_tx_per_s: f64,
-    /// Corpus load / replay time (block mode, `-j N`).
+    /// Corpus load / the replay without it, in CPU time (block mode, `-j N`): the reader
+    /// thread's CPU time in the load against the rest of the run's CPU time (all threads).
     pub load_share_of_replay: f64,
-    /// Corpus load / (load + replay): the share of the whole job.
+    /// Corpus load / the whole run, in CPU time: the share of the job's work that is the load.
     pub load_share_of_job: f64,
+    /// The reader thread's wall time in the load / the run's wall time (block mode, `-j N`).
+    /// The load streams beside the replay on a thread of its own, so this counts the time it
+    /// waits for a core the workers hold: at `-j` = cores it is not the load's cost.
+    pub load_wall_share_of_replay: f64,
     /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
     pub candidate_run_cost_x_baseline: f64,
     /// Baseline + candidate tx-mode run time / raw revm tx loop time (`-j N`).
