@@ -113,6 +113,7 @@ pub fn exec_from_traces(diff: &Value, call: &Value, cleared: &[Address]) -> Resu
         created,
         state,
         storage_reset,
+        receipt_state_root: None,
     })
 }
 
@@ -173,6 +174,7 @@ pub fn exec_from_simulate(
         created,
         state: Default::default(),
         storage_reset: vec![],
+        receipt_state_root: None,
     })
 }
 

@@ -108,6 +108,7 @@ impl<'a> Prepared<'a> {
             receipts_root: B256::ZERO,
             logs_bloom: Bloom::ZERO,
             receipts_check: crate::ReceiptsCheck::default(),
+            receipt_state_roots: false,
             state_root: None,
             state_root_exact: false,
             witness: None,

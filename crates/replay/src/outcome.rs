@@ -41,6 +41,10 @@ pub struct TxExec {
     /// Accounts whose storage was wiped before the changes (created or destroyed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_reset: Vec<Address>,
+    /// The state root after this tx that its receipt carries before Byzantium, where the block
+    /// run could compute it (from the full pre-state or a witness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_state_root: Option<B256>,
 }
 
 /// One transaction's outcome: executed, or an error of the harness or of validity.
@@ -91,6 +95,10 @@ pub struct BlockOutcome {
     /// How the receipts root and logs bloom were obtained (block mode).
     #[serde(default)]
     pub receipts_check: ReceiptsCheck,
+    /// Before Byzantium: the receipts carry the state root after each tx (from the full
+    /// pre-state or the witness), so their root is the one the header holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub receipt_state_roots: bool,
     /// State root: the real one when the corpus holds the full pre-state (`state_root_exact`),
     /// else `None` (a root over the touched accounts is computed on demand by
     /// `post_state_root` when two replays' post-states differ).
@@ -128,6 +136,10 @@ pub enum ReceiptsCheck {
     /// receipts root and logs bloom when they were written) in type, status, cumulative gas
     /// and logs byte for byte: the root and bloom are the header's, no trie or bloom computed.
     Recorded,
+    /// The bloom alone: a block whose receipts root the replay cannot reproduce (before
+    /// Byzantium without the per-tx state roots), compared with nothing that needs the root
+    /// (see `BlockRunOptions::unmatchable_receipts_root`).
+    Bloom,
 }
 
 /// The message of a caught panic.
@@ -199,6 +211,7 @@ pub(crate) fn tx_exec(
         created: result.created_address(),
         state: changes,
         storage_reset,
+        receipt_state_root: None,
     }
 }
 

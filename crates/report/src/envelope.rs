@@ -205,6 +205,10 @@ pub struct ReceiptsChecks {
     pub trie: usize,
     /// Equal field by field to sealed recorded receipts (root and bloom are the header's).
     pub recorded: usize,
+    /// The logs bloom alone: before Byzantium without the per-tx state roots, a receipts root
+    /// the header's cannot be compared with is not computed.
+    #[serde(default)]
+    pub bloom: usize,
 }
 
 impl ReceiptsChecks {
@@ -212,6 +216,7 @@ impl ReceiptsChecks {
     pub fn add(&mut self, o: Self) {
         self.trie += o.trie;
         self.recorded += o.recorded;
+        self.bloom += o.bloom;
     }
 }
 

@@ -63,6 +63,9 @@ fn run_sides(
             let opts = BlockRunOptions {
                 tx_state: block.expected.has_tx_post_states(),
                 post_state: block.expected.post_state.is_some(),
+                // against the chain, a receipts root its header's cannot match is compared
+                // with nothing
+                unmatchable_receipts_root: false,
                 ..Default::default()
             };
             sides(None, run_block(block, chain, codes, base, &opts).outcome)
@@ -169,6 +172,7 @@ pub(crate) fn process(
     for o in block_runs.into_iter().filter(|o| o.error.is_none()) {
         match o.receipts_check {
             ReceiptsCheck::Trie => r.receipts_checks.trie += 1,
+            ReceiptsCheck::Bloom => r.receipts_checks.bloom += 1,
             ReceiptsCheck::Recorded => r.receipts_checks.recorded += 1,
         }
     }

@@ -33,8 +33,10 @@ pub(super) fn against_header(
     let byzantium = chain
         .activation(alloy_hardforks::EthereumHardfork::Byzantium)
         .active_at_block(h.number);
-    // before Byzantium a receipt holds the state root after its tx: exact with a witness
-    let intermediate_roots = out.witness.as_ref().is_some_and(|w| w.receipt_roots);
+    // before Byzantium a receipt holds the state root after its tx: exact from the full
+    // pre-state or a witness
+    let intermediate_roots =
+        out.receipt_state_roots || out.witness.as_ref().is_some_and(|w| w.receipt_roots);
     if (byzantium || intermediate_roots) && out.receipts_root != h.receipts_root {
         c.blk(
             Kind::ReceiptsRoot,
