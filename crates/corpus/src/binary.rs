@@ -126,6 +126,86 @@ fn pack_payload(block: &BlockRecord) -> Vec<u8> {
     out
 }
 
+/// Checks the structure of MessagePack before serde reads it: every array, map, string, byte
+/// string and extension states a length, and a deserializer reserves room for that many items
+/// before reading one (alloy's `Bytes` from an array of 2^32 elements asks for gigabytes). A
+/// length larger than the bytes left to hold it, or nesting deeper than serde's stack can
+/// take, is damage: refused here, before anything is allocated for it.
+fn check_msgpack(buf: &[u8]) -> Result<(), String> {
+    const MAX_DEPTH: usize = 128;
+    let mut at = 0usize;
+    let left = |at: usize| buf.len().saturating_sub(at);
+    let uint = |at: usize, n: usize| -> Result<usize, String> {
+        let b = buf
+            .get(at..at + n)
+            .ok_or_else(|| format!("MessagePack cut at byte {at}"))?;
+        Ok(b.iter().fold(0usize, |v, x| (v << 8) | usize::from(*x)))
+    };
+    // items still to read in each open container, innermost last
+    let mut pending: Vec<usize> = vec![1];
+    while let Some(top) = pending.last_mut() {
+        if *top == 0 {
+            pending.pop();
+            continue;
+        }
+        *top -= 1;
+        let marker = *buf
+            .get(at)
+            .ok_or_else(|| format!("MessagePack cut at byte {at}"))?;
+        at += 1;
+        // (bytes of the length field, bytes to skip beyond it, items it opens)
+        let (skip, items) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, 2 * usize::from(marker & 0x0f)),
+            0x90..=0x9f => (0, usize::from(marker & 0x0f)),
+            0xa0..=0xbf => (usize::from(marker & 0x1f), 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xc4 | 0xd9 => (1 + uint(at, 1)?, 0),
+            0xc5 | 0xda => (2 + uint(at, 2)?, 0),
+            0xc6 | 0xdb => (4 + uint(at, 4)?, 0),
+            0xc7 => (2 + uint(at, 1)?, 0),
+            0xc8 => (3 + uint(at, 2)?, 0),
+            0xc9 => (5 + uint(at, 4)?, 0),
+            0xdc => (2, uint(at, 2)?),
+            0xdd => (4, uint(at, 4)?),
+            0xde => (2, 2 * uint(at, 2)?),
+            0xdf => (4, 2 * uint(at, 4)?),
+            0xc1 => return Err(format!("MessagePack: marker 0xc1 at byte {}", at - 1)),
+        };
+        if skip > left(at) {
+            return Err(format!(
+                "MessagePack: {skip} bytes stated at byte {} with {} left",
+                at - 1,
+                left(at)
+            ));
+        }
+        at += skip;
+        if items > 0 {
+            // every item takes a byte at least
+            if items > left(at) {
+                return Err(format!(
+                    "MessagePack: {items} items stated at byte {} with {} bytes left",
+                    at - 1 - skip,
+                    left(at)
+                ));
+            }
+            if pending.len() >= MAX_DEPTH {
+                return Err(format!("MessagePack nested deeper than {MAX_DEPTH}"));
+            }
+            pending.push(items);
+        }
+    }
+    Ok(())
+}
+
 /// Reads the payload of version 2.
 fn unpack_payload(payload: &[u8]) -> Result<BlockRecord, String> {
     let rest_len = payload
@@ -138,6 +218,7 @@ fn unpack_payload(payload: &[u8]) -> Result<BlockRecord, String> {
             payload.len()
         )
     })?;
+    check_msgpack(rest)?;
     let mut block: BlockRecord = rmp_serde::from_slice(rest).map_err(|e| e.to_string())?;
     let flags = *payload.get(4 + rest_len).ok_or("no flags byte")?;
     if flags > 1 {
@@ -215,6 +296,7 @@ pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusErro
         c => return Err(damaged(format!("unknown compression {c}"))),
     };
     if version == VERSION_1 {
+        check_msgpack(packed).map_err(&damaged)?;
         return rmp_serde::from_slice(packed).map_err(|e| damaged(e.to_string()));
     }
     unpack_payload(packed).map_err(damaged)
@@ -441,6 +523,47 @@ mod tests {
                 let _ = decode_block(&file(BLOCK_ENCODING_VERSION, &bad), path);
             }
         }
+    }
+
+    #[test]
+    fn a_stated_length_the_bytes_cannot_hold_is_refused_before_serde_allocates_it() {
+        // a version 1 block whose first tx's raw bytes are an array stating 2^32 - 1 items
+        // (what the fuzzer found: alloy's `Bytes` reserved that much before reading one)
+        let mut b = block();
+        b.transactions[0].raw = Bytes::from(vec![0xab; 3]);
+        let mut v1 = rmp_serde::to_vec_named(&b).unwrap();
+        let at = v1
+            .windows(4)
+            .position(|w| w == [0xc4, 3, 0xab, 0xab])
+            .expect("the raw bytes, a bin8 of 3");
+        v1.splice(at..at + 2, [0xdd, 0xff, 0xff, 0xff, 0xff]);
+        let e = decode_block(&file(VERSION_1, &v1), Path::new("h.bin"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("items stated") && e.contains("h.bin"), "{e}");
+        // the same in version 2's rest
+        let mut b = block();
+        b.label = Some("x".repeat(40));
+        let packed = pack_payload(&b);
+        let at = packed
+            .windows(2)
+            .position(|w| w == [0xd9, 40])
+            .expect("the label, a str8 of 40");
+        let mut bad = packed.clone();
+        bad.splice(at..at + 2, [0xdb, 0x7f, 0xff, 0xff, 0xff]);
+        let rest_len = u32::from_le_bytes(packed[..4].try_into().unwrap()) + 3;
+        bad[..4].copy_from_slice(&rest_len.to_le_bytes());
+        let e = decode_block(&file(BLOCK_ENCODING_VERSION, &bad), Path::new("h.bin"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bytes stated"), "{e}");
+        // nesting deeper than serde's stack
+        let mut deep = vec![0x91; 10_000];
+        deep.push(0xc0);
+        let e = check_msgpack(&deep).unwrap_err();
+        assert!(e.contains("nested deeper"), "{e}");
+        // what the encoder writes passes
+        check_msgpack(&rmp_serde::to_vec_named(&block()).unwrap()).unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("corpus_manifest", corpus_manifest),
     ("corpus_block", corpus_block),
+    ("block_payload", block_payload),
     ("code_pack", code_pack),
     ("import", import),
     ("rpc_response", rpc_response),
@@ -72,6 +73,23 @@ pub fn corpus_block(data: &[u8]) {
     for tx in &b.transactions {
         let _ = txshadow_corpus::decode_tx(&tx.raw);
     }
+}
+
+/// The payload of a binary block file behind a valid header. A block file checks itself with a
+/// CRC-32 a fuzzer cannot forge, so mutated files stop at the checksum and never reach the
+/// decoder behind it: here the header and its CRC are made for the input. The first byte picks
+/// the encoding version (bit 0: 1 or 2) and the compression (bit 1: none or LZ4); the rest is
+/// the payload as stored.
+#[doc(hidden)]
+pub fn block_payload(data: &[u8]) {
+    let Some((&pick, payload)) = data.split_first() else {
+        return;
+    };
+    let mut file = txshadow_corpus::binary::BLOCK_MAGIC.to_vec();
+    file.extend_from_slice(&[1 + (pick & 1), (pick >> 1) & 1, 0, 0]);
+    file.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    file.extend_from_slice(payload);
+    corpus_block(&file);
 }
 
 /// The manifest of an empty corpus, written once.
