@@ -72,6 +72,19 @@ pub fn encoding_version(bytes: &[u8]) -> Option<u8> {
         .flatten()
 }
 
+/// The encoding version of the block file at `path` (`None`: JSON), from its first bytes.
+pub fn file_encoding_version(path: &Path) -> Result<Option<u8>, CorpusError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8).read_to_end(&mut head))
+        .map_err(|source| CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(encoding_version(&head))
+}
+
 /// Encodes a block as a binary block file.
 pub fn encode_block(block: &BlockRecord) -> Vec<u8> {
     let packed = pack_payload(block);

@@ -88,9 +88,7 @@ impl CorpusCmd {
                 let (mut json, mut older) = (0, 0);
                 for e in &m.blocks {
                     let path = dir.join("blocks").join(&e.file);
-                    let head = read_head(&path)?;
-                    let version = txshadow_corpus::binary::encoding_version(&head);
-                    match version {
+                    match txshadow_corpus::binary::file_encoding_version(&path)? {
                         None => json += 1,
                         Some(v) if v < txshadow_corpus::binary::BLOCK_ENCODING_VERSION => {
                             older += 1
@@ -227,14 +225,4 @@ fn print_stats(s: &CorpusStats) {
         println!("rpc         {r}");
     }
     println!("created     {} by txshadow {}", p.created, p.tool_version);
-}
-
-/// The first bytes of a block file: enough to tell its encoding and version.
-fn read_head(path: &std::path::Path) -> eyre::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(8);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(8).read_to_end(&mut head))
-        .map_err(|e| eyre::eyre!("read {}: {e}", path.display()))?;
-    Ok(head)
 }
