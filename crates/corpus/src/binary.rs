@@ -606,6 +606,13 @@ mod tests {
         let e = decode_block(&file(BLOCK_ENCODING_VERSION, &p), path).unwrap_err();
         assert!(e.to_string().contains("pre-state section"), "{e}");
         assert!(e.to_string().contains("out of order"), "{e}");
+        // an account's slots out of order
+        let mut p = head.to_vec();
+        p.extend_from_slice(&[0, 1]);
+        p.extend_from_slice(&[1; 20]);
+        p.extend_from_slice(&[1, 0, 0, 2, 1, 5, 0, 1, 3, 0]);
+        let e = decode_block(&file(BLOCK_ENCODING_VERSION, &p), path).unwrap_err();
+        assert!(e.to_string().contains("slot 3 out of order"), "{e}");
         // a 33-byte number
         let mut p = head.to_vec();
         p.extend_from_slice(&[0, 1]);

@@ -246,6 +246,20 @@ impl<'a> Unpacker<'a> {
         }
     }
 
+    /// Keys come in ascending order (a map's): `key` after `last`, then `last` is `key`.
+    fn ascending<K: Ord + Copy + std::fmt::Display>(
+        &self,
+        last: &mut Option<K>,
+        key: K,
+        what: &str,
+    ) -> Res<()> {
+        if last.is_some_and(|l| l >= key) {
+            return self.fail(&format!("{what} {key} out of order"));
+        }
+        *last = Some(key);
+        Ok(())
+    }
+
     /// The transactions section.
     pub(crate) fn txs(&mut self) -> Res<Vec<TxRecord>> {
         self.section = "transactions";
@@ -269,10 +283,7 @@ impl<'a> Unpacker<'a> {
         let mut last: Option<Address> = None;
         for _ in 0..n {
             let addr = self.address()?;
-            if last.is_some_and(|l| l >= addr) {
-                return self.fail(&format!("address {addr} out of order"));
-            }
-            last = Some(addr);
+            self.ascending(&mut last, addr, "address")?;
             let kind = self.byte()?;
             let acc = match kind {
                 0 => None,
@@ -294,10 +305,7 @@ impl<'a> Unpacker<'a> {
         let mut last: Option<U256> = None;
         for _ in 0..n {
             let k = self.num()?;
-            if last.is_some_and(|l| l >= k) {
-                return self.fail(&format!("slot {k} out of order"));
-            }
-            last = Some(k);
+            self.ascending(&mut last, k, "slot")?;
             slots.push((k, self.num()?));
         }
         Ok(AccountState {
