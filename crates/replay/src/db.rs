@@ -29,7 +29,7 @@ use crate::Overrides;
 /// code is analysed then.
 #[derive(Debug, Default, Clone)]
 pub struct Codes {
-    map: HashMap<B256, LazyCode>,
+    map: alloy_primitives::map::B256Map<LazyCode>,
 }
 
 #[derive(Debug, Clone)]
@@ -448,6 +448,8 @@ pub(crate) fn block_db_watching<'a>(
         db.insert_account_info(*addr, info);
         let entry = db.cache.accounts.get_mut(addr).expect("just inserted");
         let slots = &db.db.watch.slots;
+        // the filter hides the count from `extend`: room for all at once, not by doubling
+        entry.storage.reserve(acc.storage.len());
         entry.storage.extend(
             acc.storage
                 .iter()
