@@ -48,16 +48,19 @@ fn corpus_load(c: &mut Criterion) {
     c.bench_function("block_file/encode_binary_largest", |b| {
         b.iter(|| txshadow_corpus::binary::encode_block(block))
     });
-    // what a run does: one block and its codes at a time
-    c.bench_function("corpus_stream/shipped", |b| {
-        b.iter(|| {
-            let mut s = CorpusSource::open(&dir, None).expect("opens");
-            let mut n = 0;
-            while let Some(block) = s.next_block() {
-                n += block.expect("loads").block.transactions.len();
-            }
-            n
-        })
+    // what a run does: one block and its codes at a time, on the reader's thread
+    let stream = |dir: &std::path::Path| {
+        let mut s = CorpusSource::open(dir, None).expect("opens");
+        let mut n = 0;
+        while let Some(block) = s.next_block() {
+            n += block.expect("loads").block.transactions.len();
+        }
+        n
+    };
+    c.bench_function("corpus_stream/shipped", |b| b.iter(|| stream(&dir)));
+    // the same, binary blocks (LZ4, byte strings sliced from the buffer) and packed codes
+    c.bench_function("corpus_stream/binary_sealed", |b| {
+        b.iter(|| stream(copy.path()))
     });
 }
 

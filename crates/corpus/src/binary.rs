@@ -42,6 +42,8 @@
 
 use std::path::Path;
 
+use alloy_primitives::Bytes;
+
 use crate::{
     BlockRecord, CorpusError, Expected,
     packed::{Packer, Unpacker},
@@ -219,8 +221,9 @@ fn check_msgpack(buf: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the payload of version 2.
-fn unpack_payload(payload: &[u8]) -> Result<BlockRecord, String> {
+/// Reads the payload of version 2; with `shared`, the payload is `shared`'s bytes and the
+/// block's byte strings are slices of it.
+fn unpack_payload(payload: &[u8], shared: Option<&Bytes>) -> Result<BlockRecord, String> {
     let rest_len = payload
         .get(..4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
@@ -237,7 +240,10 @@ fn unpack_payload(payload: &[u8]) -> Result<BlockRecord, String> {
     if flags > 1 {
         return Err(format!("flags {flags:#04x}"));
     }
-    let mut u = Unpacker::new(payload, 5 + rest_len);
+    let mut u = match shared {
+        Some(all) => Unpacker::shared(all, 5 + rest_len),
+        None => Unpacker::new(payload, 5 + rest_len),
+    };
     block.transactions = u.txs()?;
     block.pre_state = u.state()?;
     if flags & 1 == 1 {
@@ -254,6 +260,17 @@ fn unpack_payload(payload: &[u8]) -> Result<BlockRecord, String> {
 
 /// Decodes a binary block file (`path` names it in errors): header, version, CRC-32, payload.
 pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusError> {
+    decode_block_with(bytes, path, false)
+}
+
+/// [`decode_block`]; with `whole_file_checked`, the caller has just held the whole file to the
+/// CRC-32 its manifest records (computed from the same bytes when they were written), which
+/// covers the payload too, so the file's own CRC-32 is not computed a second time.
+pub(crate) fn decode_block_with(
+    bytes: &[u8],
+    path: &Path,
+    whole_file_checked: bool,
+) -> Result<BlockRecord, CorpusError> {
     let invalid = |reason: String| CorpusError::Invalid {
         path: path.to_path_buf(),
         reason,
@@ -274,7 +291,11 @@ pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusErro
     }
     let want = u32::from_le_bytes(bytes[8..HEADER].try_into().expect("4 bytes"));
     let payload = &bytes[HEADER..];
-    let got = crc32fast::hash(payload);
+    let got = if whole_file_checked {
+        want
+    } else {
+        crc32fast::hash(payload)
+    };
     if got != want {
         return Err(CorpusError::Checksum {
             path: path.to_path_buf(),
@@ -288,9 +309,9 @@ pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusErro
              txshadow; re-capture or re-import it"
         ))
     };
-    let unpacked;
-    let packed = match bytes[5] {
-        RAW => payload,
+    // an LZ4 payload is decompressed into shared bytes, which the block's byte strings slice
+    let unpacked: Option<Bytes> = match bytes[5] {
+        RAW => None,
         LZ4 => {
             // LZ4 expands at most 255-fold: a larger stated size is damage, not an allocation
             let size = payload.get(..4).map_or(0, |b| {
@@ -302,22 +323,24 @@ pub fn decode_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusErro
                     payload.len()
                 )));
             }
-            unpacked = lz4_flex::decompress_size_prepended(payload)
-                .map_err(|e| damaged(format!("LZ4: {e}")))?;
-            &unpacked[..]
+            Some(Bytes::from(
+                lz4_flex::decompress_size_prepended(payload)
+                    .map_err(|e| damaged(format!("LZ4: {e}")))?,
+            ))
         }
         c => return Err(damaged(format!("unknown compression {c}"))),
     };
+    let packed: &[u8] = unpacked.as_ref().map_or(payload, |b| &b[..]);
     if version == VERSION_1 {
         check_msgpack(packed).map_err(&damaged)?;
         return rmp_serde::from_slice(packed).map_err(|e| damaged(e.to_string()));
     }
-    unpack_payload(packed).map_err(damaged)
+    unpack_payload(packed, unpacked.as_ref()).map_err(damaged)
 }
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::{Address, B256, Bytes, Log, LogData, U256};
+    use alloy_primitives::{Address, B256, Log, LogData, U256};
 
     use super::*;
     use crate::{AccountState, ExpectedReceipt, ExpectedTx, TxRecord};
@@ -382,6 +405,41 @@ mod tests {
         // the JSON of a block still parses, by the same entry point
         assert_eq!(crate::parse_block(&json, Path::new("b.json")).unwrap(), b);
         assert_eq!(crate::parse_block(&bin, Path::new("b.bin")).unwrap(), b);
+    }
+
+    /// The byte strings of an LZ4 block (tx bytes, log data) are slices of the one buffer it
+    /// decompresses into, not a copy each: the tx bytes sit where the layout puts them, right
+    /// after the tx's hash, sender and length in that buffer.
+    #[test]
+    fn byte_strings_of_a_compressed_block_share_its_buffer() {
+        let mut b = block();
+        let tx = b.transactions[0].clone();
+        b.transactions.push(TxRecord {
+            hash: B256::repeat_byte(11),
+            raw: Bytes::from(vec![2, 0xf8, 0x6d, 0x01]),
+            ..tx
+        });
+        let back = decode_block(&encode_block(&b), Path::new("b.bin")).unwrap();
+        assert_eq!(back, b);
+        let (a, c) = (&back.transactions[0].raw, &back.transactions[1].raw);
+        // hash, sender, one length byte between the end of the first and the second
+        assert_eq!(
+            c.as_ptr() as usize - a.as_ptr() as usize,
+            a.len() + 32 + 20 + 1
+        );
+    }
+
+    /// A caller that has held the whole file to its manifest's CRC-32 (which covers the
+    /// payload) skips the file's own; every other read checks it.
+    #[test]
+    fn the_files_own_crc_is_skipped_only_when_the_whole_file_was_checked() {
+        let b = block();
+        let mut bin = encode_block(&b);
+        bin[8] ^= 0x01;
+        let path = Path::new("blocks/x.bin");
+        let e = decode_block(&bin, path).unwrap_err().to_string();
+        assert!(e.contains("crc32"), "{e}");
+        assert_eq!(decode_block_with(&bin, path, true).unwrap(), b);
     }
 
     #[test]

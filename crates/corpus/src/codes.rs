@@ -1,12 +1,15 @@
 //! Codes by hash: what a block's pre-state refers to, read from packs or loose files and checked.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     fs,
     path::{Path, PathBuf},
 };
 
-use alloy_primitives::{B256, Bytes, keccak256};
+use alloy_primitives::{
+    B256, Bytes, keccak256,
+    map::{B256Map, B256Set},
+};
 use rayon::prelude::*;
 
 use crate::{BlockRecord, CorpusError, pack::Pack};
@@ -14,9 +17,9 @@ use crate::{BlockRecord, CorpusError, pack::Pack};
 /// Code by hash, shared by every block of a run.
 #[derive(Debug, Default, Clone)]
 pub struct CodeStore {
-    codes: HashMap<B256, Bytes>,
-    analysed: HashMap<B256, crate::pack::Analysed>,
-    unavailable: HashSet<B256>,
+    codes: B256Map<Bytes>,
+    analysed: B256Map<crate::pack::Analysed>,
+    unavailable: B256Set,
 }
 
 impl CodeStore {
@@ -164,7 +167,9 @@ pub struct CodeReader {
     crc32: BTreeMap<B256, u32>,
     /// Packed codes already checked by this reader: a pack is mapped read-only and replaced
     /// only by rename, so a code shared by many blocks is checked once per run, not per block.
-    checked: std::sync::Mutex<HashSet<B256>>,
+    checked: std::sync::Mutex<B256Set>,
+    /// Whether a large set of codes is read on the global thread pool.
+    parallel: bool,
 }
 
 impl CodeReader {
@@ -174,7 +179,16 @@ impl CodeReader {
             packs: crate::pack::open_packs(dir)?,
             checked: Default::default(),
             crc32,
+            parallel: true,
         })
+    }
+
+    /// This reader reads on the calling thread only. For a reader that streams blocks beside
+    /// the workers replaying them: the workers hold the cores, and the global pool's threads,
+    /// woken for each block's codes, would take cores from them (and spin before sleeping).
+    pub fn on_this_thread(mut self) -> Self {
+        self.parallel = false;
+        self
     }
 
     /// Loads the codes the given blocks refer to, each checked.
@@ -191,7 +205,7 @@ impl CodeReader {
         blocks: impl IntoIterator<Item = &'a BlockRecord>,
         full: bool,
     ) -> Result<CodeStore, CorpusError> {
-        let mut need: HashSet<B256> = HashSet::new();
+        let mut need = B256Set::default();
         for b in blocks {
             need.extend(b.code_hashes());
         }
@@ -206,10 +220,10 @@ impl CodeReader {
     ) -> Result<CodeStore, CorpusError> {
         let need: Vec<B256> = hashes
             .into_iter()
-            .collect::<HashSet<_>>()
+            .collect::<B256Set>()
             .into_iter()
             .collect();
-        let loaded = if need.len() > 64 {
+        let loaded = if self.parallel && need.len() > 64 {
             need.par_iter()
                 .map(|h| self.load_one(h, full))
                 .collect::<Result<Vec<_>, _>>()?

@@ -27,12 +27,11 @@
 //! the file's length when a pack is opened.
 
 use std::{
-    collections::HashMap,
     fs,
     path::{Path, PathBuf},
 };
 
-use alloy_primitives::{B256, Bytes, keccak256};
+use alloy_primitives::{B256, Bytes, keccak256, map::B256Map};
 use rayon::prelude::*;
 
 use crate::{CorpusError, fsutil::write_atomic};
@@ -105,7 +104,7 @@ pub(crate) struct Pack {
     path: PathBuf,
     data: Bytes,
     /// Per code: where it starts, its length, the length of its jump table, the tail's CRC-32.
-    index: HashMap<B256, (usize, usize, usize, u32)>,
+    index: B256Map<(usize, usize, usize, u32)>,
 }
 
 impl Pack {
@@ -150,7 +149,7 @@ impl Pack {
                 data.len()
             )));
         }
-        let mut index = HashMap::with_capacity(count);
+        let mut index = B256Map::with_capacity_and_hasher(count, Default::default());
         for (k, e) in data[HEADER..end].chunks_exact(ENTRY).enumerate() {
             let at = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().expect("4 bytes"));
             let hash = B256::from_slice(&e[..32]);

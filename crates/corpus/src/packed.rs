@@ -135,6 +135,9 @@ impl<'a> Packer<'a> {
 /// Reads the packed sections back; every error names the section and the offset.
 pub(crate) struct Unpacker<'a> {
     buf: &'a [u8],
+    /// `buf` as shared bytes, when it is: byte strings (tx bytes, log data) are then slices of
+    /// it, not copies.
+    shared: Option<&'a Bytes>,
     at: usize,
     section: &'static str,
 }
@@ -145,6 +148,17 @@ impl<'a> Unpacker<'a> {
     pub(crate) fn new(buf: &'a [u8], at: usize) -> Self {
         Self {
             buf,
+            shared: None,
+            at,
+            section: "",
+        }
+    }
+
+    /// Reads `buf` from `at`; byte strings are slices of `buf`.
+    pub(crate) fn shared(buf: &'a Bytes, at: usize) -> Self {
+        Self {
+            buf,
+            shared: Some(buf),
             at,
             section: "",
         }
@@ -155,6 +169,8 @@ impl<'a> Unpacker<'a> {
         self.at
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail<T>(&self, what: &str) -> Res<T> {
         Err(format!(
             "{} section, byte {}: {what}",
@@ -162,17 +178,28 @@ impl<'a> Unpacker<'a> {
         ))
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
+    fn short<T>(&self, n: usize) -> Res<T> {
+        self.fail(&format!(
+            "{n} bytes wanted, {} left",
+            self.buf.len().saturating_sub(self.at)
+        ))
+    }
+
+    /// The next `n` bytes. On the path of every field: the error is built out of line.
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Res<&'a [u8]> {
-        match self.buf.get(self.at..self.at.saturating_add(n)) {
-            Some(s) if self.at.checked_add(n).is_some() => {
-                self.at += n;
+        let at = self.at;
+        match at
+            .checked_add(n)
+            .and_then(|end| Some((self.buf.get(at..end)?, end)))
+        {
+            Some((s, end)) => {
+                self.at = end;
                 Ok(s)
             }
-            _ => self.fail(&format!(
-                "{n} bytes wanted, {} left",
-                self.buf.len().saturating_sub(self.at)
-            )),
+            None => self.short(n),
         }
     }
 
@@ -235,7 +262,12 @@ impl<'a> Unpacker<'a> {
 
     fn bytes(&mut self) -> Res<Bytes> {
         let n = self.count(1)?;
-        Ok(Bytes::copy_from_slice(self.take(n)?))
+        let at = self.at;
+        let b = self.take(n)?;
+        Ok(match self.shared {
+            Some(all) => all.slice(at..at + n),
+            None => Bytes::copy_from_slice(b),
+        })
     }
 
     fn flag(&mut self) -> Res<bool> {

@@ -52,8 +52,17 @@ use crate::{
 /// does once the bytes passed their checksum.
 /// A binary block file ([`crate::binary`]) or a JSON one, told apart by their first bytes.
 pub fn parse_block(bytes: &[u8], path: &Path) -> Result<BlockRecord, CorpusError> {
+    parse_block_with(bytes, path, false)
+}
+
+/// [`parse_block`]; `whole_file_checked` as in [`crate::binary::decode_block_with`].
+fn parse_block_with(
+    bytes: &[u8],
+    path: &Path,
+    whole_file_checked: bool,
+) -> Result<BlockRecord, CorpusError> {
     if crate::binary::is_binary_block(bytes) {
-        return crate::binary::decode_block(bytes, path);
+        return crate::binary::decode_block_with(bytes, path, whole_file_checked);
     }
     // one UTF-8 check of the whole file: `from_slice` checks each string on its own, which
     // was a tenth of the parse
@@ -161,7 +170,7 @@ impl Corpus {
                 });
             }
         }
-        let block = parse_block(&bytes, &path)?;
+        let block = parse_block_with(&bytes, &path, entry.crc32.is_some())?;
         if block.hash != entry.hash
             || block.number() != entry.number
             || block.transactions.len() != entry.txs
@@ -528,5 +537,47 @@ mod tests {
         fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
         let w = writer(dir.path());
         assert_eq!(w.manifest().blocks[0].crc32, entry.crc32);
+    }
+
+    /// A reader told to stay on its thread loads a block's codes without the global pool: it
+    /// streams beside workers holding the cores, and the pool's threads would take them. Shown
+    /// with every thread of the global pool held busy: a load that went to the pool would wait
+    /// for them.
+    #[test]
+    fn a_reader_on_its_thread_loads_many_codes_while_the_global_pool_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path());
+        let hashes: Vec<B256> = (0..100u32)
+            .map(|i| {
+                w.put_code(&[0x60, (i % 256) as u8, 0x60, (i / 256) as u8, 0x00])
+                    .unwrap()
+            })
+            .collect();
+        w.pack_loose_codes().unwrap();
+        w.write_manifest().unwrap();
+        let c = Corpus::open(dir.path()).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = std::sync::Mutex::new(held);
+        let (busy_tx, busy) = std::sync::mpsc::channel::<()>();
+        let threads = rayon::current_num_threads();
+        rayon::spawn_broadcast(move |_| {
+            busy_tx.send(()).unwrap();
+            // every pool thread waits here until the test is done
+            let _ = held.lock().unwrap().recv();
+        });
+        for _ in 0..threads {
+            busy.recv().unwrap();
+        }
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let reader = c.code_reader().unwrap().on_this_thread();
+        let want = hashes.clone();
+        std::thread::spawn(move || done_tx.send(reader.load_hashes(want, false).map(|s| s.len())));
+        let got = done.recv_timeout(std::time::Duration::from_secs(30));
+        drop(release);
+        assert_eq!(
+            got.expect("the load waited for the busy global pool")
+                .unwrap(),
+            hashes.len()
+        );
     }
 }

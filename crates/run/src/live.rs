@@ -318,7 +318,7 @@ impl LiveSource {
                 return Ok(None);
             };
             let block = corpus.load_block(entry)?;
-            let store = corpus.code_reader()?.load([&block])?;
+            let store = corpus.code_reader()?.on_this_thread().load([&block])?;
             let codes = Codes::from_store(&store, store.hashes());
             Ok(Some(SourceBlock::new(
                 block,

@@ -100,7 +100,7 @@ impl CorpusSource {
 
     fn with_entries(corpus: Corpus, entries: Vec<BlockEntry>) -> Result<Self, RunError> {
         Ok(Self {
-            codes: corpus.code_reader()?,
+            codes: corpus.code_reader()?.on_this_thread(),
             corpus,
             entries,
             next: 0,
