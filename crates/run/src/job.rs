@@ -274,7 +274,7 @@ pub fn run(
     };
     let read = map_ordered(
         &pool,
-        (2 * jobs).max(2),
+        (crate::BLOCKS_PER_WORKER * jobs).max(2),
         &mut timed,
         hooks.stop,
         |sb| {

@@ -13,7 +13,7 @@
 //!   caller adds (metrics, a push);
 //! - the launch criteria give the verdict and the exit code.
 //!
-//! Blocks stream through a bounded window (two per worker), so memory does not grow with the
+//! Blocks stream through a bounded window ([`BLOCKS_PER_WORKER`]), so memory does not grow with the
 //! corpus. Progress comes as [`RunEvent`]s the caller draws; the library never prints.
 //!
 //! The same library holds what works on one tx ([`triage`], [`fixture`]) and the throughput
@@ -49,7 +49,7 @@ pub mod triage;
 mod triage_text;
 pub mod verify;
 mod window;
-pub use window::RESULTS_PER_BLOCK;
+pub use window::{BLOCKS_PER_WORKER, RESULTS_PER_BLOCK};
 
 pub use config::{
     RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs, parse_duration,

@@ -88,12 +88,12 @@ fn a_run_reads_a_bounded_window_ahead_and_writes_in_block_order() {
         assert_eq!(o.exit, 0);
         assert_eq!(o.report.counts.txs, 1870);
         assert_eq!(read.load(Ordering::SeqCst), 13);
-        // two blocks per worker read and not yet replayed, and a bounded number of results
+        // a few blocks per worker read and not yet replayed, and a bounded number of results
         // waiting for an earlier block's (the window's own tests count both): memory does not
         // follow the corpus's length
         let ahead = most.load(Ordering::SeqCst);
         assert!(
-            ahead <= 2 * jobs * txshadow_run::RESULTS_PER_BLOCK,
+            ahead <= txshadow_run::BLOCKS_PER_WORKER * jobs * txshadow_run::RESULTS_PER_BLOCK,
             "-j {jobs}: read {ahead} blocks ahead"
         );
         let numbers = numbers.into_inner().unwrap();
