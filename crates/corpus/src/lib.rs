@@ -40,4 +40,4 @@ pub use receipts::{check_receipts, receipts_root_and_bloom, seal_receipts};
 pub use stats::CorpusStats;
 pub use store::{Corpus, parse_block};
 pub use verify::{VerifySummary, decode_tx};
-pub use writer::{CorpusWriter, SharedCodes};
+pub use writer::{CorpusWriter, PackSummary, SharedCodes, pack_corpus};

@@ -416,21 +416,16 @@ mod tests {
         fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
     }
 
-    #[test]
-    fn a_binary_block_file_of_the_first_encoding_loads_and_verifies() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = writer(dir.path());
-        w.put_block(&block(7)).unwrap();
-        drop(w);
-        // the file as version 1 wrote it: the whole block MessagePack, LZ4
-        let mut m = Corpus::open(dir.path()).unwrap().manifest;
-        let e = &mut m.blocks[0];
-        let path = dir.path().join("blocks").join(&e.file);
-        assert_eq!(
-            crate::binary::encoding_version(&fs::read(&path).unwrap()),
-            Some(2)
-        );
-        let payload = lz4_flex::compress_prepend_size(&rmp_serde::to_vec_named(&block(7)).unwrap());
+    /// Rewrites block `k` of the corpus at `dir` as version 1 of the binary encoding wrote it:
+    /// the whole block MessagePack, LZ4, indexed by its sha256 and CRC-32.
+    fn as_version_1(dir: &Path, k: usize) -> Vec<u8> {
+        let mut m = Corpus::open(dir).unwrap().manifest;
+        let e = &mut m.blocks[k];
+        let path = dir.join("blocks").join(&e.file);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(crate::binary::encoding_version(&bytes), Some(2));
+        let b = parse_block(&bytes, &path).unwrap();
+        let payload = lz4_flex::compress_prepend_size(&rmp_serde::to_vec_named(&b).unwrap());
         let mut v1 = b"TXSB\x01\x01\0\0\0\0\0\0".to_vec();
         v1.extend_from_slice(&payload);
         let crc = crc32fast::hash(&v1[12..]);
@@ -439,11 +434,74 @@ mod tests {
         e.sha256 = hex_sha256(&v1);
         e.crc32 = Some(crc32fast::hash(&v1));
         m.checksum = Some(m.digest());
-        fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        v1
+    }
+
+    #[test]
+    fn a_binary_block_file_of_the_first_encoding_loads_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path());
+        w.put_block(&block(7)).unwrap();
+        drop(w);
+        let v1 = as_version_1(dir.path(), 0);
         assert_eq!(crate::binary::encoding_version(&v1), Some(1));
         let c = Corpus::open(dir.path()).unwrap();
         assert_eq!(c.load_blocks().unwrap(), [block(7)]);
         c.verify().unwrap();
+    }
+
+    /// `corpus pack`: a corpus of a JSON block file, a binary one of the first encoding, a
+    /// current one and a loose code comes out all current and packed, its blocks the same; a
+    /// second pack has nothing left to do.
+    #[test]
+    fn pack_rewrites_json_and_older_binary_block_files_in_the_current_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path());
+        for n in 1..=3 {
+            w.put_block(&block(n)).unwrap();
+        }
+        drop(w);
+        as_json_corpus(dir.path());
+        // block 2 back to binary, then to the first binary encoding; block 3 current
+        let mut w = writer(dir.path());
+        w.put_block(&block(2)).unwrap();
+        w.put_block(&block(3)).unwrap();
+        drop(w);
+        as_version_1(dir.path(), 1);
+        let mut w = writer(dir.path());
+        let code = w.put_code(&[0x60, 0x01, 0x00]).unwrap();
+        drop(w);
+        assert!(code_path(dir.path(), &code).exists());
+        let version = |c: &Corpus, k: usize| {
+            crate::binary::file_encoding_version(&c.block_path(&c.manifest().blocks[k])).unwrap()
+        };
+        let before = Corpus::open(dir.path()).unwrap();
+        assert_eq!(
+            (0..3).map(|k| version(&before, k)).collect::<Vec<_>>(),
+            [None, Some(1), Some(2)]
+        );
+        let done = crate::pack_corpus(dir.path()).unwrap();
+        assert_eq!(
+            done,
+            crate::PackSummary {
+                codes: 1,
+                json_blocks: 1,
+                older_blocks: 1
+            }
+        );
+        let c = Corpus::open(dir.path()).unwrap();
+        let current = Some(crate::binary::BLOCK_ENCODING_VERSION);
+        assert!((0..3).all(|k| version(&c, k) == current));
+        assert_eq!(c.load_blocks().unwrap(), [block(1), block(2), block(3)]);
+        assert!(!code_path(dir.path(), &code).exists());
+        let codes = c.code_reader().unwrap().load_hashes([code], true).unwrap();
+        assert_eq!(codes.get(&code).unwrap()[..], [0x60, 0x01, 0x00]);
+        c.verify().unwrap();
+        // the files the manifest no longer names are gone
+        let files: Vec<_> = fs::read_dir(dir.path().join("blocks")).unwrap().collect();
+        assert_eq!(files.len(), 3);
+        assert_eq!(crate::pack_corpus(dir.path()).unwrap(), Default::default());
     }
 
     #[test]

@@ -286,6 +286,42 @@ impl CorpusWriter {
     }
 }
 
+/// What [`pack_corpus`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackSummary {
+    /// Loose code files moved into a pack.
+    pub codes: usize,
+    /// JSON block files rewritten in the current binary encoding.
+    pub json_blocks: usize,
+    /// Binary block files of an older encoding version rewritten in the current one.
+    pub older_blocks: usize,
+}
+
+/// Rewrites a corpus in the current encodings: loose codes into a pack, JSON block files and
+/// binary ones of an older version ([`crate::binary::BLOCK_ENCODING_VERSION`]) into current
+/// binary files. Each block is loaded with its checks before it is written again; the
+/// manifest names the new file before the old one is removed, so an interruption loses
+/// nothing and a second run finishes the job.
+pub fn pack_corpus(dir: &Path) -> Result<PackSummary, CorpusError> {
+    let c = Corpus::open(dir)?;
+    let m = c.manifest();
+    let mut w = CorpusWriter::create(dir, m.chain.clone(), m.provenance.clone(), false)?;
+    let mut done = PackSummary {
+        codes: w.pack_loose_codes()?,
+        ..Default::default()
+    };
+    for e in &m.blocks {
+        match crate::binary::file_encoding_version(&c.block_path(e))? {
+            None => done.json_blocks += 1,
+            Some(v) if v < crate::binary::BLOCK_ENCODING_VERSION => done.older_blocks += 1,
+            Some(_) => continue,
+        }
+        w.put_block_deferred(&c.load_block(e)?)?;
+    }
+    w.finish()?;
+    Ok(done)
+}
+
 /// A block file's name without its extension (`.bin`, or `.json` for the older encoding).
 fn file_stem(file: &str) -> &str {
     file.rsplit_once('.').map_or(file, |(stem, _)| stem)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use eyre::Result;
-use txshadow_corpus::{Corpus, CorpusStats, CorpusWriter};
+use txshadow_corpus::{Corpus, CorpusStats};
 use txshadow_run::EXIT_OK;
 
 /// Corpus inspection.
@@ -80,27 +80,13 @@ impl CorpusCmd {
                 Ok(EXIT_OK)
             }
             Self::Pack { dir } => {
-                let c = Corpus::open(&dir)?;
-                let m = c.manifest();
-                let mut w =
-                    CorpusWriter::create(&dir, m.chain.clone(), m.provenance.clone(), false)?;
-                let n = w.pack_loose_codes()?;
-                let (mut json, mut older) = (0, 0);
-                for e in &m.blocks {
-                    let path = dir.join("blocks").join(&e.file);
-                    match txshadow_corpus::binary::file_encoding_version(&path)? {
-                        None => json += 1,
-                        Some(v) if v < txshadow_corpus::binary::BLOCK_ENCODING_VERSION => {
-                            older += 1
-                        }
-                        Some(_) => continue,
-                    }
-                    w.put_block_deferred(&c.load_block(e)?)?;
-                }
-                w.finish()?;
+                let p = txshadow_corpus::pack_corpus(&dir)?;
                 println!(
-                    "packed {n} loose codes and rewrote {json} JSON block files and {older} \
-                     binary block files of an older encoding in the binary encoding {} in {}",
+                    "packed {} loose codes and rewrote {} JSON block files and {} binary block \
+                     files of an older encoding in the binary encoding {} in {}",
+                    p.codes,
+                    p.json_blocks,
+                    p.older_blocks,
                     txshadow_corpus::binary::BLOCK_ENCODING_VERSION,
                     dir.display()
                 );
