@@ -10,7 +10,10 @@ use std::{
 
 use alloy_consensus::{TxEnvelope, transaction::Recovered};
 use alloy_evm::{Evm, EvmEnv, EvmFactory, FromRecoveredTx, eth::EthEvmFactory};
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{
+    Address, B256, Bytes, FixedBytes, U256,
+    map::{AddressMap, FbMap},
+};
 use rayon::prelude::*;
 use revm::{
     bytecode::Bytecode,
@@ -44,9 +47,10 @@ const REFERENCE: BlockRunOptions = BlockRunOptions {
 /// pre-block system calls) layered on top, looked up by binary search per account and slot.
 #[derive(Debug)]
 struct TxLayers {
-    accounts: HashMap<Address, Vec<(usize, Option<AccountState>)>>,
-    slots: HashMap<(Address, U256), Vec<(usize, U256)>>,
-    resets: HashMap<Address, Vec<usize>>,
+    /// The account (its storage aside: that is in `slots`) after each layer that changed it.
+    accounts: AddressMap<Vec<(usize, Option<LayerAccount>)>>,
+    slots: FbMap<52, Vec<(usize, U256)>>,
+    resets: AddressMap<Vec<usize>>,
     codes: HashMap<B256, Bytecode>,
 }
 
@@ -54,9 +58,9 @@ impl TxLayers {
     /// Layer 0 holds the system calls' writes; tx `i`'s changes are layer `i + 1`.
     fn build(system: &StateMap, txs: &[TxOutcome], codes: HashMap<B256, Bytecode>) -> Self {
         let mut l = Self {
-            accounts: HashMap::new(),
-            slots: HashMap::new(),
-            resets: HashMap::new(),
+            accounts: AddressMap::default(),
+            slots: FbMap::default(),
+            resets: AddressMap::default(),
             codes,
         };
         let layers = std::iter::once((0, system, &[][..])).chain(
@@ -70,10 +74,15 @@ impl TxLayers {
                 l.resets.entry(*a).or_default().push(i);
             }
             for (a, s) in state {
-                l.accounts.entry(*a).or_default().push((i, s.clone()));
+                let account = s.as_ref().map(|s| LayerAccount {
+                    balance: s.balance,
+                    nonce: s.nonce,
+                    code_hash: s.code_hash,
+                });
+                l.accounts.entry(*a).or_default().push((i, account));
                 if let Some(s) = s {
                     for (k, v) in &s.storage {
-                        l.slots.entry((*a, *k)).or_default().push((i, *v));
+                        l.slots.entry(slot_key(*a, *k)).or_default().push((i, *v));
                     }
                 }
             }
@@ -86,6 +95,22 @@ impl TxLayers {
         let layers = Self::build(&trace.system_changes, &trace.outcome.txs, trace.new_codes);
         (trace.outcome, layers)
     }
+}
+
+/// An account as a layer left it, without its storage.
+#[derive(Debug, Clone, Copy)]
+struct LayerAccount {
+    balance: U256,
+    nonce: u64,
+    code_hash: B256,
+}
+
+/// The key of a slot in the layers: address and slot, as 52 bytes for the fixed-bytes hasher.
+fn slot_key(address: Address, slot: U256) -> FixedBytes<52> {
+    let mut k = [0u8; 52];
+    k[..20].copy_from_slice(address.as_slice());
+    k[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    FixedBytes(k)
 }
 
 /// Database of tx layer `index` (tx `index - 1`): the layers below it over the block's pre-state.
@@ -145,7 +170,7 @@ impl Database for TxDb<'_> {
         if let Some((i, v)) = self
             .layers
             .slots
-            .get(&(address, index))
+            .get(&slot_key(address, index))
             .and_then(|v| last_before(v, self.index))
             && reset.is_none_or(|r| *i >= r)
         {
