@@ -253,6 +253,7 @@ pub fn run(
     let jobs = crate::effective_jobs(cfg.jobs);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
+        .thread_name(|i| format!("replay-{i}"))
         .build()
         .map_err(|e| RunError::Input(format!("start {jobs} worker threads: {e}")))?;
     report.throughput.jobs = jobs;

@@ -80,45 +80,49 @@ where
     let lock = || state.lock().expect("window state is not poisoned");
     std::thread::scope(|s| {
         let (cv, work) = (&cv, &work);
-        s.spawn(move || {
-            let mut seq = 0;
-            loop {
-                {
-                    let mut st = lock();
-                    while (st.held >= capacity
-                        || st.unemitted >= capacity.saturating_mul(RESULTS_PER_BLOCK))
-                        && !st.stop
+        let reader = std::thread::Builder::new().name("read-blocks".into());
+        reader
+            .spawn_scoped(s, move || {
+                let mut seq = 0;
+                loop {
                     {
-                        st = cv.wait(st).expect("not poisoned");
+                        let mut st = lock();
+                        while (st.held >= capacity
+                            || st.unemitted >= capacity.saturating_mul(RESULTS_PER_BLOCK))
+                            && !st.stop
+                        {
+                            st = cv.wait(st).expect("not poisoned");
+                        }
+                        if st.stop || stopped() {
+                            st.done_reading = true;
+                            cv.notify_all();
+                            return;
+                        }
                     }
-                    if st.stop || stopped() {
-                        st.done_reading = true;
-                        cv.notify_all();
+                    let next = source.next_block();
+                    let mut st = lock();
+                    match next {
+                        Some(Ok(b)) => {
+                            st.ready.push((seq, b));
+                            st.held += 1;
+                            st.unemitted += 1;
+                            seq += 1;
+                        }
+                        Some(Err(e)) => {
+                            st.read_error = Some(e);
+                            st.done_reading = true;
+                        }
+                        None => st.done_reading = true,
+                    }
+                    let done = st.done_reading;
+                    cv.notify_all();
+                    if done {
                         return;
                     }
                 }
-                let next = source.next_block();
-                let mut st = lock();
-                match next {
-                    Some(Ok(b)) => {
-                        st.ready.push((seq, b));
-                        st.held += 1;
-                        st.unemitted += 1;
-                        seq += 1;
-                    }
-                    Some(Err(e)) => {
-                        st.read_error = Some(e);
-                        st.done_reading = true;
-                    }
-                    None => st.done_reading = true,
-                }
-                let done = st.done_reading;
-                cv.notify_all();
-                if done {
-                    return;
-                }
-            }
-        });
+            })
+            // as `s.spawn` does when the OS refuses a thread
+            .expect("start the block reader thread");
         let (tx, rx) = mpsc::channel::<(usize, O)>();
         s.spawn(move || {
             pool.scope(|ps| {
