@@ -210,3 +210,27 @@ fn a_tx_is_found_by_a_unique_prefix_of_its_hash() {
     let e = src.find_tx("1:0").unwrap_err().to_string();
     assert!(e.contains("no block 1"), "{e}");
 }
+
+/// Tx mode with the chain's own rules as the candidate: every tx of the shipped corpus runs
+/// alone on its layered pre-state, the txs of a job sharing an EVM, and matches the baseline's
+/// block run exactly. The post-Berlin blocks make it a check of isolation: an account or slot
+/// left warm by another tx, or a pre-state layer off by one, changes the gas.
+#[test]
+fn a_candidate_with_the_chains_rules_matches_every_tx_alone() {
+    let out = tempfile::tempdir().unwrap();
+    for jobs in [1, 2] {
+        let mut src = CorpusSource::open(&shipped(), None).unwrap();
+        let mut cfg = RunConfig::against_chain(Mode::Tx, out.path());
+        cfg.candidate = Some(SideSpec::revm(SideConfig::chain("candidate")));
+        cfg.jobs = jobs;
+        cfg.run_id = Some(format!("same-{jobs}"));
+        let o = txshadow_run::run(&mut src, &cfg, RunHooks::default()).unwrap();
+        let c = &o.report.counts;
+        assert_eq!(
+            (o.exit, c.txs, c.matched, c.differing),
+            (0, 1870, 1870, 0),
+            "{c:?}"
+        );
+        assert_eq!(c.findings, 0);
+    }
+}
