@@ -209,7 +209,7 @@ impl CodeReader {
         for b in blocks {
             need.extend(b.code_hashes());
         }
-        self.load_hashes(need, full)
+        self.load_unique(need.into_iter().collect(), full)
     }
 
     /// The codes of these hashes, each checked (with `full`, also hashed with keccak).
@@ -218,11 +218,12 @@ impl CodeReader {
         hashes: impl IntoIterator<Item = B256>,
         full: bool,
     ) -> Result<CodeStore, CorpusError> {
-        let need: Vec<B256> = hashes
-            .into_iter()
-            .collect::<B256Set>()
-            .into_iter()
-            .collect();
+        let need = hashes.into_iter().collect::<B256Set>();
+        self.load_unique(need.into_iter().collect(), full)
+    }
+
+    /// The codes of these hashes, none twice.
+    fn load_unique(&self, need: Vec<B256>, full: bool) -> Result<CodeStore, CorpusError> {
         let loaded = if self.parallel && need.len() > 64 {
             need.par_iter()
                 .map(|h| self.load_one(h, full))

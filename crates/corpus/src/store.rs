@@ -409,9 +409,19 @@ mod tests {
             let json = serde_json::to_vec(&b).unwrap();
             e.file = e.file.replace(".bin", ".json");
             fs::write(dir.join("blocks").join(&e.file), &json).unwrap();
-            e.sha256 = hex_sha256(&json);
-            e.crc32 = Some(crc32fast::hash(&json));
+            index_file(e, &json);
         }
+        write_manifest(dir, m);
+    }
+
+    /// Indexes a block file's new bytes in its manifest entry, as a writer does.
+    fn index_file(e: &mut BlockEntry, bytes: &[u8]) {
+        e.sha256 = hex_sha256(bytes);
+        e.crc32 = Some(crc32fast::hash(bytes));
+    }
+
+    /// Writes an edited manifest with its checksum.
+    fn write_manifest(dir: &Path, mut m: Manifest) {
         m.checksum = Some(m.digest());
         fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
     }
@@ -431,10 +441,8 @@ mod tests {
         let crc = crc32fast::hash(&v1[12..]);
         v1[8..12].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &v1).unwrap();
-        e.sha256 = hex_sha256(&v1);
-        e.crc32 = Some(crc32fast::hash(&v1));
-        m.checksum = Some(m.digest());
-        fs::write(dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        index_file(e, &v1);
+        write_manifest(dir, m);
         v1
     }
 
@@ -591,8 +599,7 @@ mod tests {
         fs::write(&path, &good).unwrap();
         let mut m = Corpus::open(dir.path()).unwrap().manifest;
         m.blocks[0].crc32 = None;
-        m.checksum = Some(m.digest());
-        fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        write_manifest(dir.path(), m);
         let w = writer(dir.path());
         assert_eq!(w.manifest().blocks[0].crc32, entry.crc32);
     }
