@@ -1,6 +1,8 @@
 //! State comparison: account and slot post-values, with what an account or slot one side did
 //! not change holds (the block pre-state, or an earlier tx's change).
 
+use std::borrow::Cow;
+
 use alloy_primitives::{Address, U256};
 use txshadow_corpus::{AccountState, BlockRecord, StateMap};
 use txshadow_replay::{BlockOutcome, TxExec, TxOutcome};
@@ -35,9 +37,16 @@ pub(super) fn state_diff<F>(
         addrs.extend(got.keys().filter(|a| !exp.contains_key(*a)));
     }
     for a in addrs {
-        let g = got.get(a).cloned().unwrap_or_else(|| unchanged(a));
-        let e = exp.get(a).cloned().unwrap_or_else(|| unchanged(a));
-        match (&g, &e) {
+        let (g, e) = (got.get(a), exp.get(a));
+        // both sides changed it alike (nearly every account of a run that matches): nothing to
+        // compare slot by slot, and nothing to copy
+        if g.is_some() && g == e {
+            continue;
+        }
+        // a side that did not change it holds what it held before: looked up, not copied
+        let g = g.map_or_else(|| Cow::Owned(unchanged(a)), Cow::Borrowed);
+        let e = e.map_or_else(|| Cow::Owned(unchanged(a)), Cow::Borrowed);
+        match (&*g, &*e) {
             (Some(g), Some(e)) => account_diff(&mut emit, a, g, e, only_expected, unchanged_slot),
             (g, e) if g.is_some() != e.is_some() => {
                 // an empty account and an absent one are the same state
