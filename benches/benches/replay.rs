@@ -195,6 +195,18 @@ fn diff(c: &mut Criterion) {
     c.bench_function("diff/two_outcomes_largest", |b| {
         b.iter(|| diff_outcomes(b0, &a, &k, Mode::Block))
     });
+    // tx mode: every tx's state changes on both sides, compared account by account
+    let o = run_block_tx_mode(
+        b0,
+        &l.chain,
+        &l.codes,
+        &SideConfig::chain("baseline"),
+        Some(&SideConfig::chain("candidate")),
+    );
+    let k = o.candidate.expect("candidate requested");
+    c.bench_function("diff/two_tx_mode_outcomes_largest", |b| {
+        b.iter(|| diff_outcomes(b0, &o.baseline, &k, Mode::Tx))
+    });
 }
 
 fn report_writing(c: &mut Criterion) {

@@ -261,3 +261,52 @@ fn the_contracts_dropped_past_the_cap_are_the_same_in_every_tally() {
     assert!(!first.iter().any(|(k, ..)| k == &format!("0x{:040x}", 1)));
     assert!(first.iter().any(|(k, ..)| k == &format!("0x{:040x}", 0)));
 }
+
+/// A tx-mode run's JUnit file lists a block's txs in their order (tx 2 before tx 10), then the
+/// block's own case, block after block.
+#[test]
+fn junit_lists_a_blocks_txs_in_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = Report::default();
+    let mut w = ReportWriter::create(&dir.path().join("run"), &report, true).unwrap();
+    for n in [7u64, 9] {
+        let mut r = block(n);
+        r.rows = (0..12)
+            .map(|index| TxRow {
+                block: n,
+                index,
+                verdict: Verdict::Match,
+                ..Default::default()
+            })
+            .collect();
+        // a block-level finding: the block gets a case of its own after its txs
+        r.findings = vec![Finding::block(
+            n,
+            Default::default(),
+            Kind::Gas,
+            "gas_used",
+            1,
+            2,
+        )];
+        report.add_block(&r);
+        w.block(&r, &report).unwrap();
+    }
+    report.close(RunVerdict::Fail, "now".into());
+    w.finish(&report).unwrap();
+    let junit = std::fs::read_to_string(dir.path().join("run/junit.xml")).unwrap();
+    let listed: Vec<String> = junit
+        .lines()
+        .filter(|l| l.contains("<testcase"))
+        .map(|l| {
+            let name = &l[l.find(" name=\"").unwrap() + 7..];
+            let name = &name[..name.find('"').unwrap()];
+            name.split(" 0x").next().unwrap().to_string()
+        })
+        .collect();
+    let mut want = vec![];
+    for n in [7, 9] {
+        want.extend((0..12).map(|i| format!("block {n} tx {i}")));
+        want.push(format!("block {n}"));
+    }
+    assert_eq!(listed, want);
+}

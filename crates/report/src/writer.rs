@@ -302,20 +302,27 @@ impl ReportWriter {
 
     /// Writes the final files of `report` (its verdict and status set).
     fn write_final(&mut self, report: &Report) -> Result<(), ReportError> {
-        self.cases
-            .sort_by(|a, b| (a.block, &a.name).cmp(&(b.block, &b.name)));
+        // in block order, each block's cases as they came (its txs in order, then the block's
+        // own case): blocks are emitted in order, so this only checks that they were
+        self.cases.sort_by_key(|c| c.block);
+        // the four files are rendered side by side (the workers are done by now, their cores
+        // free: a tx-mode run's JUnit file lists thousands of cases), then written in order
+        let (json, summary, junit, html) = std::thread::scope(|s| {
+            let junit = s.spawn(|| junit::render(report, &self.cases, &self.unlisted));
+            let html = s.spawn(|| html::render(report, &self.agg));
+            let json = render_json(report);
+            let summary = markdown::render(report, &self.agg.gas_buckets);
+            let join = |h: std::thread::ScopedJoinHandle<'_, String>| {
+                h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            };
+            (json, summary, join(junit), join(html))
+        });
         // replaced atomically like every write of the run, not fsynced: a kill at any point
         // leaves whole files, and a report is cheap to make again where a corpus is not
-        self.write_json(report)?;
-        self.write_text(
-            "summary.md",
-            &markdown::render(report, &self.agg.gas_buckets),
-        )?;
-        self.write_text(
-            "junit.xml",
-            &junit::render(report, &self.cases, &self.unlisted),
-        )?;
-        self.write_text("index.html", &html::render(report, &self.agg))
+        self.write_text("report.json", &json)?;
+        self.write_text("summary.md", &summary)?;
+        self.write_text("junit.xml", &junit)?;
+        self.write_text("index.html", &html)
     }
 }
 
