@@ -195,6 +195,7 @@ fn exec_block(b: RawBlock, mode: RawMode) -> Done {
 pub fn run(blocks: &[RawBlock], jobs: usize, mode: RawMode) -> RawRun {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
+        .thread_name(|i| format!("raw-{i}"))
         .build()
         .expect("thread pool");
     let mut order: Vec<usize> = (0..blocks.len()).collect();
