@@ -445,7 +445,8 @@ struct Timed<'s> {
     cpu: f64,
 }
 
-fn thread_cpu_seconds() -> f64 {
+/// CPU seconds the calling thread has used so far.
+pub(crate) fn thread_cpu_seconds() -> f64 {
     #[cfg(unix)]
     {
         let mut ts = libc::timespec {

@@ -67,6 +67,12 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
         h["load_share_of_job"].as_f64().unwrap(),
     );
     assert!(j < 1.0 && r >= j, "load share of replay {r}, of job {j}");
+    // the main thread's share of the run's CPU time: part of it, beside the load's
+    let m = positive(&h["main_share_of_job"], "main_share_of_job");
+    assert!(
+        j + m < 1.0,
+        "load {j} and main thread {m} leave the workers nothing"
+    );
     for k in [
         "block_overhead_vs_raw_per_worker",
         "block_scaling_j1_to_jn",
@@ -107,6 +113,9 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
             // the load's CPU time, on which its share is reckoned, is measured every time
             assert_eq!(a["load_cpu_seconds"]["all"].as_array().unwrap().len(), 2);
             positive(&a["load_cpu_seconds"]["best"], "load_cpu_seconds");
+            // and the main thread's: corpus open, tally, report files
+            assert_eq!(a["main_cpu_seconds"]["all"].as_array().unwrap().len(), 2);
+            positive(&a["main_cpu_seconds"]["best"], "main_cpu_seconds");
             for k in [
                 "overhead_vs_raw",
                 "overhead_best_vs_best",

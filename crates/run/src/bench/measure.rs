@@ -24,6 +24,9 @@ struct HarnessRun {
     load: f64,
     /// Load CPU seconds.
     load_cpu: f64,
+    /// CPU seconds of the thread that ran the job: opening the corpus, the tally and the
+    /// report files.
+    main_cpu: f64,
     /// Whether it matched the chain.
     pass: bool,
     /// Gas of the txs.
@@ -54,10 +57,12 @@ fn harness_run(
     }
     let t = Instant::now();
     let cpu = crate::process_cpu_seconds();
+    let main_cpu = crate::job::thread_cpu_seconds();
     let mut source = CorpusSource::open(corpus, None)?;
     let o = crate::run(&mut source, &cfg, RunHooks::default())
         .wrap_err_with(|| format!("bench run {id}"))?;
     let wall = t.elapsed().as_secs_f64();
+    let main_cpu = crate::job::thread_cpu_seconds() - main_cpu;
     let cpu = crate::process_cpu_seconds() - cpu;
     let tp = &o.report.throughput;
     // the load streams on its own thread beside the replay: the run's time is all of it, and
@@ -67,6 +72,7 @@ fn harness_run(
         cpu_seconds: cpu,
         load: tp.load_seconds,
         load_cpu: tp.load_cpu_seconds,
+        main_cpu,
         pass: o.exit == crate::EXIT_OK,
         gas: tp.gas,
         txs: o.report.counts.txs,
@@ -152,6 +158,7 @@ impl Tally {
         a.harness_seconds.push(hr.seconds);
         a.load_seconds.push(hr.load);
         a.load_cpu_seconds.push(hr.load_cpu);
+        a.main_cpu_seconds.push(hr.main_cpu);
         a.raw_seconds.push(r.seconds);
         a.harness_cpu_seconds.push(hr.cpu_seconds);
         a.raw_cpu_seconds.push(r.cpu_seconds);

@@ -193,6 +193,7 @@ fn headline(m: &Measured, n: usize) -> Headline {
     // threads); its wall time counts the time it waits for a core the workers hold
     let load_of_run = median(&paired(&bn.load_cpu_seconds, &bn.harness_cpu_seconds));
     let load_wall = median(&paired(&bn.load_seconds, &bn.harness_seconds));
+    let main_of_run = median(&paired(&bn.main_cpu_seconds, &bn.harness_cpu_seconds));
     Headline {
         block_overhead_vs_raw_per_worker: bn.overhead_vs_raw,
         block_scaling_j1_to_jn: block.scaling,
@@ -207,6 +208,7 @@ fn headline(m: &Measured, n: usize) -> Headline {
         load_share_of_replay: load_of_run / (1.0 - load_of_run).max(f64::EPSILON),
         load_share_of_job: load_of_run,
         load_wall_share_of_replay: load_wall,
+        main_share_of_job: main_of_run,
         candidate_run_cost_x_baseline: m.candidate.cost_x_baseline,
         tx_candidate_overhead_vs_raw: m.candidate.tx_overhead_vs_raw,
         jobs: n,

@@ -63,6 +63,9 @@ pub struct AtJobs {
     pub load_seconds: Seconds,
     /// Corpus load CPU seconds of the same runs: the reader thread's CPU time in the load.
     pub load_cpu_seconds: Seconds,
+    /// CPU seconds of the same runs' main thread: opening the corpus, tallying each block and
+    /// writing the report files (the workers' share is the rest of `harness_cpu_seconds`).
+    pub main_cpu_seconds: Seconds,
     /// Raw loop seconds.
     pub raw_seconds: Seconds,
     /// Harness CPU seconds (all threads) of the whole replay job.
@@ -132,6 +135,9 @@ pub struct Headline {
     /// The load streams beside the replay on a thread of its own, so this counts the time it
     /// waits for a core the workers hold: at `-j` = cores it is not the load's cost.
     pub load_wall_share_of_replay: f64,
+    /// The main thread (corpus open, tally, report files) / the whole run, in CPU time (block
+    /// mode, `-j N`); the workers' share is what the load and this leave.
+    pub main_share_of_job: f64,
     /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
     pub candidate_run_cost_x_baseline: f64,
     /// Baseline + candidate tx-mode run time / raw revm tx loop time (`-j N`).
