@@ -3,7 +3,7 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use txshadow_benches::{sealed_binary_copy, shipped_corpus};
+use txshadow_benches::{compressed_codes_copy, sealed_binary_copy, shipped_corpus};
 use txshadow_diff::{Mode, diff_outcomes};
 use txshadow_replay::{BlockRunOptions, SideConfig, run_block, run_block_tx_mode};
 use txshadow_report::{Report, ReportWriter, Sink};
@@ -61,6 +61,11 @@ fn corpus_load(c: &mut Criterion) {
     // the same, binary blocks (LZ4, byte strings sliced from the buffer) and packed codes
     c.bench_function("corpus_stream/binary_sealed", |b| {
         b.iter(|| stream(copy.path()))
+    });
+    // the same with the codes LZ4-compressed in their pack: each decompressed once per run
+    let compressed = compressed_codes_copy();
+    c.bench_function("corpus_stream/binary_sealed_codes_compressed", |b| {
+        b.iter(|| stream(compressed.path()))
     });
 }
 

@@ -1,8 +1,9 @@
 //! Criterion benches of txshadow's library functions over the shipped mainnet corpus
-//! (`corpora/mainnet`): corpus load (its JSON block files, and the same blocks in the binary
-//! encoding), block replay of the largest blocks against raw revm on the same blocks (receipts
-//! by the trie, and field by field against sealed receipts), tx replay against the chain and
-//! with a candidate, sealing, the diff of two outcomes, report writing.
+//! (`corpora/mainnet`): corpus load (its JSON block files, the same blocks in the binary
+//! encoding, and with its codes compressed), block replay of the largest blocks against raw
+//! revm on the same blocks (receipts by the trie, and field by field against sealed receipts),
+//! tx replay against the chain and with a candidate, sealing, the diff of two outcomes, report
+//! writing.
 //!
 //! ```sh
 //! cargo bench -p txshadow-benches            # all
@@ -51,5 +52,14 @@ pub fn sealed_binary_copy() -> tempfile::TempDir {
         replay_all: false,
     };
     txshadow_run::seal_corpus(dir.path(), opts).expect("seals");
+    dir
+}
+
+/// [`sealed_binary_copy`] with its codes stored LZ4-compressed (`txshadow corpus pack --codes
+/// compressed`). Removed when dropped.
+pub fn compressed_codes_copy() -> tempfile::TempDir {
+    let dir = sealed_binary_copy();
+    txshadow_corpus::pack_corpus(dir.path(), Some(txshadow_corpus::CodeStorage::Compressed))
+        .expect("packs");
     dir
 }

@@ -261,7 +261,8 @@ impl CodeReader {
         h: &B256,
         full: bool,
     ) -> Result<(B256, Option<(Bytes, Option<crate::pack::Analysed>)>), CorpusError> {
-        if let Some((pack, entry)) = self.packs.iter().find_map(|p| Some((p, p.get(h)?))) {
+        for pack in &self.packs {
+            let Some(entry) = pack.get(h)? else { continue };
             let code = entry.code();
             if !full && self.checked.lock().expect("not poisoned").contains(h) {
                 return Ok((*h, Some((code, entry.analysed()))));

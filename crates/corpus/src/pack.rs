@@ -10,25 +10,38 @@
 //! ```text
 //! <corpus>/codes/pack-<id>.pack
 //!   magic    8 bytes  "TXSHPACK"
-//!   version  u32 LE   2
+//!   version  u32 LE   3, or 2 for a pack with nothing compressed (its entries end before
+//!                     the stored length)
 //!   count    u32 LE   number of codes
 //!   index    count × (keccak 32 bytes, offset u64 LE, length u32 LE, table length u32 LE,
-//!                     CRC-32 u32 LE of the padding and table), sorted by keccak
+//!                     CRC-32 u32 LE of the padding and table, stored length u32 LE),
+//!            sorted by keccak
 //!   data     per code, at its offset (from the start of the file): the code, 33 zero bytes,
 //!            the jump table (length⌈/8⌉ bytes, bit i set when byte i is a valid JUMPDEST;
-//!            empty for a code that is not legacy bytecode, e.g. an EIP-7702 delegation)
+//!            empty for a code that is not legacy bytecode, e.g. an EIP-7702 delegation);
+//!            with a stored length other than 0, those bytes LZ4-compressed (a raw LZ4 block
+//!            of that many bytes)
 //! ```
+//!
+//! Codes are stored as they are by default: the replay reads them in place, with no copy. A
+//! pack written with compression ([`write_pack`] with `compress`, `txshadow corpus pack --codes
+//! compressed`) stores each code LZ4-compressed where that is smaller: EVM bytecode compresses
+//! to about half, so a corpus whose size on disk is mostly code (a few blocks from far apart,
+//! each with its contracts) takes about half the space, and each code a run uses is
+//! decompressed once per run (kept in memory after that) on the thread that reads the corpus.
 //!
 //! A pack is written once (atomically) and never changed; the writer packs the codes it wrote
 //! as loose files when it finishes ([`crate::CorpusWriter::finish`]) and then removes those
 //! files. Each code is checked on load against the CRC-32 the manifest records for it and its
-//! padding and jump table against the CRC-32 in the pack's index; `verify` also hashes every code
-//! with keccak and analyses it again to compare the jump table. The index is checked against
-//! the file's length when a pack is opened.
+//! padding and jump table against the CRC-32 in the pack's index (after decompression, for a
+//! compressed code); `verify` also hashes every code with keccak and analyses it again to
+//! compare the jump table. The index is checked against the file's length when a pack is
+//! opened.
 
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::Mutex,
 };
 
 use alloy_primitives::{B256, Bytes, keccak256, map::B256Map};
@@ -37,9 +50,12 @@ use rayon::prelude::*;
 use crate::{CorpusError, fsutil::write_atomic};
 
 const MAGIC: &[u8; 8] = b"TXSHPACK";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// The version before compressed codes: read, not written.
+const VERSION_2: u32 = 2;
 const HEADER: usize = 16;
-const ENTRY: usize = 52;
+const ENTRY: usize = 56;
+const ENTRY_2: usize = 52;
 /// Zero bytes after each code: enough for a PUSH32 as its last byte and the STOP after it, so
 /// execution never reads past the padded code whatever the code is.
 pub const PADDING: usize = 33;
@@ -98,24 +114,64 @@ pub(crate) fn jump_table(code: &[u8]) -> Option<Vec<u8>> {
     b.legacy_jump_table().map(|t| t.as_slice().to_vec())
 }
 
+/// The error for a damaged pack, naming it and what to do.
+fn damaged(path: &Path, reason: String) -> CorpusError {
+    CorpusError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{reason}: the code pack is damaged or truncated; re-capture or re-import this corpus"
+        ),
+    }
+}
+
+/// The codes of a corpus's packs, and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PackSizes {
+    /// Codes held.
+    pub codes: usize,
+    /// Of them, stored LZ4-compressed.
+    pub compressed: usize,
+    /// Their bytes as a replay reads them: code, padding, jump table.
+    pub bytes: u64,
+    /// Their bytes as stored.
+    pub stored: u64,
+}
+
+/// Where a code lies in a pack.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: usize,
+    /// The code's length.
+    len: usize,
+    /// The jump table's length.
+    table: usize,
+    /// The CRC-32 of the padding and table.
+    tail_crc: u32,
+    /// Bytes stored when LZ4-compressed, 0 when stored as is.
+    stored: usize,
+}
+
+impl Slot {
+    /// The code, its padding and its table: the bytes it holds once decompressed.
+    fn whole(&self) -> usize {
+        self.len + PADDING + self.table
+    }
+}
+
 /// An opened pack: the file mapped into memory and its index.
 #[derive(Debug)]
 pub(crate) struct Pack {
     path: PathBuf,
     data: Bytes,
-    /// Per code: where it starts, its length, the length of its jump table, the tail's CRC-32.
-    index: B256Map<(usize, usize, usize, u32)>,
+    index: B256Map<Slot>,
+    /// Compressed codes decompressed so far: each once per opened pack.
+    decompressed: Mutex<B256Map<Bytes>>,
 }
 
 impl Pack {
     /// Maps a pack and reads its index, checking that every entry lies inside the file.
     pub(crate) fn open(path: &Path) -> Result<Self, CorpusError> {
-        let invalid = |reason: String| CorpusError::Invalid {
-            path: path.to_path_buf(),
-            reason: format!(
-                "{reason}: the code pack is damaged or truncated; re-capture or re-import this corpus"
-            ),
-        };
+        let invalid = |reason: String| damaged(path, reason);
         let io = |source| CorpusError::Io {
             path: path.to_path_buf(),
             source,
@@ -135,14 +191,19 @@ impl Pack {
         }
         let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"));
         let version = u32_at(8);
-        if version != VERSION {
-            return Err(invalid(format!(
-                "code pack version {version}, this txshadow reads version {VERSION}; pack the \
-                 codes again with this txshadow (re-import or re-capture the corpus)"
-            )));
-        }
+        let entry = match version {
+            VERSION => ENTRY,
+            VERSION_2 => ENTRY_2,
+            _ => {
+                return Err(invalid(format!(
+                    "code pack version {version}, this txshadow reads versions {VERSION_2} and \
+                     {VERSION}; pack the codes again with this txshadow (re-import or re-capture \
+                     the corpus)"
+                )));
+            }
+        };
         let count = u32_at(12) as usize;
-        let end = HEADER + count * ENTRY;
+        let end = HEADER + count * entry;
         if end > data.len() {
             return Err(invalid(format!(
                 "index of {count} codes runs past the end of the file ({} bytes)",
@@ -150,32 +211,51 @@ impl Pack {
             )));
         }
         let mut index = B256Map::with_capacity_and_hasher(count, Default::default());
-        for (k, e) in data[HEADER..end].chunks_exact(ENTRY).enumerate() {
+        for (k, e) in data[HEADER..end].chunks_exact(entry).enumerate() {
             let at = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().expect("4 bytes"));
             let hash = B256::from_slice(&e[..32]);
             let offset = u64::from_le_bytes(e[32..40].try_into().expect("8 bytes"));
             let (length, table) = (at(40) as usize, at(44) as usize);
             let tail_crc = at(48);
+            let stored = if entry == ENTRY { at(52) as usize } else { 0 };
             if table != 0 && table != length.div_ceil(8) {
                 return Err(invalid(format!(
                     "code {hash} of {length} bytes has a jump table of {table} bytes"
                 )));
             }
+            let whole = length + PADDING + table;
+            // LZ4 expands at most 255-fold: a smaller stored length is damage, not a code
+            if stored != 0 && stored.saturating_mul(255) < whole {
+                return Err(invalid(format!(
+                    "code {hash} (entry {k}) of {whole} bytes is stored in {stored}"
+                )));
+            }
+            let on_disk = if stored == 0 { whole } else { stored };
             let fits = usize::try_from(offset)
                 .ok()
-                .filter(|o| *o >= end && o.saturating_add(length + PADDING + table) <= data.len());
+                .filter(|o| *o >= end && o.saturating_add(on_disk) <= data.len());
             let Some(offset) = fits else {
                 return Err(invalid(format!(
-                    "code {hash} (entry {k}) at {offset}+{length} lies outside the file ({} bytes)",
+                    "code {hash} (entry {k}) at {offset}+{on_disk} lies outside the file ({} bytes)",
                     data.len()
                 )));
             };
-            index.insert(hash, (offset, length, table, tail_crc));
+            index.insert(
+                hash,
+                Slot {
+                    offset,
+                    len: length,
+                    table,
+                    tail_crc,
+                    stored,
+                },
+            );
         }
         Ok(Self {
             path: path.to_path_buf(),
             data,
             index,
+            decompressed: Mutex::default(),
         })
     }
 
@@ -184,13 +264,67 @@ impl Pack {
         &self.path
     }
 
-    /// A code with its padding and jump table, sharing the mapped file (no copy).
-    pub(crate) fn get(&self, h: &B256) -> Option<Entry> {
-        self.index.get(h).map(|(o, l, t, crc)| Entry {
-            whole: self.data.slice(*o..*o + *l + PADDING + *t),
-            len: *l,
-            tail_crc: *crc,
-        })
+    /// A code with its padding and jump table: a slice of the mapped file (no copy), or, for
+    /// a compressed code, its bytes decompressed (once per opened pack). `None` when the pack
+    /// does not hold it.
+    pub(crate) fn get(&self, h: &B256) -> Result<Option<Entry>, CorpusError> {
+        let Some(slot) = self.index.get(h) else {
+            return Ok(None);
+        };
+        let whole = if slot.stored == 0 {
+            self.data.slice(slot.offset..slot.offset + slot.whole())
+        } else {
+            self.decompress(h, slot)?
+        };
+        Ok(Some(Entry {
+            whole,
+            len: slot.len,
+            tail_crc: slot.tail_crc,
+        }))
+    }
+
+    fn decompress(&self, h: &B256, slot: &Slot) -> Result<Bytes, CorpusError> {
+        if let Some(b) = self.decompressed.lock().expect("not poisoned").get(h) {
+            return Ok(b.clone());
+        }
+        let stored = &self.data[slot.offset..slot.offset + slot.stored];
+        let bytes = lz4_flex::block::decompress(stored, slot.whole())
+            .ok()
+            .filter(|b| b.len() == slot.whole())
+            .ok_or_else(|| {
+                damaged(
+                    &self.path,
+                    format!(
+                        "code {h}: its {} compressed bytes do not decompress to the {} its \
+                         index states",
+                        slot.stored,
+                        slot.whole()
+                    ),
+                )
+            })?;
+        let bytes = Bytes::from(bytes);
+        self.decompressed
+            .lock()
+            .expect("not poisoned")
+            .insert(*h, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// How many codes it holds, how many of them compressed, their bytes as the replay reads
+    /// them (code, padding, table) and as stored.
+    pub(crate) fn sizes(&self) -> PackSizes {
+        let mut s = PackSizes::default();
+        for slot in self.index.values() {
+            s.codes += 1;
+            s.compressed += usize::from(slot.stored != 0);
+            s.bytes += slot.whole() as u64;
+            s.stored += if slot.stored == 0 {
+                slot.whole()
+            } else {
+                slot.stored
+            } as u64;
+        }
+        s
     }
 
     /// The hashes it holds.
@@ -224,39 +358,66 @@ pub(crate) fn open_packs(dir: &Path) -> Result<Vec<Pack>, CorpusError> {
 
 /// Writes `codes` as one new pack in `<dir>/codes` (atomically), each legacy code with the jump
 /// table revm's analysis gives it, and returns its path; its name is taken from the keccak of
-/// its index, so packing the same codes twice gives the same file.
-pub(crate) fn write_pack(dir: &Path, codes: &mut [(B256, Bytes)]) -> Result<PathBuf, CorpusError> {
+/// its index, so packing the same codes twice gives the same file. With `compress`, each code
+/// (with its padding and table) is stored LZ4-compressed where that is smaller, in a version 3
+/// pack; a pack with nothing compressed is version 2.
+pub(crate) fn write_pack(
+    dir: &Path,
+    codes: &mut [(B256, Bytes)],
+    compress: bool,
+) -> Result<PathBuf, CorpusError> {
     codes.sort_by_key(|(h, _)| *h);
-    let tails: Vec<Vec<u8>> = codes
+    // per code: its table's length, the CRC-32 of its padding and table, what is stored and
+    // whether that is compressed
+    let stored: Vec<(usize, u32, Vec<u8>, bool)> = codes
         .par_iter()
         .map(|(_, c)| {
-            let mut tail = vec![0u8; PADDING];
-            tail.extend(jump_table(c).unwrap_or_default());
-            tail
+            let table = jump_table(c).unwrap_or_default();
+            let mut whole = Vec::with_capacity(c.len() + PADDING + table.len());
+            whole.extend_from_slice(c);
+            whole.resize(c.len() + PADDING, 0);
+            whole.extend_from_slice(&table);
+            let tail_crc = crc32fast::hash(&whole[c.len()..]);
+            if compress {
+                let packed = lz4_flex::block::compress(&whole);
+                if packed.len() < whole.len() {
+                    return (table.len(), tail_crc, packed, true);
+                }
+            }
+            (table.len(), tail_crc, whole, false)
         })
         .collect();
-    let total: usize = codes.iter().map(|(_, c)| c.len()).sum::<usize>()
-        + tails.iter().map(Vec::len).sum::<usize>();
-    let end = HEADER + codes.len() * ENTRY;
+    // a pack with nothing compressed is written in version 2, which every txshadow since code
+    // packs reads, and the same codes give the same file as before compression existed
+    let any_compressed = stored.iter().any(|s| s.3);
+    let (version, entry) = if any_compressed {
+        (VERSION, ENTRY)
+    } else {
+        (VERSION_2, ENTRY_2)
+    };
+    let total: usize = stored.iter().map(|s| s.2.len()).sum();
+    let end = HEADER + codes.len() * entry;
     let mut out = Vec::with_capacity(end + total);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     let count = u32::try_from(codes.len()).expect("fewer than 2^32 codes in one pack");
     out.extend_from_slice(&count.to_le_bytes());
     let mut offset = end as u64;
-    for ((h, c), tail) in codes.iter().zip(&tails) {
+    let u32_of = |n: usize| u32::try_from(n).expect("a code is shorter than 4 GiB");
+    for ((h, c), (table, tail_crc, bytes, compressed)) in codes.iter().zip(&stored) {
         out.extend_from_slice(h.as_slice());
         out.extend_from_slice(&offset.to_le_bytes());
-        let len = u32::try_from(c.len()).expect("a code is shorter than 4 GiB");
-        out.extend_from_slice(&len.to_le_bytes());
-        let table = u32::try_from(tail.len() - PADDING).expect("a table is shorter than 4 GiB");
-        out.extend_from_slice(&table.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(tail).to_le_bytes());
-        offset += (c.len() + tail.len()) as u64;
+        out.extend_from_slice(&u32_of(c.len()).to_le_bytes());
+        out.extend_from_slice(&u32_of(*table).to_le_bytes());
+        out.extend_from_slice(&tail_crc.to_le_bytes());
+        if any_compressed {
+            let on_disk = if *compressed { bytes.len() } else { 0 };
+            out.extend_from_slice(&u32_of(on_disk).to_le_bytes());
+        }
+        offset += bytes.len() as u64;
     }
-    for ((_, c), tail) in codes.iter().zip(&tails) {
-        out.extend_from_slice(c);
-        out.extend_from_slice(tail);
+    for (_, _, bytes, _) in &stored {
+        out.extend_from_slice(bytes);
     }
     let id = keccak256(&out[..end]);
     let path = dir.join("codes").join(format!(
@@ -271,37 +432,55 @@ pub(crate) fn write_pack(dir: &Path, codes: &mut [(B256, Bytes)]) -> Result<Path
 mod tests {
     use super::*;
 
+    fn codes() -> Vec<(B256, Bytes)> {
+        let long: Vec<u8> = (0..600u32)
+            .map(|i| [0x60, 0x5b, i as u8][i as usize % 3])
+            .collect();
+        [&[0x60u8, 0x00][..], &[0x5b; 40][..], &[][..], &long[..]]
+            .iter()
+            .map(|c| (keccak256(c), Bytes::copy_from_slice(c)))
+            .collect()
+    }
+
+    /// What `p` gives for each code is the code, its padding and the table revm's analysis
+    /// gives it, whether stored as is or compressed.
+    fn gives_back(p: &Pack, want: &[(B256, Bytes)]) {
+        for (h, c) in want {
+            let e = p.get(h).unwrap().unwrap();
+            assert_eq!(&e.code(), c);
+            assert_eq!(crc32fast::hash(e.tail()), e.tail_crc);
+            let a = e.analysed();
+            assert_eq!(
+                a.as_ref().map(|a| a.jump_table.to_vec()),
+                jump_table(c),
+                "code {h}"
+            );
+            if let Some(a) = a {
+                assert_eq!(a.len, c.len());
+                assert_eq!(a.padded[..c.len()], c[..]);
+                assert_eq!(a.padded[c.len()..], [0u8; PADDING]);
+            }
+        }
+        assert_eq!(p.hashes().count(), want.len());
+        assert!(p.get(&B256::ZERO).unwrap().is_none());
+    }
+
     #[test]
     fn a_pack_gives_back_what_was_written_and_rejects_damage() {
         let dir = tempfile::tempdir().unwrap();
-        let mut codes: Vec<(B256, Bytes)> = [&[0x60u8, 0x00][..], &[0x5b; 40][..], &[][..]]
-            .iter()
-            .map(|c| (keccak256(c), Bytes::copy_from_slice(c)))
-            .collect();
+        let mut codes = codes();
         let want = codes.clone();
-        let path = write_pack(dir.path(), &mut codes).unwrap();
+        // revm's analysis: every byte of 40 JUMPDESTs is one; PUSH1's data is not
+        assert_eq!(jump_table(&[0x5b; 40]).unwrap(), [0xff; 5]);
+        assert_eq!(jump_table(&[0x60, 0x00]).unwrap(), [0x00]);
+        let path = write_pack(dir.path(), &mut codes, false).unwrap();
         assert_eq!(pack_paths(dir.path()), std::slice::from_ref(&path));
         let p = Pack::open(&path).unwrap();
-        for (h, c) in &want {
-            let e = p.get(h).unwrap();
-            assert_eq!(&e.code(), c);
-            assert_eq!(crc32fast::hash(e.tail()), e.tail_crc);
-            match e.analysed() {
-                // revm's analysis: every byte of 40 JUMPDESTs is one; PUSH1's data is not
-                Some(a) => {
-                    assert_eq!(a.len, c.len());
-                    assert_eq!(a.padded[..c.len()], c[..]);
-                    assert_eq!(a.padded[c.len()..], [0u8; PADDING]);
-                    let want: &[u8] = if c[0] == 0x5b { &[0xff; 5] } else { &[0x00] };
-                    assert_eq!(a.jump_table[..], *want);
-                }
-                None => assert!(c.is_empty()),
-            }
-        }
-        assert_eq!(p.hashes().count(), 3);
-        assert!(p.get(&B256::ZERO).is_none());
+        gives_back(&p, &want);
+        assert_eq!(p.sizes().compressed, 0);
+        assert_eq!(p.sizes().bytes, p.sizes().stored);
         // the same codes give the same file
-        assert_eq!(write_pack(dir.path(), &mut codes).unwrap(), path);
+        assert_eq!(write_pack(dir.path(), &mut codes, false).unwrap(), path);
 
         let good = fs::read(&path).unwrap();
         let bad = |bytes: &[u8], what: &str| {
@@ -321,5 +500,103 @@ mod tests {
         let mut version = good;
         version[8] = 9;
         bad(&version, "version 9");
+    }
+
+    /// A compressed pack gives back the same codes and tables, in fewer bytes; damage to a
+    /// compressed code is named with the code when it is read, and a stored length that no
+    /// LZ4 block could expand from is refused when the pack is opened.
+    #[test]
+    fn a_compressed_pack_gives_back_the_same_codes_in_fewer_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut codes = codes();
+        let want = codes.clone();
+        let plain = write_pack(dir.path(), &mut codes, false).unwrap();
+        let packed = write_pack(dir.path(), &mut codes, true).unwrap();
+        assert_ne!(plain, packed);
+        let p = Pack::open(&packed).unwrap();
+        gives_back(&p, &want);
+        // a second read of a compressed code is the one decompressed before
+        let (h, _) = &want[3];
+        let (a, b) = (p.get(h).unwrap().unwrap(), p.get(h).unwrap().unwrap());
+        assert_eq!(a.whole.as_ptr(), b.whole.as_ptr());
+        let sizes = p.sizes();
+        assert_eq!(sizes.codes, 4);
+        assert!(sizes.compressed >= 2, "{sizes:?}");
+        assert_eq!(sizes.bytes, Pack::open(&plain).unwrap().sizes().stored);
+        assert!(sizes.stored < sizes.bytes, "{sizes:?}");
+        assert!(
+            fs::metadata(&packed).unwrap().len() < fs::metadata(&plain).unwrap().len(),
+            "compression saved nothing"
+        );
+
+        // the long code's compressed bytes, damaged: it decompresses to other bytes or to none
+        let good = fs::read(&packed).unwrap();
+        let mut sorted = want.iter().map(|(h, _)| *h).collect::<Vec<_>>();
+        sorted.sort();
+        let i = sorted.iter().position(|x| x == h).unwrap();
+        let e = &good[HEADER + i * ENTRY..HEADER + (i + 1) * ENTRY];
+        let offset = u64::from_le_bytes(e[32..40].try_into().unwrap()) as usize;
+        let stored = u32::from_le_bytes(e[52..56].try_into().unwrap()) as usize;
+        assert!(stored > 0, "the long code is compressed");
+        let mut damaged = good.clone();
+        damaged[offset] ^= 0xff;
+        damaged[offset + stored / 2] ^= 0xff;
+        fs::write(&packed, &damaged).unwrap();
+        let p = Pack::open(&packed).unwrap();
+        match p.get(h) {
+            Err(err) => {
+                let msg = err.to_string();
+                assert!(
+                    msg.contains(&h.to_string()) && msg.contains("decompress"),
+                    "{msg}"
+                );
+                assert!(msg.contains(&packed.display().to_string()), "{msg}");
+            }
+            // or it decompresses to other bytes, which the CRC-32s catch on load
+            Ok(e) => {
+                let e = e.unwrap();
+                assert!(
+                    e.code() != want[3].1 || crc32fast::hash(e.tail()) != e.tail_crc,
+                    "damage went unseen"
+                );
+            }
+        }
+        // a stored length too small for the code
+        let mut short = good;
+        let at = HEADER + i * ENTRY + 52;
+        short[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        fs::write(&packed, &short).unwrap();
+        let msg = Pack::open(&packed).unwrap_err().to_string();
+        assert!(msg.contains("is stored in 1"), "{msg}");
+    }
+
+    /// A pack with nothing compressed is written in version 2 (as before compression existed,
+    /// so older readers read it); the same codes in version 3 entries, none compressed, read
+    /// alike.
+    #[test]
+    fn a_pack_with_nothing_compressed_is_version_2_and_reads_as_version_3_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut codes = codes();
+        let want = codes.clone();
+        let v2 = fs::read(write_pack(dir.path(), &mut codes, false).unwrap()).unwrap();
+        assert_eq!(v2[8..12], VERSION_2.to_le_bytes());
+        let count = want.len();
+        let (end2, end3) = (HEADER + count * ENTRY_2, HEADER + count * ENTRY);
+        let mut v3 = v2[..HEADER].to_vec();
+        v3[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        for e in v2[HEADER..end2].chunks_exact(ENTRY_2) {
+            let offset = u64::from_le_bytes(e[32..40].try_into().unwrap());
+            v3.extend_from_slice(&e[..32]);
+            v3.extend_from_slice(&(offset + (end3 - end2) as u64).to_le_bytes());
+            v3.extend_from_slice(&e[40..52]);
+            v3.extend_from_slice(&0u32.to_le_bytes());
+        }
+        v3.extend_from_slice(&v2[end2..]);
+        let path = dir.path().join("codes/pack-v3.pack");
+        fs::write(&path, v3).unwrap();
+        gives_back(&Pack::open(&path).unwrap(), &want);
+        // and a compressed pack is version 3
+        let packed = fs::read(write_pack(dir.path(), &mut codes, true).unwrap()).unwrap();
+        assert_eq!(packed[8..12], VERSION.to_le_bytes());
     }
 }

@@ -41,7 +41,7 @@ impl Corpus {
         for pack in reader.packs() {
             for h in pack.hashes() {
                 if codes.get(h).is_none() {
-                    let entry = pack.get(h).expect("listed in the pack");
+                    let entry = pack.get(h)?.expect("listed in the pack");
                     check_code(pack.path(), h, &entry.code(), None, true)?;
                     check_analysis(pack.path(), h, &entry, true)?;
                     extra.insert(*h);

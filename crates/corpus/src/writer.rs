@@ -276,7 +276,7 @@ impl CorpusWriter {
         if !loose.is_empty() {
             let mut codes: Vec<(B256, Bytes)> =
                 loose.iter().map(|(_, h, c)| (*h, c.clone())).collect();
-            crate::pack::write_pack(&self.dir, &mut codes)?;
+            crate::pack::write_pack(&self.dir, &mut codes, false)?;
         }
         let n = loose.len();
         for path in loose.into_iter().map(|(p, _, _)| p).chain(redundant) {
@@ -284,6 +284,17 @@ impl CorpusWriter {
         }
         Ok(n)
     }
+}
+
+/// How [`pack_corpus`] stores a corpus's packed codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeStorage {
+    /// As they are: a replay reads each code in place in the mapped pack (the default, and
+    /// what import and capture write).
+    Mapped,
+    /// Each code LZ4-compressed where that is smaller: about half the bytes on disk, each code
+    /// a run uses decompressed once (see [`crate::pack`]).
+    Compressed,
 }
 
 /// What [`pack_corpus`] did.
@@ -295,14 +306,20 @@ pub struct PackSummary {
     pub json_blocks: usize,
     /// Binary block files of an older encoding version rewritten in the current one.
     pub older_blocks: usize,
+    /// Packed codes written again into one pack in the storage asked for (0 when none was).
+    pub repacked: usize,
+    /// The packs' codes and bytes when it finished.
+    pub packs: crate::pack::PackSizes,
 }
 
 /// Rewrites a corpus in the current encodings: loose codes into a pack, JSON block files and
 /// binary ones of an older version ([`crate::binary::BLOCK_ENCODING_VERSION`]) into current
 /// binary files. Each block is loaded with its checks before it is written again; the
 /// manifest names the new file before the old one is removed, so an interruption loses
-/// nothing and a second run finishes the job.
-pub fn pack_corpus(dir: &Path) -> Result<PackSummary, CorpusError> {
+/// nothing and a second run finishes the job. With `codes`, every packed code is also written
+/// again, into one pack stored that way (each code checked as it is read; the old packs are
+/// removed once the new one is in place).
+pub fn pack_corpus(dir: &Path, codes: Option<CodeStorage>) -> Result<PackSummary, CorpusError> {
     let c = Corpus::open(dir)?;
     let m = c.manifest();
     let mut w = CorpusWriter::create(dir, m.chain.clone(), m.provenance.clone(), false)?;
@@ -310,6 +327,9 @@ pub fn pack_corpus(dir: &Path) -> Result<PackSummary, CorpusError> {
         codes: w.pack_loose_codes()?,
         ..Default::default()
     };
+    if let Some(storage) = codes {
+        done.repacked = repack_codes(dir, &m.code_crc32, storage)?;
+    }
     for e in &m.blocks {
         match crate::binary::file_encoding_version(&c.block_path(e))? {
             None => done.json_blocks += 1,
@@ -319,7 +339,56 @@ pub fn pack_corpus(dir: &Path) -> Result<PackSummary, CorpusError> {
         w.put_block_deferred(&c.load_block(e)?)?;
     }
     w.finish()?;
+    done.packs = pack_sizes(dir)?;
     Ok(done)
+}
+
+/// The codes and bytes of a corpus's packs, all together.
+pub fn pack_sizes(dir: &Path) -> Result<crate::pack::PackSizes, CorpusError> {
+    let mut all = crate::pack::PackSizes::default();
+    for p in crate::pack::open_packs(dir)? {
+        let s = p.sizes();
+        all.codes += s.codes;
+        all.compressed += s.compressed;
+        all.bytes += s.bytes;
+        all.stored += s.stored;
+    }
+    Ok(all)
+}
+
+/// Writes every packed code of `dir` into one new pack stored as `storage` asks, each checked
+/// as it is read (against the manifest's CRC-32, or its keccak, and its table's CRC-32), then
+/// removes the packs it replaces. Returns the number of codes written.
+fn repack_codes(
+    dir: &Path,
+    crc32: &BTreeMap<B256, u32>,
+    storage: CodeStorage,
+) -> Result<usize, CorpusError> {
+    let old = crate::pack::pack_paths(dir);
+    let packs = crate::pack::open_packs(dir)?;
+    let mut seen = HashSet::new();
+    let mut codes = Vec::new();
+    for p in &packs {
+        for h in p.hashes() {
+            if !seen.insert(*h) {
+                continue;
+            }
+            let e = p.get(h)?.expect("listed in the pack");
+            check_code(p.path(), h, &e.code(), crc32.get(h).copied(), false)?;
+            crate::codes::check_analysis(p.path(), h, &e, false)?;
+            codes.push((*h, e.code()));
+        }
+    }
+    if codes.is_empty() {
+        return Ok(0);
+    }
+    let n = codes.len();
+    let new = crate::pack::write_pack(dir, &mut codes, storage == CodeStorage::Compressed)?;
+    drop(packs);
+    for path in old.into_iter().filter(|p| *p != new) {
+        fs::remove_file(&path).map_err(io_err(&path))?;
+    }
+    Ok(n)
 }
 
 /// A block file's name without its extension (`.bin`, or `.json` for the older encoding).

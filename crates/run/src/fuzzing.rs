@@ -117,11 +117,17 @@ pub fn code_pack(data: &[u8]) {
     let Ok(reader) = corpus.code_reader() else {
         return;
     };
-    // the hashes the index names (header 16 bytes, entries of 52 bytes starting with the hash)
+    // the hashes the index names (header 16 bytes, entries starting with the hash: 56 bytes
+    // long, 52 in a version 2 pack)
+    let entry = if data.get(8..12) == Some(&2u32.to_le_bytes()[..]) {
+        52
+    } else {
+        56
+    };
     let hashes: Vec<B256> = data
         .get(16..)
         .unwrap_or_default()
-        .chunks_exact(52)
+        .chunks_exact(entry)
         .take(64)
         .map(|e| B256::from_slice(&e[..32]))
         .collect();

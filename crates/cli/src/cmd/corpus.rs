@@ -26,10 +26,16 @@ pub enum CorpusCmd {
     /// Move loose code files into a pack (one file for many codes, read faster) and rewrite
     /// JSON block files, and binary ones of an older encoding version, in the current binary
     /// block encoding (decoded faster). Import and capture write both so; this is for corpora
-    /// written by older versions or by a capture that was stopped.
+    /// written by older versions or by a capture that was stopped. With `--codes`, every
+    /// packed code is also written again into one pack stored that way.
     Pack {
         /// Corpus directory.
         dir: PathBuf,
+        /// How to store the codes: `mapped` (as they are, read in place by a replay: the
+        /// default of import and capture) or `compressed` (LZ4, about half the bytes on disk;
+        /// each code a run uses is decompressed once, which adds to the run's load).
+        #[arg(long, value_enum)]
+        codes: Option<Codes>,
     },
     /// Print one block as JSON (number, hash or hash prefix, or file name; a corpus holding
     /// several blocks of that number, e.g. fixtures, needs the hash or the file name).
@@ -52,6 +58,15 @@ pub enum CorpusCmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// How `corpus pack --codes` stores the codes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Codes {
+    /// As they are, read in place.
+    Mapped,
+    /// LZ4-compressed, decompressed once per run.
+    Compressed,
 }
 
 impl CorpusCmd {
@@ -79,8 +94,12 @@ impl CorpusCmd {
                 );
                 Ok(EXIT_OK)
             }
-            Self::Pack { dir } => {
-                let p = txshadow_corpus::pack_corpus(&dir)?;
+            Self::Pack { dir, codes } => {
+                let storage = codes.map(|c| match c {
+                    Codes::Mapped => txshadow_corpus::CodeStorage::Mapped,
+                    Codes::Compressed => txshadow_corpus::CodeStorage::Compressed,
+                });
+                let p = txshadow_corpus::pack_corpus(&dir, storage)?;
                 println!(
                     "packed {} loose codes and rewrote {} JSON block files and {} binary block \
                      files of an older encoding in the binary encoding {} in {}",
@@ -89,6 +108,15 @@ impl CorpusCmd {
                     p.older_blocks,
                     txshadow_corpus::binary::BLOCK_ENCODING_VERSION,
                     dir.display()
+                );
+                if codes.is_some() {
+                    println!("wrote {} packed codes again into one pack", p.repacked);
+                }
+                let s = p.packs;
+                println!(
+                    "codes: {} packed ({} compressed), {} bytes stored for {} bytes of code, \
+                     padding and jump tables",
+                    s.codes, s.compressed, s.stored, s.bytes
                 );
                 Ok(EXIT_OK)
             }

@@ -157,6 +157,14 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
         (Some(13), Some(0))
     );
     positive(&disk["block_bytes_per_tx"], "block bytes per tx");
+    // the shipped corpus's codes: one pack, stored as they are (read in place)
+    let packs = &disk["packs"];
+    assert_eq!(
+        (packs["codes"].as_u64(), packs["compressed"].as_u64()),
+        (Some(261), Some(0)),
+        "{packs}"
+    );
+    assert_eq!(packs["stored"], packs["bytes"]);
     if revme.exists() {
         let r = &b["revme"];
         assert_eq!(r["fixtures"], 20);

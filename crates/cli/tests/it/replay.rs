@@ -264,6 +264,112 @@ fn corpus_pack_moves_loose_codes_into_a_pack() {
     assert_eq!(r.status.code(), Some(0), "{r:?}");
 }
 
+/// `corpus pack --codes compressed` stores every code LZ4-compressed in one pack: the corpus
+/// verifies, takes fewer bytes, and replays (block and tx mode) with the same outcomes, tx by
+/// tx, as the corpus as shipped; a damaged compressed code is named by the load; `--codes
+/// mapped` stores them as they were.
+#[test]
+fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("c");
+    copy_dir(&shipped(), &c);
+    let codes_bytes = |c: &Path| -> u64 {
+        std::fs::read_dir(c.join("codes"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    let before = codes_bytes(&c);
+    let o = bin()
+        .args(["corpus", "pack", "--codes", "compressed"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("wrote 261 packed codes again into one pack"),
+        "{out}"
+    );
+    assert!(out.contains("261 packed (2"), "{out}");
+    let after = codes_bytes(&c);
+    assert!(
+        after * 10 < before * 7,
+        "{after} bytes of codes, {before} before"
+    );
+    let v = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
+    assert_eq!(v.status.code(), Some(0), "{v:?}");
+
+    // the same outcome of every tx, in both modes, as the corpus as shipped
+    let replay = |corpus: &Path, mode: &str, id: &str| {
+        let r = bin()
+            .args(["replay", "--mode", mode, "--run-id", id])
+            .arg(corpus)
+            .arg("--out-dir")
+            .arg(tmp.path().join("r"))
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(0), "{r:?}");
+        let dir = tmp.path().join("r").join(id);
+        let rows = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+        (report(&dir)["counts"].clone(), rows)
+    };
+    for mode in ["block", "tx"] {
+        let (want_counts, want_rows) = replay(&shipped(), mode, &format!("{mode}-shipped"));
+        let (counts, rows) = replay(&c, mode, &format!("{mode}-compressed"));
+        assert_eq!(counts, want_counts, "{mode} mode");
+        assert_eq!(rows, want_rows, "{mode} mode");
+    }
+
+    // one byte of the compressed codes damaged: the run names the pack, not a wrong result
+    let pack = std::fs::read_dir(c.join("codes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    let good = std::fs::read(&pack).unwrap();
+    let mut bad = good.clone();
+    let k = bad.len() - 200;
+    bad[k] ^= 0x55;
+    std::fs::write(&pack, &bad).unwrap();
+    let r = bin()
+        .arg("replay")
+        .arg(&c)
+        .arg("--out-dir")
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2), "{r:?}");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains(&pack.display().to_string()), "{err}");
+    std::fs::write(&pack, &good).unwrap();
+
+    let o = bin()
+        .args(["corpus", "pack", "--codes", "mapped"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("261 packed (0 compressed)"),
+        "{o:?}"
+    );
+    // the very pack that was shipped: the same codes, tables and layout, byte for byte
+    let packs = |c: &Path| -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        std::fs::read_dir(c.join("codes"))
+            .unwrap()
+            .flatten()
+            .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+            .collect()
+    };
+    assert!(
+        packs(&c) == packs(&shipped()),
+        "the codes stored as they are differ"
+    );
+}
+
 #[test]
 fn pack_writes_binary_blocks_that_show_prints_as_json_and_seal_makes_replays_skip_the_trie() {
     let tmp = tempfile::tempdir().unwrap();

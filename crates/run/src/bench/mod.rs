@@ -346,6 +346,7 @@ fn disk_figures(corpus: &Path, txs: usize) -> Result<DiskFigures> {
     let per = |b: u64| b as f64 / txs.max(1) as f64;
     f.block_bytes_per_tx = per(f.block_bytes);
     f.total_bytes_per_tx = per(total);
+    f.packs = txshadow_corpus::pack_sizes(corpus)?;
     Ok(f)
 }
 

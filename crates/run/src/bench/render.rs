@@ -120,7 +120,7 @@ pub fn render_markdown(r: &BenchReport) -> String {
     let (z, d) = (&r.seal, &r.disk);
     let _ = writeln!(
         s,
-        "\nsealing the receipts (timed on its own, a dry run replaying every block with its trie): {:.3} s [{:.3}]; {} blocks sealed, {} sealable, {} not{}\n\non disk: {} block files ({} binary, {} JSON) {:.0} bytes/tx; with codes and manifest {:.0} bytes/tx",
+        "\nsealing the receipts (timed on its own, a dry run replaying every block with its trie): {:.3} s [{:.3}]; {} blocks sealed, {} sealable, {} not{}\n\non disk: {} block files ({} binary, {} JSON) {:.0} bytes/tx; with codes and manifest {:.0} bytes/tx; {} packed codes, {} of them compressed, {} bytes stored for {} read",
         z.seconds.best,
         z.seconds.worst,
         z.sealed_blocks,
@@ -134,7 +134,11 @@ pub fn render_markdown(r: &BenchReport) -> String {
         d.binary_block_files,
         d.json_block_files,
         d.block_bytes_per_tx,
-        d.total_bytes_per_tx
+        d.total_bytes_per_tx,
+        d.packs.codes,
+        d.packs.compressed,
+        d.packs.stored,
+        d.packs.bytes
     );
     if let Some(v) = &r.revme {
         let _ = writeln!(

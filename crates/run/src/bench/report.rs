@@ -219,6 +219,10 @@ pub struct DiskFigures {
     pub block_bytes_per_tx: f64,
     /// All bytes (blocks, codes, manifest) per tx.
     pub total_bytes_per_tx: f64,
+    /// The packed codes: how many, how many stored compressed (`txshadow corpus pack --codes
+    /// compressed`; each is then decompressed once per run, in the load), their bytes as a
+    /// replay reads them and as stored.
+    pub packs: txshadow_corpus::PackSizes,
 }
 
 /// Corpus and machine.
