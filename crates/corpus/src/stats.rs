@@ -39,6 +39,8 @@ pub struct CorpusStats {
     pub codes: usize,
     /// Their bytes.
     pub code_bytes: usize,
+    /// The code packs: codes held, how many stored compressed, bytes as read and as stored.
+    pub packs: crate::pack::PackSizes,
     /// Blocks marked not replayable.
     pub unsupported_blocks: usize,
     /// Blocks with a state witness.
@@ -71,6 +73,7 @@ impl Corpus {
             pre_state_slots: 0,
             codes: 0,
             code_bytes: 0,
+            packs: crate::pack_sizes(self.dir())?,
             unsupported_blocks: 0,
             witness_blocks: 0,
             witness_nodes: 0,

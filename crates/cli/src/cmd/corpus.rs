@@ -219,6 +219,11 @@ fn print_stats(s: &CorpusStats) {
         s.pre_state_accounts, s.pre_state_slots
     );
     println!("codes       {} ({} bytes)", s.codes, s.code_bytes);
+    let packs = &s.packs;
+    println!(
+        "code packs  {} codes, {} compressed: {} bytes stored for {} bytes read",
+        packs.codes, packs.compressed, packs.stored, packs.bytes
+    );
     if s.witness_blocks > 0 {
         println!(
             "witness     {} blocks, {} trie nodes ({} bytes): exact state roots",

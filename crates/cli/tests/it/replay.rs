@@ -300,6 +300,20 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
     );
     let v = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
     assert_eq!(v.status.code(), Some(0), "{v:?}");
+    let st = bin()
+        .args(["corpus", "stats", "--json"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["packs"]["codes"], 261, "{st}");
+    assert!(st["packs"]["compressed"].as_u64().unwrap() > 200, "{st}");
+    // the pack file: its header, 261 index entries of 56 bytes, the codes as stored
+    assert_eq!(
+        st["packs"]["stored"].as_u64().unwrap() + 16 + 261 * 56,
+        after,
+        "{st}"
+    );
 
     // the same outcome of every tx, in both modes, as the corpus as shipped
     let replay = |corpus: &Path, mode: &str, id: &str| {
