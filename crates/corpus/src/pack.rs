@@ -137,6 +137,16 @@ pub struct PackSizes {
     pub stored: u64,
 }
 
+impl std::fmt::Display for PackSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} codes, {} compressed: {} bytes stored for {} bytes read",
+            self.codes, self.compressed, self.stored, self.bytes
+        )
+    }
+}
+
 /// Where a code lies in a pack.
 #[derive(Debug, Clone, Copy)]
 struct Slot {

@@ -297,6 +297,18 @@ pub enum CodeStorage {
     Compressed,
 }
 
+impl std::str::FromStr for CodeStorage {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mapped" => Ok(Self::Mapped),
+            "compressed" => Ok(Self::Compressed),
+            _ => Err(format!("`{s}` is not a code storage: mapped or compressed")),
+        }
+    }
+}
+
 /// What [`pack_corpus`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PackSummary {

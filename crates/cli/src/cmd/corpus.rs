@@ -34,8 +34,8 @@ pub enum CorpusCmd {
         /// How to store the codes: `mapped` (as they are, read in place by a replay: the
         /// default of import and capture) or `compressed` (LZ4, about half the bytes on disk;
         /// each code a run uses is decompressed once, which adds to the run's load).
-        #[arg(long, value_enum)]
-        codes: Option<Codes>,
+        #[arg(long)]
+        codes: Option<txshadow_corpus::CodeStorage>,
     },
     /// Print one block as JSON (number, hash or hash prefix, or file name; a corpus holding
     /// several blocks of that number, e.g. fixtures, needs the hash or the file name).
@@ -58,15 +58,6 @@ pub enum CorpusCmd {
         #[arg(long)]
         dry_run: bool,
     },
-}
-
-/// How `corpus pack --codes` stores the codes.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Codes {
-    /// As they are, read in place.
-    Mapped,
-    /// LZ4-compressed, decompressed once per run.
-    Compressed,
 }
 
 impl CorpusCmd {
@@ -95,11 +86,7 @@ impl CorpusCmd {
                 Ok(EXIT_OK)
             }
             Self::Pack { dir, codes } => {
-                let storage = codes.map(|c| match c {
-                    Codes::Mapped => txshadow_corpus::CodeStorage::Mapped,
-                    Codes::Compressed => txshadow_corpus::CodeStorage::Compressed,
-                });
-                let p = txshadow_corpus::pack_corpus(&dir, storage)?;
+                let p = txshadow_corpus::pack_corpus(&dir, codes)?;
                 println!(
                     "packed {} loose codes and rewrote {} JSON block files and {} binary block \
                      files of an older encoding in the binary encoding {} in {}",
@@ -112,12 +99,7 @@ impl CorpusCmd {
                 if codes.is_some() {
                     println!("wrote {} packed codes again into one pack", p.repacked);
                 }
-                let s = p.packs;
-                println!(
-                    "codes: {} packed ({} compressed), {} bytes stored for {} bytes of code, \
-                     padding and jump tables",
-                    s.codes, s.compressed, s.stored, s.bytes
-                );
+                println!("code packs: {}", p.packs);
                 Ok(EXIT_OK)
             }
             Self::Show { dir, block } => {
@@ -219,11 +201,7 @@ fn print_stats(s: &CorpusStats) {
         s.pre_state_accounts, s.pre_state_slots
     );
     println!("codes       {} ({} bytes)", s.codes, s.code_bytes);
-    let packs = &s.packs;
-    println!(
-        "code packs  {} codes, {} compressed: {} bytes stored for {} bytes read",
-        packs.codes, packs.compressed, packs.stored, packs.bytes
-    );
+    println!("code packs  {}", s.packs);
     if s.witness_blocks > 0 {
         println!(
             "witness     {} blocks, {} trie nodes ({} bytes): exact state roots",

@@ -282,6 +282,17 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
     };
     let before = codes_bytes(&c);
     let o = bin()
+        .args(["corpus", "pack", "--codes", "zip"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`zip` is not a code storage: mapped or compressed"),
+        "{err}"
+    );
+    let o = bin()
         .args(["corpus", "pack", "--codes", "compressed"])
         .arg(&c)
         .output()
@@ -292,7 +303,7 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
         out.contains("wrote 261 packed codes again into one pack"),
         "{out}"
     );
-    assert!(out.contains("261 packed (2"), "{out}");
+    assert!(out.contains("code packs: 261 codes, 2"), "{out}");
     let after = codes_bytes(&c);
     assert!(
         after * 10 < before * 7,
@@ -367,7 +378,7 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("261 packed (0 compressed)"),
+        String::from_utf8_lossy(&o.stdout).contains("code packs: 261 codes, 0 compressed"),
         "{o:?}"
     );
     // the very pack that was shipped: the same codes, tables and layout, byte for byte
