@@ -164,16 +164,57 @@ fn shards_of_a_corpus_add_up_to_the_whole_run() {
     assert_eq!(all_rows, full_rows);
 }
 
+/// A corpus source that raises the stop flag as it reads its `at`-th block, as a signal
+/// arriving mid-run does: the run reads no block after it.
+struct StopAt {
+    inner: CorpusSource,
+    at: usize,
+    read: usize,
+    stop: Arc<AtomicBool>,
+}
+
+impl BlockSource for StopAt {
+    fn chain(&self) -> &ChainConfig {
+        self.inner.chain()
+    }
+    fn plan(&self) -> SourcePlan {
+        self.inner.plan()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
+        self.read += 1;
+        assert!(
+            self.read <= self.at,
+            "read block {} after the stop",
+            self.read
+        );
+        if self.read == self.at {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.inner.next_block()
+    }
+}
+
 #[test]
 fn a_stopped_run_ends_interrupted_with_what_it_finished() {
     let out = tempfile::tempdir().unwrap();
     let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
     cfg.jobs = 1;
     cfg.run_id = Some("stopped".into());
-    let stop = AtomicBool::new(false);
+    // stopped as the third of the 13 blocks is read, however far the replay has got by then
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut src = StopAt {
+        inner: CorpusSource::open(&shipped(), None).unwrap(),
+        at: 3,
+        read: 0,
+        stop: Arc::clone(&stop),
+    };
+    let blocks = AtomicUsize::new(0);
     let events = |e: &RunEvent| {
         if matches!(e, RunEvent::Block { .. }) {
-            stop.store(true, Ordering::SeqCst);
+            blocks.fetch_add(1, Ordering::SeqCst);
         }
     };
     let hooks = RunHooks {
@@ -181,16 +222,14 @@ fn a_stopped_run_ends_interrupted_with_what_it_finished() {
         stop: Some(&stop),
         ..Default::default()
     };
-    let o = txshadow_run::run(
-        &mut CorpusSource::open(&shipped(), None).unwrap(),
-        &cfg,
-        hooks,
-    )
-    .unwrap();
+    let o = txshadow_run::run(&mut src, &cfg, hooks).unwrap();
     assert_eq!(o.report.run.status, RunStatus::Interrupted);
     assert_eq!(o.report.verdict, RunVerdict::Pending);
+    // the blocks read before the stop that were replayed: the first at least (it was ready
+    // before any result could be emitted), the third at most
     let done = o.report.counts.blocks;
-    assert!((1..13).contains(&done), "{done} blocks");
+    assert!((1..=3).contains(&done), "{done} blocks");
+    assert_eq!(blocks.load(Ordering::SeqCst), done);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(o.dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["run"]["status"], "interrupted");
