@@ -281,22 +281,16 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
             .sum()
     };
     let before = codes_bytes(&c);
-    let o = bin()
-        .args(["corpus", "pack", "--codes", "zip"])
-        .arg(&c)
-        .output()
-        .unwrap();
+    // `txshadow <args> <the copy>`
+    let on_copy = |args: &[&str]| bin().args(args).arg(&c).output().unwrap();
+    let o = on_copy(&["corpus", "pack", "--codes", "zip"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("`zip` is not a code storage: mapped or compressed"),
         "{err}"
     );
-    let o = bin()
-        .args(["corpus", "pack", "--codes", "compressed"])
-        .arg(&c)
-        .output()
-        .unwrap();
+    let o = on_copy(&["corpus", "pack", "--codes", "compressed"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -309,13 +303,9 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
         after * 10 < before * 7,
         "{after} bytes of codes, {before} before"
     );
-    let v = bin().args(["corpus", "verify"]).arg(&c).output().unwrap();
+    let v = on_copy(&["corpus", "verify"]);
     assert_eq!(v.status.code(), Some(0), "{v:?}");
-    let st = bin()
-        .args(["corpus", "stats", "--json"])
-        .arg(&c)
-        .output()
-        .unwrap();
+    let st = on_copy(&["corpus", "stats", "--json"]);
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(st["packs"]["codes"], 261, "{st}");
     assert!(st["packs"]["compressed"].as_u64().unwrap() > 200, "{st}");
@@ -371,11 +361,7 @@ fn codes_packed_compressed_replay_as_the_shipped_corpus_does() {
     assert!(err.contains(&pack.display().to_string()), "{err}");
     std::fs::write(&pack, &good).unwrap();
 
-    let o = bin()
-        .args(["corpus", "pack", "--codes", "mapped"])
-        .arg(&c)
-        .output()
-        .unwrap();
+    let o = on_copy(&["corpus", "pack", "--codes", "mapped"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("code packs: 261 codes, 0 compressed"),

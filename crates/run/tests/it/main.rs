@@ -3,10 +3,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
 use txshadow_corpus::ChainConfig;
@@ -24,15 +21,15 @@ fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpora/mainnet")
 }
 
-/// A corpus source that counts its reads, to see how far ahead of the results the run reads.
-struct Counting {
+/// A corpus source that calls `on_read` with the number of blocks it has given so far, each
+/// time it gives one: to count how far ahead of the results the run reads, or to stop it.
+struct OnRead<F> {
     inner: CorpusSource,
-    read: Arc<AtomicUsize>,
-    emitted: Arc<AtomicUsize>,
-    most_ahead: Arc<AtomicUsize>,
+    read: usize,
+    on_read: F,
 }
 
-impl BlockSource for Counting {
+impl<F: FnMut(usize) + Send> BlockSource for OnRead<F> {
     fn chain(&self) -> &ChainConfig {
         self.inner.chain()
     }
@@ -44,9 +41,8 @@ impl BlockSource for Counting {
     }
     fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
         let b = self.inner.next_block()?;
-        let read = self.read.fetch_add(1, Ordering::SeqCst) + 1;
-        let ahead = read - self.emitted.load(Ordering::SeqCst);
-        self.most_ahead.fetch_max(ahead, Ordering::SeqCst);
+        self.read += 1;
+        (self.on_read)(self.read);
         Some(b)
     }
 }
@@ -63,12 +59,19 @@ fn rows(dir: &std::path::Path) -> Vec<Vec<String>> {
 fn a_run_reads_a_bounded_window_ahead_and_writes_in_block_order() {
     let out = tempfile::tempdir().unwrap();
     for jobs in [1, 2] {
-        let (read, emitted, most) = Default::default();
-        let mut src = Counting {
+        let (read, emitted, most) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let mut src = OnRead {
             inner: CorpusSource::open(&shipped(), None).unwrap(),
-            read: Arc::clone(&read),
-            emitted: Arc::clone(&emitted),
-            most_ahead: Arc::clone(&most),
+            read: 0,
+            on_read: |n: usize| {
+                read.store(n, Ordering::SeqCst);
+                let ahead = n - emitted.load(Ordering::SeqCst);
+                most.fetch_max(ahead, Ordering::SeqCst);
+            },
         };
         let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
         cfg.jobs = jobs;
@@ -164,39 +167,6 @@ fn shards_of_a_corpus_add_up_to_the_whole_run() {
     assert_eq!(all_rows, full_rows);
 }
 
-/// A corpus source that raises the stop flag as it reads its `at`-th block, as a signal
-/// arriving mid-run does: the run reads no block after it.
-struct StopAt {
-    inner: CorpusSource,
-    at: usize,
-    read: usize,
-    stop: Arc<AtomicBool>,
-}
-
-impl BlockSource for StopAt {
-    fn chain(&self) -> &ChainConfig {
-        self.inner.chain()
-    }
-    fn plan(&self) -> SourcePlan {
-        self.inner.plan()
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
-        self.read += 1;
-        assert!(
-            self.read <= self.at,
-            "read block {} after the stop",
-            self.read
-        );
-        if self.read == self.at {
-            self.stop.store(true, Ordering::SeqCst);
-        }
-        self.inner.next_block()
-    }
-}
-
 #[test]
 fn a_stopped_run_ends_interrupted_with_what_it_finished() {
     let out = tempfile::tempdir().unwrap();
@@ -204,12 +174,17 @@ fn a_stopped_run_ends_interrupted_with_what_it_finished() {
     cfg.jobs = 1;
     cfg.run_id = Some("stopped".into());
     // stopped as the third of the 13 blocks is read, however far the replay has got by then
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut src = StopAt {
+    // (as a signal arriving mid-run would be); no block may be read after it
+    let stop = AtomicBool::new(false);
+    let mut src = OnRead {
         inner: CorpusSource::open(&shipped(), None).unwrap(),
-        at: 3,
         read: 0,
-        stop: Arc::clone(&stop),
+        on_read: |n: usize| {
+            assert!(n <= 3, "read block {n} after the stop");
+            if n == 3 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        },
     };
     let blocks = AtomicUsize::new(0);
     let events = |e: &RunEvent| {
