@@ -204,11 +204,21 @@ impl Pack {
         let entry = match version {
             VERSION => ENTRY,
             VERSION_2 => ENTRY_2,
+            // a later version is not damage: it wants a later txshadow
+            _ if version > VERSION => {
+                return Err(CorpusError::Invalid {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "code pack version {version} was written by a newer txshadow (this one \
+                         reads versions {VERSION_2} and {VERSION}); replay it with that version, \
+                         or re-import or re-capture the corpus with this one"
+                    ),
+                });
+            }
             _ => {
                 return Err(invalid(format!(
                     "code pack version {version}, this txshadow reads versions {VERSION_2} and \
-                     {VERSION}; pack the codes again with this txshadow (re-import or re-capture \
-                     the corpus)"
+                     {VERSION}"
                 )));
             }
         };
@@ -507,9 +517,12 @@ mod tests {
         let mut magic = good.clone();
         magic[0] = b'X';
         bad(&magic, "bad magic");
-        let mut version = good;
+        let mut version = good.clone();
         version[8] = 9;
-        bad(&version, "version 9");
+        bad(&version, "version 9 was written by a newer txshadow");
+        let mut version = good;
+        version[8] = 1;
+        bad(&version, "version 1, this txshadow reads versions 2 and 3");
     }
 
     /// A compressed pack gives back the same codes and tables, in fewer bytes; damage to a
