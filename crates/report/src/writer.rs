@@ -303,7 +303,7 @@ impl ReportWriter {
     /// Writes the final files of `report` (its verdict and status set).
     fn write_final(&mut self, report: &Report) -> Result<(), ReportError> {
         // in block order, each block's cases as they came (its txs in order, then the block's
-        // own case): blocks are emitted in order, so this only checks that they were
+        // own case): the sort is stable, and blocks are emitted in order, so it finds them so
         self.cases.sort_by_key(|c| c.block);
         // the four files are rendered side by side (the workers are done by now, their cores
         // free: a tx-mode run's JUnit file lists thousands of cases), then written in order
