@@ -48,7 +48,8 @@ impl LiveSource {
                     let have = c.manifest().chain.chain_id;
                     if have != chain_id {
                         return Err(RunError::Input(format!(
-                            "{}: the corpus is of chain {have}, the node serves chain {chain_id}",
+                            "{}: the corpus is of chain {have}, the node serves chain \
+                             {chain_id}; follow into another --corpus directory",
                             d.display()
                         )));
                     }
