@@ -120,13 +120,48 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
                 "overhead_vs_raw",
                 "overhead_best_vs_best",
                 "overhead_cpu_vs_raw",
+                "workers_cpu_vs_raw",
+                "floor_cpu_vs_raw",
                 "harness_mgas_per_s",
                 "raw_mgas_per_s",
             ] {
                 positive(&a[k], k);
             }
+            // the CPU ratio split: the workers' share (the run's CPU less the reader's and the
+            // main thread's) and the floor (raw revm's CPU with those two added), each the
+            // median (of two: their mean) of the repetitions' figures
+            let all = |k: &str| -> Vec<f64> {
+                a[k]["all"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            };
+            let (h, l, mt, r) = (
+                all("harness_cpu_seconds"),
+                all("load_cpu_seconds"),
+                all("main_cpu_seconds"),
+                all("raw_cpu_seconds"),
+            );
+            let mean = |f: &dyn Fn(usize) -> f64| (f(0) + f(1)) / 2.0;
+            let workers = mean(&|i| (h[i] - l[i] - mt[i]) / r[i]);
+            let floor = mean(&|i| (r[i] + l[i] + mt[i]) / r[i]);
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1.0);
+            assert!(
+                close(a["workers_cpu_vs_raw"].as_f64().unwrap(), workers),
+                "{a}"
+            );
+            assert!(close(a["floor_cpu_vs_raw"].as_f64().unwrap(), floor), "{a}");
+            assert!(
+                floor > 1.0,
+                "the load and the main thread take CPU time: {a}"
+            );
         }
     }
+    let bn = &b["block_mode"]["by_jobs"][1];
+    assert_eq!(h["block_workers_cpu_vs_raw"], bn["workers_cpu_vs_raw"]);
+    assert_eq!(h["block_floor_cpu_vs_raw"], bn["floor_cpu_vs_raw"]);
     assert_eq!(b["candidate"]["pass"], true, "same rules on both sides");
     assert_eq!(
         b["candidate"]["tx_pass"], true,
@@ -174,6 +209,10 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
     let dir = out.path().join("b");
     let md = std::fs::read_to_string(dir.join("bench.md")).unwrap();
     assert!(md.contains("| target | measured | limit | met |"), "{md}");
+    assert!(
+        md.contains("if the workers did only raw revm's work"),
+        "{md}"
+    );
     let on_disk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
     assert_eq!(on_disk["headline"], b["headline"]);

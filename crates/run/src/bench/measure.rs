@@ -203,6 +203,9 @@ fn summarise_mode(f: &mut ModeFigures, ratios: &[Vec<f64>], cpu_ratios: &[Vec<f6
         a.overhead_range = range(&ratios[k]);
         a.overhead_cpu_vs_raw = median(&cpu_ratios[k]);
         a.overhead_cpu_range = range(&cpu_ratios[k]);
+        let (workers, floor) = cpu_split(a);
+        a.workers_cpu_vs_raw = median(&workers);
+        a.floor_cpu_vs_raw = median(&floor);
         a.harness_mgas_per_s = f.gas as f64 / 1e6 / h;
         a.harness_tx_per_s = f.txs as f64 / h;
         a.raw_mgas_per_s = f.raw_gas as f64 / 1e6 / r;
@@ -213,6 +216,20 @@ fn summarise_mode(f: &mut ModeFigures, ratios: &[Vec<f64>], cpu_ratios: &[Vec<f6
     f.scaling_best_vs_best = first.harness_seconds.best / last.harness_seconds.best;
     f.scaling = median(&paired(&first.harness_seconds, &last.harness_seconds));
     f.raw_scaling = median(&paired(&first.raw_seconds, &last.raw_seconds));
+}
+
+/// Per repetition: the workers' CPU time over raw revm's, and raw revm's CPU time with the
+/// load's and the main thread's added, over raw revm's.
+fn cpu_split(a: &AtJobs) -> (Vec<f64>, Vec<f64>) {
+    let (h, l, m, r) = (
+        &a.harness_cpu_seconds.all,
+        &a.load_cpu_seconds.all,
+        &a.main_cpu_seconds.all,
+        &a.raw_cpu_seconds.all,
+    );
+    (0..r.len().min(h.len()).min(l.len()).min(m.len()))
+        .map(|i| ((h[i] - l[i] - m[i]) / r[i], (r[i] + l[i] + m[i]) / r[i]))
+        .unzip()
 }
 
 /// Runs every measurement `plan.reps` times, interleaved, and computes the figures.

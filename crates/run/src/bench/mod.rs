@@ -209,6 +209,8 @@ fn headline(m: &Measured, n: usize) -> Headline {
         load_share_of_job: load_of_run,
         load_wall_share_of_replay: load_wall,
         main_share_of_job: main_of_run,
+        block_workers_cpu_vs_raw: bn.workers_cpu_vs_raw,
+        block_floor_cpu_vs_raw: bn.floor_cpu_vs_raw,
         candidate_run_cost_x_baseline: m.candidate.cost_x_baseline,
         tx_candidate_overhead_vs_raw: m.candidate.tx_overhead_vs_raw,
         jobs: n,

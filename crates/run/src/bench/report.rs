@@ -48,6 +48,15 @@ pub struct AtJobs {
     pub overhead_cpu_vs_raw: f64,
     /// Lowest and highest of the per-repetition CPU ratios.
     pub overhead_cpu_range: [f64; 2],
+    /// The workers' CPU seconds (the run's, less the reader's and the main thread's) / raw CPU
+    /// seconds (median of the repetitions): what replaying and checking costs against revm
+    /// alone, without the load and the reports.
+    pub workers_cpu_vs_raw: f64,
+    /// (raw CPU + the run's load CPU + its main thread's CPU) / raw CPU (median of the
+    /// repetitions): the CPU ratio the run would have if its workers did exactly the raw
+    /// loop's work. At `-j` = cores every thread shares the cores, so the time ratio cannot
+    /// go much below it whatever the workers do.
+    pub floor_cpu_vs_raw: f64,
     /// Harness Mgas/s (gas of the txs, best run).
     pub harness_mgas_per_s: f64,
     /// Harness tx/s (best run).
@@ -138,6 +147,13 @@ pub struct Headline {
     /// The main thread (corpus open, tally, report files) / the whole run, in CPU time (block
     /// mode, `-j N`); the workers' share is what the load and this leave.
     pub main_share_of_job: f64,
+    /// Block mode at `-j N`: the workers' CPU time / raw revm CPU time (the run's CPU time less
+    /// the reader's and the main thread's).
+    pub block_workers_cpu_vs_raw: f64,
+    /// Block mode at `-j N`: (raw revm CPU + the load's + the main thread's) / raw revm CPU,
+    /// the CPU ratio if the workers did nothing but raw revm's work (see
+    /// [`AtJobs::floor_cpu_vs_raw`]).
+    pub block_floor_cpu_vs_raw: f64,
     /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
     pub candidate_run_cost_x_baseline: f64,
     /// Baseline + candidate tx-mode run time / raw revm tx loop time (`-j N`).
