@@ -28,7 +28,7 @@
 //! compressed`) stores each code LZ4-compressed where that is smaller: EVM bytecode compresses
 //! to about half, so a corpus whose size on disk is mostly code (a few blocks from far apart,
 //! each with its contracts) takes about half the space, and each code a run uses is
-//! decompressed once per run (kept in memory after that) on the thread that reads the corpus.
+//! decompressed once per run (kept in memory after that) by the thread that reads it first.
 //!
 //! A pack is written once (atomically) and never changed; the writer packs the codes it wrote
 //! as loose files when it finishes ([`crate::CorpusWriter::finish`]) and then removes those
@@ -322,12 +322,14 @@ impl Pack {
                     ),
                 )
             })?;
-        let bytes = Bytes::from(bytes);
-        self.decompressed
+        // two readers may have decompressed it at once: both go on with the first one kept
+        Ok(self
+            .decompressed
             .lock()
             .expect("not poisoned")
-            .insert(*h, bytes.clone());
-        Ok(bytes)
+            .entry(*h)
+            .or_insert_with(|| Bytes::from(bytes))
+            .clone())
     }
 
     /// How many codes it holds, how many of them compressed, their bytes as the replay reads
