@@ -16,7 +16,7 @@ use crate::{
     BlockSource, RunConfig, RunError, SourceBlock, SourcePlan,
     block::{process, settle},
     node::{NodeSides, NodeWarnings},
-    window::{Flow, map_ordered},
+    window::{Flow, LoadClock, Reading, map_ordered, readers_for},
 };
 
 /// Exit code: nothing differs.
@@ -268,15 +268,16 @@ pub fn run(
     };
     let fatal: Mutex<Option<txshadow_node::NodeError>> = Mutex::new(None);
     let warnings = NodeWarnings::new(nodes);
-    let mut timed = Timed {
-        inner: source,
-        wall: 0.0,
-        cpu: 0.0,
+    let clock = LoadClock::default();
+    let reading = Reading {
+        capacity: (crate::BLOCKS_PER_WORKER * jobs).max(2),
+        readers: readers_for(jobs),
+        clock: &clock,
     };
     let read = map_ordered(
         &pool,
-        (crate::BLOCKS_PER_WORKER * jobs).max(2),
-        &mut timed,
+        reading,
+        source,
         hooks.stop,
         |sb| {
             warnings.see(&sb);
@@ -306,7 +307,7 @@ pub fn run(
         },
     );
     state.report.configurations.node_warnings = warnings.finish();
-    state.set_throughput(&timed, started);
+    state.set_throughput(&clock, started);
     let failure = match (
         read,
         fatal.into_inner().expect("not poisoned"),
@@ -358,12 +359,11 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    /// The run's speed: the load (the reader's own time) and the replay's wall time.
-    fn set_throughput(&mut self, timed: &Timed<'_>, started: Instant) {
+    /// The run's speed: the load (the readers' own time) and the replay's wall time.
+    fn set_throughput(&mut self, clock: &LoadClock, started: Instant) {
         let txs = self.report.counts.txs;
         let tp = &mut self.report.throughput;
-        tp.load_seconds = timed.wall;
-        tp.load_cpu_seconds = timed.cpu;
+        (tp.load_seconds, tp.load_cpu_seconds) = clock.totals();
         let secs = started.elapsed().as_secs_f64();
         tp.replay_seconds = secs;
         tp.mgas_per_s = tp.gas as f64 / 1e6 / secs.max(1e-9);
@@ -437,14 +437,6 @@ impl Emitter<'_> {
     }
 }
 
-/// A source whose reads are timed: the wall and CPU time of the reader thread, which is what
-/// loading the corpus costs now that it overlaps the replay.
-struct Timed<'s> {
-    inner: &'s mut dyn BlockSource,
-    wall: f64,
-    cpu: f64,
-}
-
 /// CPU seconds the calling thread has used so far.
 pub(crate) fn thread_cpu_seconds() -> f64 {
     #[cfg(unix)]
@@ -460,28 +452,6 @@ pub(crate) fn thread_cpu_seconds() -> f64 {
         }
     }
     0.0
-}
-
-impl BlockSource for Timed<'_> {
-    fn chain(&self) -> &txshadow_corpus::ChainConfig {
-        self.inner.chain()
-    }
-    fn plan(&self) -> SourcePlan {
-        self.inner.plan()
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn identity(&self) -> Option<String> {
-        self.inner.identity()
-    }
-    fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>> {
-        let (t, cpu) = (Instant::now(), thread_cpu_seconds());
-        let b = self.inner.next_block();
-        self.wall += t.elapsed().as_secs_f64();
-        self.cpu += thread_cpu_seconds() - cpu;
-        b
-    }
 }
 
 /// One block replayed and diffed under `cfg` (revm sides only), its rows' verdicts set: the

@@ -49,7 +49,7 @@ pub mod triage;
 mod triage_text;
 pub mod verify;
 mod window;
-pub use window::{BLOCKS_PER_WORKER, RESULTS_PER_BLOCK};
+pub use window::{BLOCKS_PER_WORKER, RESULTS_PER_BLOCK, WORKERS_PER_READER};
 
 pub use config::{
     RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs, parse_duration,
@@ -61,7 +61,7 @@ pub use job::{
 pub use live::{LiveOptions, LiveSource};
 pub use rotate::{Rotate, RotatedOutcome, run_rotated, utc_day};
 pub use seal::{SealOptions, Sealed, seal_corpus};
-pub use source::{BlockSource, CorpusSource, MemorySource, SourceBlock, SourcePlan};
+pub use source::{BlockSource, CorpusSource, LoadAt, MemorySource, SourceBlock, SourcePlan};
 pub use triage_text::render_text as render_triage;
 
 /// Why a run could not be done: a harness failure (exit 2), never a difference.

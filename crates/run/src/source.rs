@@ -61,6 +61,21 @@ pub trait BlockSource: Send {
     }
     /// The next block; `None` at the end.
     fn next_block(&mut self) -> Option<Result<SourceBlock, RunError>>;
+    /// The blocks [`Self::next_block`] has yet to give, loadable by position from several
+    /// threads at once (a corpus on disk), for a run whose many workers one reader would hold
+    /// back; `None` (the default): read in order only. Loading by position does not move the
+    /// source on.
+    fn by_position(&self) -> Option<&dyn LoadAt> {
+        None
+    }
+}
+
+/// A source's blocks by position (see [`BlockSource::by_position`]).
+pub trait LoadAt: Sync {
+    /// How many blocks.
+    fn count(&self) -> usize;
+    /// Block `i` of them (`i < count()`), in the source's order.
+    fn load_at(&self, i: usize) -> Result<SourceBlock, RunError>;
 }
 
 /// The blocks of a corpus directory (all, or one shard), read in corpus order, each checked on
@@ -218,6 +233,20 @@ impl BlockSource for CorpusSource {
         let entry = self.entries.get(self.next)?;
         self.next += 1;
         Some(self.load(entry))
+    }
+
+    fn by_position(&self) -> Option<&dyn LoadAt> {
+        Some(self)
+    }
+}
+
+impl LoadAt for CorpusSource {
+    fn count(&self) -> usize {
+        self.entries.len().saturating_sub(self.next)
+    }
+
+    fn load_at(&self, i: usize) -> Result<SourceBlock, RunError> {
+        self.load(&self.entries[self.next + i])
     }
 }
 

@@ -162,6 +162,12 @@ fn bench_measures_the_harness_and_raw_revm_on_the_same_work() {
     let bn = &b["block_mode"]["by_jobs"][1];
     assert_eq!(h["block_workers_cpu_vs_raw"], bn["workers_cpu_vs_raw"]);
     assert_eq!(h["block_floor_cpu_vs_raw"], bn["floor_cpu_vs_raw"]);
+    // the workers' CPU time over the reader's: what the shares say
+    let per_reader = positive(&h["block_workers_per_reader"], "block_workers_per_reader");
+    assert!(
+        (per_reader - (1.0 - j - m) / j).abs() <= 1e-9 * per_reader,
+        "{per_reader} workers per reader, shares {j} and {m}"
+    );
     assert_eq!(b["candidate"]["pass"], true, "same rules on both sides");
     assert_eq!(
         b["candidate"]["tx_pass"], true,

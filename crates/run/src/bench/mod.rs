@@ -211,6 +211,7 @@ fn headline(m: &Measured, n: usize) -> Headline {
         main_share_of_job: main_of_run,
         block_workers_cpu_vs_raw: bn.workers_cpu_vs_raw,
         block_floor_cpu_vs_raw: bn.floor_cpu_vs_raw,
+        block_workers_per_reader: (1.0 - load_of_run - main_of_run) / load_of_run.max(f64::EPSILON),
         candidate_run_cost_x_baseline: m.candidate.cost_x_baseline,
         tx_candidate_overhead_vs_raw: m.candidate.tx_overhead_vs_raw,
         jobs: n,

@@ -86,7 +86,7 @@ pub fn render_markdown(r: &BenchReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nload (CPU time): {}% of the replay's, {}% of the whole job's (reader thread's wall time: {}% of the run's)\n\nCPU time by thread (block, -j {}): workers {}%, reader (load) {}%, main (open, tally, reports) {}%; against raw revm's CPU time: workers {}x, and {}x if the workers did only raw revm's work (the load and the main thread added to it: at -j = cores the time ratio cannot go far below this)\n\nbaseline + candidate (block, -j {}): {:.3} s vs {:.3} s baseline only (best of each) = {}x (best/best {}x)\n\ncommand: `{}`",
+        "\nload (CPU time): {}% of the replay's, {}% of the whole job's (reader thread's wall time: {}% of the run's)\n\nCPU time by thread (block, -j {}): workers {}%, reader (load) {}%, main (open, tally, reports) {}%; against raw revm's CPU time: workers {}x, and {}x if the workers did only raw revm's work (the load and the main thread added to it: at -j = cores the time ratio cannot go far below this); the workers take {}x the reader's CPU time (one reader thread keeps that many workers fed; a run starts one per {} workers)\n\nbaseline + candidate (block, -j {}): {:.3} s vs {:.3} s baseline only (best of each) = {}x (best/best {}x)\n\ncommand: `{}`",
         f2(h.load_share_of_replay * 100.0),
         f2(h.load_share_of_job * 100.0),
         f2(h.load_wall_share_of_replay * 100.0),
@@ -96,6 +96,8 @@ pub fn render_markdown(r: &BenchReport) -> String {
         f2(h.main_share_of_job * 100.0),
         f2(h.block_workers_cpu_vs_raw),
         f2(h.block_floor_cpu_vs_raw),
+        f2(h.block_workers_per_reader),
+        crate::WORKERS_PER_READER,
         r.candidate.jobs,
         r.candidate.with_candidate_seconds.best,
         r.candidate.baseline_only_seconds.best,

@@ -154,6 +154,9 @@ pub struct Headline {
     /// the CPU ratio if the workers did nothing but raw revm's work (see
     /// [`AtJobs::floor_cpu_vs_raw`]).
     pub block_floor_cpu_vs_raw: f64,
+    /// Block mode at `-j N`: the workers' CPU time / the reader's (the load), the workers one
+    /// reader thread keeps fed on this corpus (see [`crate::WORKERS_PER_READER`]).
+    pub block_workers_per_reader: f64,
     /// Baseline + candidate block-mode run time / baseline-only run time (`-j N`).
     pub candidate_run_cost_x_baseline: f64,
     /// Baseline + candidate tx-mode run time / raw revm tx loop time (`-j N`).

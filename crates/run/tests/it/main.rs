@@ -111,6 +111,109 @@ fn a_run_reads_a_bounded_window_ahead_and_writes_in_block_order() {
     }
 }
 
+/// Copies the shipped corpus into `dir`.
+fn copy_shipped(dir: &std::path::Path) {
+    for sub in ["", "blocks", "codes"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(shipped().join(sub)).unwrap().flatten() {
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), dir.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn many_workers_read_with_several_readers_and_write_what_one_worker_does() {
+    // -j 8 (a run takes up to 4 workers per core): two reader threads load the corpus by
+    // position; the run writes the same rows, findings and counts as -j 1, in block order,
+    // with a candidate that differs
+    let out = tempfile::tempdir().unwrap();
+    assert_eq!(txshadow_run::WORKERS_PER_READER, 4);
+    let mut cfg = RunConfig::against_chain(Mode::Block, out.path());
+    cfg.candidate = Some(SideSpec::revm(SideConfig {
+        spec: Some(txshadow_replay::SpecId::ISTANBUL),
+        ..SideConfig::chain("candidate")
+    }));
+    let mut runs = vec![];
+    for jobs in [1, 8] {
+        cfg.jobs = jobs;
+        cfg.run_id = Some(format!("j{jobs}"));
+        let o = txshadow_run::run(
+            &mut CorpusSource::open(&shipped(), None).unwrap(),
+            &cfg,
+            RunHooks::default(),
+        )
+        .unwrap();
+        assert_eq!(o.exit, 1, "istanbul differs from the chain's later forks");
+        assert!(o.report.throughput.load_cpu_seconds > 0.0, "-j {jobs}");
+        runs.push(o);
+    }
+    let (one, many) = (&runs[0], &runs[1]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(many.report.throughput.jobs, 8.min(4 * cores));
+    let c = |o: &txshadow_run::RunOutcome| {
+        let c = &o.report.counts;
+        (
+            c.blocks,
+            c.txs,
+            c.matched,
+            c.differing,
+            c.errors,
+            c.findings,
+        )
+    };
+    assert_eq!(c(one), c(many));
+    assert_eq!(c(many).0, 13);
+    assert_eq!(
+        rows(&one.dir),
+        rows(&many.dir),
+        "the same rows in the same order"
+    );
+    assert!(!one.report.findings.is_empty());
+    assert_eq!(one.report.findings, many.report.findings);
+}
+
+#[test]
+fn with_several_readers_a_damaged_block_ends_the_run_after_every_block_before_it() {
+    // the 8th of the 13 blocks damaged: -j 1 (one reader, in order) and -j 8 (two readers by
+    // position) both stop at it, name it, and keep the 7 blocks before it, in order
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("c");
+    copy_shipped(&c);
+    let source = CorpusSource::open(&c, None).unwrap();
+    let damaged = &source.entries()[7];
+    let path = c.join("blocks").join(&damaged.file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let before: Vec<u64> = source.entries()[..7].iter().map(|e| e.number).collect();
+    for jobs in [1, 8] {
+        let mut cfg = RunConfig::against_chain(Mode::Block, tmp.path().join("r"));
+        cfg.jobs = jobs;
+        cfg.run_id = Some(format!("j{jobs}"));
+        let err = txshadow_run::run(
+            &mut CorpusSource::open(&c, None).unwrap(),
+            &cfg,
+            RunHooks::default(),
+        )
+        .unwrap_err();
+        let RunError::Stopped { dir, source } = &err else {
+            panic!("-j {jobs}: {err}")
+        };
+        let why = source.to_string();
+        assert!(why.contains(&damaged.file), "-j {jobs}: {why}");
+        let blocks: Vec<u64> = rows(dir)
+            .iter()
+            .map(|r| r[0].parse().unwrap())
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
+            .collect();
+        assert_eq!(blocks, before, "-j {jobs}");
+    }
+}
+
 #[test]
 fn shards_of_a_corpus_add_up_to_the_whole_run() {
     let out = tempfile::tempdir().unwrap();
