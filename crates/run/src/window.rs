@@ -33,10 +33,10 @@ pub const RESULTS_PER_BLOCK: usize = 8;
 /// blocks per worker and by under 0.1% with four (as with every block sorted by size).
 pub const BLOCKS_PER_WORKER: usize = 4;
 
-/// Workers one reader thread is started for. On the 42-block pevm corpus the workers take 11
-/// to 13 times the reader's CPU time with codes read in place and 4.5 to 5 times with codes
+/// Workers one reader thread is started for. On the 42-block pevm corpus the workers take 10
+/// to 13 times the reader's CPU time with codes read in place and 4.5 to 5.5 times with codes
 /// stored compressed (`txshadow bench`, `block_workers_per_reader`): one reader per four
-/// workers keeps either fed, where a single reader would hold back more than 11 (or 4)
+/// workers keeps either fed, where a single reader would hold back more than 10 (or 4)
 /// workers.
 pub const WORKERS_PER_READER: usize = 4;
 
