@@ -123,6 +123,8 @@ where
 {
     let capacity = reading.capacity.max(1);
     let clock = reading.clock;
+    let described = source.describe();
+    let describe = described.as_str();
     let how = if reading.readers > 1 && source.by_position().is_some() {
         let source: &dyn BlockSource = source;
         Read::ByPosition(source.by_position().expect("checked just above"))
@@ -154,7 +156,17 @@ where
                 for _ in 0..reading.readers {
                     reader()
                         .spawn_scoped(s, move || {
-                            read_by_position(at, state, cv, capacity, stopped, clock);
+                            read_by_position(
+                                at,
+                                &Shared {
+                                    state,
+                                    cv,
+                                    capacity,
+                                    stopped,
+                                    clock,
+                                    describe,
+                                },
+                            );
                         })
                         // as `s.spawn` does when the OS refuses a thread
                         .expect("start a block reader thread");
@@ -173,7 +185,10 @@ where
                                     return;
                                 }
                             }
-                            let next = clock.time(|| source.next_block());
+                            let next = clock.time(|| {
+                                guarded(seq, describe, || source.next_block())
+                                    .unwrap_or_else(|e| Some(Err(e)))
+                            });
                             let mut st = lock();
                             match next {
                                 Some(Ok(b)) => {
@@ -263,12 +278,42 @@ where
     }
 }
 
+/// What the readers of a window share.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    state: &'a Mutex<State>,
+    cv: &'a Condvar,
+    capacity: usize,
+    /// Whether the run's stop flag is set.
+    stopped: &'a (dyn Fn() -> bool + Sync),
+    clock: &'a LoadClock,
+    /// The source, as errors name it.
+    describe: &'a str,
+}
+
 /// How the readers read the source.
 enum Read<'s> {
     /// Several readers, each loading the next position.
     ByPosition(&'s dyn LoadAt),
     /// One reader, block after block.
     InOrder(&'s mut dyn BlockSource),
+}
+
+/// Runs `load` (of block `i`, counted from 0 in source order), a panic in it becoming an error
+/// that names the block: the run then ends there as for a damaged block, where its workers
+/// would otherwise wait for a reader that is gone.
+fn guarded<T>(
+    i: usize,
+    source: &(impl std::fmt::Display + ?Sized),
+    load: impl FnOnce() -> T,
+) -> Result<T, RunError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).map_err(|_| {
+        RunError::Input(format!(
+            "reading block {} of {source} (in source order) panicked: a bug in txshadow, please \
+             report it with the corpus; the blocks before it were replayed",
+            i + 1
+        ))
+    })
 }
 
 /// Waits until the window has room for one more block read, or reading is over: stopped, or
@@ -291,14 +336,15 @@ fn wait_for_room<'g>(
 /// (reserving its place in the window), loads it, and hands the block to the workers. A failed
 /// load cuts the source there: no reader takes a later position, the earliest failure is the
 /// one returned, and blocks after it that are waiting to be replayed are dropped.
-fn read_by_position(
-    at: &dyn LoadAt,
-    state: &Mutex<State>,
-    cv: &Condvar,
-    capacity: usize,
-    stopped: &dyn Fn() -> bool,
-    clock: &LoadClock,
-) {
+fn read_by_position(at: &dyn LoadAt, w: &Shared<'_>) {
+    let Shared {
+        state,
+        cv,
+        capacity,
+        stopped,
+        clock,
+        describe,
+    } = *w;
     let lock = || state.lock().expect("window state is not poisoned");
     let count = at.count();
     loop {
@@ -316,7 +362,7 @@ fn read_by_position(
             st.unemitted += 1;
             i
         };
-        let loaded = clock.time(|| at.load_at(i));
+        let loaded = clock.time(|| guarded(i, describe, || at.load_at(i)).and_then(|r| r));
         let mut st = lock();
         let wanted = !st.stop && st.cut.is_none_or(|c| i < c);
         match loaded {
@@ -565,6 +611,25 @@ mod tests {
         let err = end.unwrap_err();
         assert_eq!(emitted, (0..7).collect::<Vec<_>>());
         assert!(err.to_string().contains("block 7 is damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_reader_that_panics_ends_the_run_after_the_blocks_before_it() {
+        // in order (one reader) and by position (three): the 6th block's load panics; the
+        // run ends with an error naming it instead of its workers waiting for the reader
+        for readers in [1, 3] {
+            let mut src = ByPosition::new(20, |i| {
+                assert!(i != 5, "a loader bug");
+                Ok(())
+            });
+            let (emitted, end) = numbers(&mut src, reading(4, readers), None);
+            let err = end.unwrap_err().to_string();
+            assert!(
+                err.contains("reading block 6 of by position (in source order) panicked"),
+                "{readers} readers: {err}"
+            );
+            assert_eq!(emitted, (0..5).collect::<Vec<_>>(), "{readers} readers");
+        }
     }
 
     #[test]
