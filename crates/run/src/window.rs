@@ -148,7 +148,7 @@ where
     let cv = Condvar::new();
     let stopped = || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     let lock = || state.lock().expect("window state is not poisoned");
-    std::thread::scope(|s| {
+    let emit_panic = std::thread::scope(|s| {
         let (cv, work, state, stopped) = (&cv, &work, &state, &stopped);
         let reader = || std::thread::Builder::new().name("read-blocks".into());
         match how {
@@ -258,10 +258,12 @@ where
             pending.insert(seq, out);
             while let Some(out) = pending.remove(&next) {
                 next += 1;
-                let flow = emit(out);
+                // a panic while emitting stops the window and is raised again once its threads
+                // are done (they would otherwise wait for room in it forever)
+                let flow = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emit(out)));
                 let mut st = lock();
                 st.unemitted -= 1;
-                if flow == Flow::Stop || stopped() {
+                if !matches!(flow, Ok(Flow::Continue)) || stopped() {
                     // blocks read and not started are dropped; those running finish
                     st.stop = true;
                     st.held -= st.ready.len();
@@ -269,9 +271,17 @@ where
                     st.ready.clear();
                 }
                 cv.notify_all();
+                if let Err(panic) = flow {
+                    // the results channel closes: the workers stop at their next result
+                    return Some(panic);
+                }
             }
         }
+        None
     });
+    if let Some(panic) = emit_panic {
+        std::panic::resume_unwind(panic);
+    }
     match state.into_inner().expect("not poisoned").read_error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -629,6 +639,32 @@ mod tests {
                 "{readers} readers: {err}"
             );
             assert_eq!(emitted, (0..5).collect::<Vec<_>>(), "{readers} readers");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_emitting_is_raised_once_the_window_is_done() {
+        // the emitter panics at the 3rd result of a long source: the panic comes back to the
+        // caller (instead of the readers and workers waiting for room forever), for either way
+        // of reading
+        for readers in [1, 3] {
+            let mut src = ByPosition::new(1000, |_| Ok(()));
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                map_ordered(
+                    &pool(2),
+                    reading(4, readers),
+                    &mut src,
+                    None,
+                    |b| b.block.number(),
+                    |n| {
+                        assert!(n != 2, "a report writer bug");
+                        Flow::Continue
+                    },
+                )
+            }));
+            let panic = caught.unwrap_err();
+            let text = panic.downcast_ref::<&str>().copied();
+            assert_eq!(text, Some("a report writer bug"), "{readers} readers");
         }
     }
 
