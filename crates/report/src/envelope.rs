@@ -177,9 +177,10 @@ pub struct Skipped {
 /// Measured speed of the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
-    /// Seconds loading the corpus.
+    /// Seconds loading the corpus: the reader threads' wall time in the load, summed over them
+    /// (one reader per four workers; it overlaps the replay).
     pub load_seconds: f64,
-    /// CPU seconds loading the corpus (all threads).
+    /// CPU seconds loading the corpus (all reader threads).
     #[serde(default)]
     pub load_cpu_seconds: f64,
     /// Seconds replaying and diffing.
