@@ -70,9 +70,9 @@ impl LoadClock {
 
 struct State {
     ready: Vec<(usize, SourceBlock)>,
-    /// Read and not yet replayed (ready or running).
+    /// Read (or, by position, being read) and not yet replayed: loading, ready or running.
     held: usize,
-    /// Read and not yet emitted.
+    /// Read (or being read) and not yet emitted.
     unemitted: usize,
     done_reading: bool,
     stop: bool,
