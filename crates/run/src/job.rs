@@ -104,23 +104,6 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// CPU seconds this process has used so far, on all its threads.
-pub fn process_cpu_seconds() -> f64 {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: writes one timespec we own; the clock id is a constant every unix has
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-        if rc == 0 {
-            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
-        }
-    }
-    0.0
-}
-
 /// The run's launch criteria: `any` when none is given.
 fn criteria(cfg: &RunConfig) -> Vec<txshadow_diff::Criterion> {
     if cfg.fail_on.is_empty() {
@@ -435,23 +418,6 @@ impl Emitter<'_> {
         }
         first.map_or(Ok(()), Err)
     }
-}
-
-/// CPU seconds the calling thread has used so far.
-pub(crate) fn thread_cpu_seconds() -> f64 {
-    #[cfg(unix)]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: writes one timespec we own; the clock id is a constant every unix has
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        if rc == 0 {
-            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
-        }
-    }
-    0.0
 }
 
 /// One block replayed and diffed under `cfg` (revm sides only), its rows' verdicts set: the

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 pub mod bench;
 mod block;
 mod config;
+mod cpu;
 pub mod fixture;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -54,9 +55,10 @@ pub use window::{BLOCKS_PER_WORKER, RESULTS_PER_BLOCK, WORKERS_PER_READER};
 pub use config::{
     RunConfig, Shard, SideSpec, check_run_id, effective_jobs, max_jobs, parse_duration,
 };
+pub use cpu::process_cpu_seconds;
 pub use job::{
     EXIT_DIFF, EXIT_HARNESS, EXIT_OK, RunEvent, RunHooks, RunOutcome, default_run_id, now_rfc3339,
-    process_cpu_seconds, replay_block, run,
+    replay_block, run,
 };
 pub use live::{LiveOptions, LiveSource};
 pub use rotate::{Rotate, RotatedOutcome, run_rotated, utc_day};

@@ -20,7 +20,7 @@ use std::{
     },
 };
 
-use crate::{BlockSource, LoadAt, RunError, SourceBlock, job::thread_cpu_seconds};
+use crate::{BlockSource, LoadAt, RunError, SourceBlock, cpu::thread_cpu_seconds};
 
 /// Results that may wait for an earlier block's, per block of `capacity`: a result is a
 /// block's rows and findings, a small part of the block it came from.
@@ -158,7 +158,7 @@ where
                         .spawn_scoped(s, move || {
                             read_by_position(
                                 at,
-                                &Shared {
+                                Shared {
                                     state,
                                     cv,
                                     capacity,
@@ -346,24 +346,16 @@ fn wait_for_room<'g>(
 /// (reserving its place in the window), loads it, and hands the block to the workers. A failed
 /// load cuts the source there: no reader takes a later position, the earliest failure is the
 /// one returned, and blocks after it that are waiting to be replayed are dropped.
-fn read_by_position(at: &dyn LoadAt, w: &Shared<'_>) {
-    let Shared {
-        state,
-        cv,
-        capacity,
-        stopped,
-        clock,
-        describe,
-    } = *w;
-    let lock = || state.lock().expect("window state is not poisoned");
+fn read_by_position(at: &dyn LoadAt, w: Shared<'_>) {
+    let lock = || w.state.lock().expect("window state is not poisoned");
     let count = at.count();
     loop {
         let i = {
-            let mut st = wait_for_room(cv, capacity, lock());
-            if st.stop || stopped() || st.claimed >= st.cut.unwrap_or(count) {
+            let mut st = wait_for_room(w.cv, w.capacity, lock());
+            if st.stop || (w.stopped)() || st.claimed >= st.cut.unwrap_or(count) {
                 st.readers -= 1;
                 st.done_reading |= st.readers == 0;
-                cv.notify_all();
+                w.cv.notify_all();
                 return;
             }
             let i = st.claimed;
@@ -372,7 +364,9 @@ fn read_by_position(at: &dyn LoadAt, w: &Shared<'_>) {
             st.unemitted += 1;
             i
         };
-        let loaded = clock.time(|| guarded(i, describe, || at.load_at(i)).and_then(|r| r));
+        let loaded = w
+            .clock
+            .time(|| guarded(i, w.describe, || at.load_at(i)).and_then(|r| r));
         let mut st = lock();
         let wanted = !st.stop && st.cut.is_none_or(|c| i < c);
         match loaded {
@@ -395,7 +389,7 @@ fn read_by_position(at: &dyn LoadAt, w: &Shared<'_>) {
                 }
             }
         }
-        cv.notify_all();
+        w.cv.notify_all();
     }
 }
 

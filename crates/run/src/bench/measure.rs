@@ -57,12 +57,12 @@ fn harness_run(
     }
     let t = Instant::now();
     let cpu = crate::process_cpu_seconds();
-    let main_cpu = crate::job::thread_cpu_seconds();
+    let main_cpu = crate::cpu::thread_cpu_seconds();
     let mut source = CorpusSource::open(corpus, None)?;
     let o = crate::run(&mut source, &cfg, RunHooks::default())
         .wrap_err_with(|| format!("bench run {id}"))?;
     let wall = t.elapsed().as_secs_f64();
-    let main_cpu = crate::job::thread_cpu_seconds() - main_cpu;
+    let main_cpu = crate::cpu::thread_cpu_seconds() - main_cpu;
     let cpu = crate::process_cpu_seconds() - cpu;
     let tp = &o.report.throughput;
     // the load streams on its own thread beside the replay: the run's time is all of it, and
