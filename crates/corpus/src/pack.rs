@@ -137,6 +137,17 @@ pub struct PackSizes {
     pub stored: u64,
 }
 
+impl std::iter::Sum for PackSizes {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| Self {
+            codes: a.codes + b.codes,
+            compressed: a.compressed + b.compressed,
+            bytes: a.bytes + b.bytes,
+            stored: a.stored + b.stored,
+        })
+    }
+}
+
 impl std::fmt::Display for PackSizes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -165,6 +176,15 @@ impl Slot {
     /// The code, its padding and its table: the bytes it holds once decompressed.
     fn whole(&self) -> usize {
         self.len + PADDING + self.table
+    }
+
+    /// Its bytes in the file: the stored length when compressed, the whole otherwise.
+    fn on_disk(&self) -> usize {
+        if self.stored == 0 {
+            self.whole()
+        } else {
+            self.stored
+        }
     }
 }
 
@@ -250,7 +270,14 @@ impl Pack {
                     "code {hash} (entry {k}) of {whole} bytes is stored in {stored}"
                 )));
             }
-            let on_disk = if stored == 0 { whole } else { stored };
+            let slot = Slot {
+                offset: 0,
+                len: length,
+                table,
+                tail_crc,
+                stored,
+            };
+            let on_disk = slot.on_disk();
             let fits = usize::try_from(offset)
                 .ok()
                 .filter(|o| *o >= end && o.saturating_add(on_disk) <= data.len());
@@ -260,16 +287,7 @@ impl Pack {
                     data.len()
                 )));
             };
-            index.insert(
-                hash,
-                Slot {
-                    offset,
-                    len: length,
-                    table,
-                    tail_crc,
-                    stored,
-                },
-            );
+            index.insert(hash, Slot { offset, ..slot });
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -340,11 +358,7 @@ impl Pack {
             s.codes += 1;
             s.compressed += usize::from(slot.stored != 0);
             s.bytes += slot.whole() as u64;
-            s.stored += if slot.stored == 0 {
-                slot.whole()
-            } else {
-                slot.stored
-            } as u64;
+            s.stored += slot.on_disk() as u64;
         }
         s
     }

@@ -357,15 +357,10 @@ pub fn pack_corpus(dir: &Path, codes: Option<CodeStorage>) -> Result<PackSummary
 
 /// The codes and bytes of a corpus's packs, all together.
 pub fn pack_sizes(dir: &Path) -> Result<crate::pack::PackSizes, CorpusError> {
-    let mut all = crate::pack::PackSizes::default();
-    for p in crate::pack::open_packs(dir)? {
-        let s = p.sizes();
-        all.codes += s.codes;
-        all.compressed += s.compressed;
-        all.bytes += s.bytes;
-        all.stored += s.stored;
-    }
-    Ok(all)
+    Ok(crate::pack::open_packs(dir)?
+        .iter()
+        .map(|p| p.sizes())
+        .sum())
 }
 
 /// Writes every packed code of `dir` into one new pack stored as `storage` asks, each checked
